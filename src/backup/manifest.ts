@@ -1,0 +1,39 @@
+import type { DbIdentity } from '../core/identity.js';
+
+/**
+ * What dbwarden knows about one backup, stored as JSON next to the dump ("backups/<id>.json") and written last.
+ * A backup is good only when status is "complete" and its checksum verified.
+ */
+export interface BackupManifest {
+  /** Sorts by time and is safe as a file name: "20261124T030000Z-a1b2c3". */
+  id: string;
+  target: { name: string; environment: string; display: string };
+  status: 'complete' | 'failed';
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  /** Store key of the dump, e.g. "backups/<id>.dump". */
+  dumpKey: string;
+  sizeBytes: number;
+  sha256: string;
+  format: 'custom';
+  pgDumpVersion: string;
+  serverVersion: string;
+  identity: DbIdentity | null;
+  /** Exact row counts per "schema.table" at dump time (taken in the dump's snapshot when possible). */
+  tables: Record<string, number>;
+  /** Who asked: "schedule", "cli", "slack:U123", "discord:123", "preflight", "deploy". */
+  requestedBy: string;
+  /** Checksum re-read and `pg_restore --list` passed. */
+  verified: boolean;
+  verifiedAt: string | null;
+  /** The last restore drill, if any. */
+  drill: { at: string; ok: boolean; tables: number; rows: number; durationMs: number; problem?: string } | null;
+  /** Why it failed, when status is "failed" (secrets masked). */
+  error?: { code: string; message: string; hint?: string };
+}
+
+/** A good backup: complete and verified. Only these count for status, guard and retention. */
+export function isGood(m: BackupManifest): boolean {
+  return m.status === 'complete' && m.verified;
+}

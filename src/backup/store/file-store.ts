@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type BlobInfo, type BlobStore, assertSafeKey } from './blob-store.js';
+
+const TEMP_MARK = '.partial-';
+
+/** A directory as a BlobStore: write to a temporary name, fsync, rename, fsync the directory. */
+export function createFileStore(root: string): BlobStore {
+  const base = resolve(root);
+  const pathOf = (key: string) => {
+    assertSafeKey(key);
+    return join(base, ...key.split('/'));
+  };
+  const info = async (key: string, path: string): Promise<BlobInfo> => {
+    const s = await stat(path);
+    return { key, size: s.size, modified: s.mtime };
+  };
+
+  return {
+    location: base,
+    async put(key, body, opts) {
+      const path = pathOf(key);
+      await mkdir(dirname(path), { recursive: true });
+      const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
+      try {
+        const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+        await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), opts?.signal ? { signal: opts.signal } : {});
+        const fh = await open(temp, 'r+');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(temp, path);
+        await syncDir(dirname(path));
+        return await info(key, path);
+      } catch (err) {
+        await rm(temp, { force: true });
+        throw err;
+      }
+    },
+    async get(key) {
+      const path = pathOf(key);
+      await stat(path); // fail now, with ENOENT, rather than on first read
+      return createReadStream(path);
+    },
+    async stat(key) {
+      try {
+        return await info(key, pathOf(key));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw err;
+      }
+    },
+    async list(prefix) {
+      const out: BlobInfo[] = [];
+      const walk = async (dir: string) => {
+        let entries: import('node:fs').Dirent[];
+        try {
+          entries = await readdir(dir, { withFileTypes: true });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw err;
+        }
+        for (const e of entries) {
+          const full = join(dir, e.name);
+          if (e.isDirectory()) await walk(full);
+          else if (e.isFile() && !e.name.includes(TEMP_MARK)) {
+            const key = relative(base, full).split(sep).join('/');
+            if (key.startsWith(prefix)) out.push(await info(key, full));
+          }
+        }
+      };
+      // Walk only below the prefix's directory part.
+      const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+      await walk(dirPart ? join(base, ...dirPart.split('/')) : base);
+      return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    },
+    async delete(key) {
+      await rm(pathOf(key), { force: true });
+    },
+  };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,30 @@
+import type { Report } from '../core/report.js';
+
+/** Who asked, as the platform tells us. */
+export interface ChatUser {
+  id: string;
+  name?: string;
+  /** Discord role IDs; empty elsewhere. */
+  roles?: string[];
+}
+
+/** Where a command's answer goes: each call replaces the previous message (progress, then the result). */
+export interface CommandReply {
+  update(report: Report): Promise<void>;
+}
+
+/** A platform-neutral chat command; adapters parse, acknowledge, and hand it a reply. */
+export interface ChatCommand {
+  /** Without the slash, e.g. "db-status". */
+  name: string;
+  description: string;
+  /** e.g. "[me]" */
+  usage: string;
+  run(args: string, user: ChatUser, reply: CommandReply): Promise<void>;
+}
+
+/** Find a command by name, tolerant of a leading slash. */
+export function findCommand(commands: ChatCommand[], name: string): ChatCommand | undefined {
+  const n = name.replace(/^\//, '').toLowerCase();
+  return commands.find((c) => c.name === n);
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { serveVerb } from './cli/serve.js';
+import { statusVerb } from './cli/status.js';
+import { EXIT, type Verb } from './cli/verb.js';
+import { ConfigError, DbwardenError, asDbwardenError } from './core/errors.js';
+import { createRedactor } from './core/secrets.js';
+import { SECRET_VARS } from './config.js';
+
+/** Every verb, in the order `dbwarden --help` lists them. */
+export const VERBS: Verb[] = [serveVerb, statusVerb];
+
+function mainHelp(): string {
+  const width = Math.max(...VERBS.map((v) => v.name.length));
+  return [
+    'dbwarden — guards one production PostgreSQL database from chat and the terminal',
+    '',
+    'Usage: dbwarden <verb> [flags]',
+    '',
+    ...VERBS.map((v) => `  ${v.name.padEnd(width)}  ${v.summary}`),
+    '',
+    'Run `dbwarden <verb> --help` for a verb’s flags. Configuration comes from the environment (and .env).',
+  ].join('\n');
+}
+
+function verbHelp(v: Verb): string {
+  return [`${v.summary}`, '', `Usage: ${v.usage}`, ...(v.help.length ? ['', ...v.help.map((h) => `  ${h}`)] : []), '  --help   this help'].join('\n');
+}
+
+/** Run the CLI; returns the exit code (tests call this directly). */
+export async function runCli(
+  argv: string[],
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; env: NodeJS.ProcessEnv } = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+  },
+): Promise<number> {
+  const [verbName, ...rest] = argv;
+  if (!verbName || verbName === '--help' || verbName === '-h' || verbName === 'help') {
+    io.stdout.write(`${mainHelp()}\n`);
+    return verbName ? EXIT.ok : EXIT.usage;
+  }
+  const verb = VERBS.find((v) => v.name === verbName);
+  if (!verb) {
+    io.stderr.write(`dbwarden: unknown verb "${verbName.slice(0, 40)}"\n\n${mainHelp()}\n`);
+    return EXIT.usage;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.stderr.write(`dbwarden ${verb.name}: ${(err as Error).message}\n\n${verbHelp(verb)}\n`);
+    return EXIT.usage;
+  }
+  if (parsed.values.help) {
+    io.stdout.write(`${verbHelp(verb)}\n`);
+    return EXIT.ok;
+  }
+  const [min, max] = verb.positionals ?? [0, 0];
+  if (parsed.positionals.length < min || parsed.positionals.length > max) {
+    io.stderr.write(`dbwarden ${verb.name}: expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}\n\n${verbHelp(verb)}\n`);
+    return EXIT.usage;
+  }
+  try {
+    return await verb.run({ values: parsed.values, positionals: parsed.positionals, ...io });
+  } catch (err) {
+    const e = asDbwardenError(err);
+    // Errors may quote the environment: pass them through the redactor before anyone sees them.
+    const redact = createRedactor(SECRET_VARS.map((name) => io.env[name]));
+    if (parsed.values.json && !(e instanceof ConfigError)) io.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
+    io.stderr.write(`dbwarden ${verb.name}: ${redact(e.message)}${e.hint ? `\n  → ${redact(e.hint)}` : ''}\n`);
+    return e instanceof ConfigError || e.code === 'usage' ? EXIT.usage : EXIT.failure;
+  }
+}
+
+const isEntry = process.argv[1] && /cli\.(ts|js)$/.test(process.argv[1]);
+if (isEntry) {
+  runCli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`dbwarden: ${err instanceof DbwardenError ? err.message : 'unexpected failure'}\n`);
+      process.exitCode = EXIT.failure;
+    },
+  );
+}

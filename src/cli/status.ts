@@ -1,0 +1,27 @@
+import { renderText } from '../chat/render-text.js';
+import { statusReport } from '../core/status-report.js';
+import { buildServices } from '../main.js';
+import { EXIT, type Verb } from './verb.js';
+
+export const statusVerb: Verb = {
+  name: 'status',
+  summary: 'Show which database this is, whether it is reachable, its size, tables, rows, migrations and last backup',
+  usage: 'dbwarden status [--json]',
+  help: ['--json   print one JSON object instead of text', 'Exit 0 when the database is reachable, 2 when not, 1 on bad usage or config.'],
+  options: { json: { type: 'boolean' } },
+  async run({ values, stdout, env }) {
+    const services = await buildServices({ env });
+    try {
+      const s = await services.status();
+      if (values.json) {
+        const { timings: _timings, ...rest } = s;
+        stdout.write(`${JSON.stringify(rest, null, 2)}\n`);
+      } else {
+        stdout.write(`${renderText(statusReport(s, services.config.timezone), { color: Boolean((stdout as { isTTY?: boolean }).isTTY) })}\n`);
+      }
+      return s.reachable ? EXIT.ok : EXIT.unreachable;
+    } finally {
+      await services.close();
+    }
+  },
+};

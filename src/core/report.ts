@@ -1,0 +1,56 @@
+/** The platform-neutral message: every answer is a Report first, then Block Kit, an embed or terminal text. */
+
+export type Level = 'ok' | 'warn' | 'critical';
+
+export interface ReportField {
+  label: string;
+  value: string;
+}
+
+export interface ReportSection {
+  title?: string;
+  /** Short lines, shown as a list; renderers truncate with "and N more". */
+  lines: string[];
+  /** Shown as small print (Slack context block, Discord italic). */
+  muted?: boolean;
+}
+
+export interface Report {
+  title: string;
+  level: Level;
+  /** One line that stands alone: notification text and plain-text fallback. */
+  summary: string;
+  fields: ReportField[];
+  sections: ReportSection[];
+  /** Live progress of a running job; fraction null when unknown. */
+  progress?: { fraction: number | null; label: string };
+  footer?: string;
+}
+
+export const LEVEL_EMOJI: Record<Level, string> = { ok: '✅', warn: '⚠️', critical: '🚨' };
+
+/** The worse of two levels. */
+export function worst(a: Level, b: Level): Level {
+  const rank: Record<Level, number> = { ok: 0, warn: 1, critical: 2 };
+  return rank[a] >= rank[b] ? a : b;
+}
+
+/** A text progress bar: "▓▓▓▓▓░░░░░ 50%". */
+export function progressBar(fraction: number | null, width = 20): string {
+  if (fraction === null) return '░'.repeat(width);
+  const f = Math.min(1, Math.max(0, fraction));
+  const filled = Math.round(f * width);
+  return `${'▓'.repeat(filled)}${'░'.repeat(width - filled)} ${Math.floor(f * 100)}%`;
+}
+
+/** A report for an error value: what happened and what to do. */
+export function errorReport(title: string, err: { message: string; hint?: string }, footer?: string): Report {
+  return {
+    title,
+    level: 'critical',
+    summary: `${title}: ${err.message}`,
+    fields: [],
+    sections: [{ lines: [err.message, ...(err.hint ? [`→ ${err.hint}`] : [])] }],
+    ...(footer ? { footer } : {}),
+  };
+}

@@ -1,0 +1,71 @@
+import { formatAge, formatBytes, formatCount, formatTime } from './format.js';
+import { identityLabel } from './identity.js';
+import { type Level, type Report, worst } from './report.js';
+import type { DbStatus } from './status.js';
+
+/** Status as a Report: the fields a tired person scans in a second, like `heroku pg:info`. */
+export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
+  const title = `${s.target.environment} · ${s.target.name}`;
+  const footer = `checked ${formatTime(new Date(s.checkedAt), timeZone)}`;
+  let level: Level = 'ok';
+  for (const w of s.warnings) level = worst(level, w.level);
+  const warningLines = s.warnings.map((w) => `${w.level === 'critical' ? '🚨' : '⚠️'} ${w.message}`);
+
+  if (!s.reachable) {
+    return {
+      title,
+      level: 'critical',
+      summary: `🚨 ${s.target.environment} database ${s.target.name} is unreachable: ${s.error?.message ?? 'unknown reason'}`,
+      fields: [
+        { label: 'Database', value: s.target.display },
+        { label: 'Reachable', value: `no: ${s.error?.message ?? 'unknown reason'}` },
+        ...(s.error?.hint ? [{ label: 'Hint', value: s.error.hint }] : []),
+        { label: 'Last backup', value: lastBackupText(s) },
+      ],
+      sections: [],
+      footer,
+    };
+  }
+
+  const watched = s.tables.filter((t) => t.watched);
+  const fields = [
+    { label: 'Database', value: s.target.display },
+    { label: 'Identity', value: s.identity ? identityLabel(s.identity) : 'unknown' },
+    { label: 'Reachable', value: 'yes' },
+    { label: 'Version', value: `PostgreSQL ${s.serverVersion}` },
+    { label: 'Size', value: formatBytes(s.sizeBytes ?? 0) },
+    { label: 'Tables', value: formatCount(s.tableCount ?? 0) },
+    { label: 'Migrations', value: migrationsText(s) },
+    { label: 'Last backup', value: lastBackupText(s) },
+  ];
+  const sections = [];
+  if (watched.length > 0)
+    sections.push({
+      title: 'Watched tables',
+      lines: watched.map((t) => `${qualified(t)}: ${formatCount(t.rows)} rows${t.exact ? '' : ' (estimate)'}`),
+    });
+  if (warningLines.length > 0) sections.push({ title: 'Warnings', lines: warningLines, muted: true });
+  const summary =
+    level === 'ok'
+      ? `✅ ${s.target.environment} database ${s.target.name}: ${formatBytes(s.sizeBytes ?? 0)}, ${s.tableCount} tables, ${lastBackupText(s)}`
+      : `${level === 'critical' ? '🚨' : '⚠️'} ${s.target.environment} database ${s.target.name}: ${s.warnings[0]?.message}`;
+  return { title, level, summary, fields, sections, footer };
+}
+
+function qualified(t: { schema: string; name: string }): string {
+  return t.schema === 'public' ? t.name : `${t.schema}.${t.name}`;
+}
+
+function migrationsText(s: DbStatus): string {
+  const m = s.migrations;
+  if (!m) return 'none detected';
+  const latest = m.latest ? `, latest ${m.latest}` : '';
+  const failed = m.failed > 0 ? `, ${m.failed} unfinished` : '';
+  return `${m.framework}: ${formatCount(m.applied)} applied${latest}${failed}`;
+}
+
+function lastBackupText(s: DbStatus): string {
+  const b = s.lastBackup;
+  if (!b) return 'none yet';
+  return `${b.id} · ${formatAge(b.ageSeconds * 1000)} · ${formatBytes(b.sizeBytes)}${b.verified ? ' · verified ✓' : ' · not verified'}`;
+}

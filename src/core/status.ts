@@ -1,0 +1,218 @@
+import type pg from 'pg';
+import { type DbwardenError, asDbwardenError } from './errors.js';
+import { type DbIdentity, readIdentity } from './identity.js';
+import { detectMigrations, type MigrationsState } from './migrations.js';
+import type { Target, TargetInfo } from './target.js';
+
+export interface TableStatus {
+  schema: string;
+  name: string;
+  rows: number;
+  /** true: count(*) now; false: the planner's estimate. */
+  exact: boolean;
+  watched: boolean;
+  sizeBytes: number;
+}
+
+/** The newest good backup, as status shows it. */
+export interface LastBackup {
+  id: string;
+  finishedAt: string;
+  ageSeconds: number;
+  verified: boolean;
+  sizeBytes: number;
+}
+
+export interface StatusWarning {
+  code: string;
+  level: 'warn' | 'critical';
+  message: string;
+}
+
+export interface DbStatus {
+  target: Pick<TargetInfo, 'name' | 'environment' | 'display'>;
+  checkedAt: string;
+  reachable: boolean;
+  /** Why not reachable (or what failed), readable by a human. */
+  error: { code: string; message: string; hint?: string } | null;
+  serverVersion: string | null;
+  serverVersionNum: number | null;
+  sizeBytes: number | null;
+  tableCount: number | null;
+  /** Watched tables first, then the rest by rows. */
+  tables: TableStatus[];
+  identity: DbIdentity | null;
+  migrations: MigrationsState | null;
+  lastBackup: LastBackup | null;
+  warnings: StatusWarning[];
+  /** Which query took longest, for the benchmark and slow-status debugging. */
+  timings: Record<string, number>;
+}
+
+export interface StatusDeps {
+  target: Target;
+  /** Tables to count exactly; null picks them automatically. */
+  watchTables: string[] | null;
+  /** The newest good backup, from the backup catalog; absent before backups exist. */
+  lastBackup?: () => Promise<Omit<LastBackup, 'ageSeconds'> | null>;
+  clock?: () => Date;
+  /** Longest a single exact count may run before it falls back to the estimate. */
+  countTimeoutMs?: number;
+}
+
+const MAX_AUTO_WATCHED = 8;
+
+/** Probe the target once and describe it. Never throws for an unreachable database: that is a status too. */
+export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
+  const clock = deps.clock ?? (() => new Date());
+  const now = clock();
+  const timings: Record<string, number> = {};
+  const base: DbStatus = {
+    target: { name: deps.target.name, environment: deps.target.environment, display: deps.target.display },
+    checkedAt: now.toISOString(),
+    reachable: false,
+    error: null,
+    serverVersion: null,
+    serverVersionNum: null,
+    sizeBytes: null,
+    tableCount: null,
+    tables: [],
+    identity: null,
+    migrations: null,
+    lastBackup: null,
+    warnings: [],
+    timings,
+  };
+
+  const backupPromise = readLastBackup(deps, now).catch(() => null);
+  try {
+    await deps.target.readOnly(async (client) => {
+      const t = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+        const started = performance.now();
+        try {
+          return await fn();
+        } finally {
+          timings[name] = Math.round((performance.now() - started) * 10) / 10;
+        }
+      };
+      const server = await t('server', () =>
+        client.query<{ version: string; num: string; size: string }>(
+          `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+                  pg_database_size(current_database())::text AS size`,
+        ),
+      );
+      const s = server.rows[0]!;
+      base.serverVersion = s.version.split(' ')[0]!;
+      base.serverVersionNum = Number(s.num);
+      base.sizeBytes = Number(s.size);
+      base.identity = await t('identity', () => readIdentity(client));
+      const tables = await t('tables', () => listTables(client));
+      base.tableCount = tables.length;
+      const watched = pickWatched(tables, deps.watchTables);
+      await t('counts', () => countExactly(client, watched, deps.countTimeoutMs ?? 3000));
+      base.tables = [...watched, ...tables.filter((x) => !x.watched).sort((a, b) => b.rows - a.rows)];
+      base.migrations = await t('migrations', () => detectMigrations(client));
+      base.reachable = true;
+    });
+  } catch (err) {
+    const e: DbwardenError = asDbwardenError(err);
+    base.error = e.toJSON();
+  }
+  base.lastBackup = await backupPromise;
+  base.warnings = statusWarnings(base, deps.watchTables);
+  return base;
+}
+
+async function readLastBackup(deps: StatusDeps, now: Date): Promise<LastBackup | null> {
+  const b = deps.lastBackup ? await deps.lastBackup() : null;
+  if (!b) return null;
+  return { ...b, ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)) };
+}
+
+/** All user tables with the planner's row estimate (statistics when never analysed). */
+async function listTables(client: pg.ClientBase): Promise<TableStatus[]> {
+  const r = await client.query<{ schema: string; name: string; rows: string; size: string }>(`
+    SELECT n.nspname AS schema, c.relname AS name,
+           (CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE coalesce(s.n_live_tup, 0) END)::text AS rows,
+           (pg_relation_size(c.oid) + pg_relation_size(c.reltoastrelid))::text AS size
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+     ORDER BY 1, 2`);
+  return r.rows.map((row) => ({
+    schema: row.schema,
+    name: row.name,
+    rows: Number(row.rows),
+    exact: false,
+    watched: false,
+    sizeBytes: Number(row.size),
+  }));
+}
+
+const USER_TABLES = ['auth_user', 'users', 'user', 'accounts_user', 'core_user', 'accounts', 'customers'];
+
+/** Configured tables (schema-qualified or not), or: the user table if recognisable, then the largest tables. */
+export function pickWatched(tables: TableStatus[], configured: string[] | null): TableStatus[] {
+  const byName = (spec: string) => {
+    const [schema, name] = spec.includes('.') ? spec.split('.', 2) : [null, spec];
+    return tables.find((t) => t.name === name && (schema ? t.schema === schema : t.schema === 'public'))
+      ?? tables.find((t) => t.name === name && (schema === null || t.schema === schema));
+  };
+  let picked: TableStatus[];
+  if (configured) {
+    picked = configured.map(byName).filter((t): t is TableStatus => t !== undefined);
+  } else {
+    const user =
+      USER_TABLES.map(byName).find((t) => t !== undefined) ??
+      // A Django custom user model lives in "<app>_user" (or "<app>_customuser").
+      tables.find((t) => /^[a-z0-9]+_(custom)?user$/.test(t.name));
+    const frameworkTables = /^(django_|auth_(group|permission)|_prisma_|knex_|schema_migrations$|ar_internal_metadata$|alembic_version$)/;
+    const largest = tables
+      .filter((t) => t !== user && !frameworkTables.test(t.name))
+      .sort((a, b) => b.rows - a.rows || b.sizeBytes - a.sizeBytes)
+      .slice(0, user ? MAX_AUTO_WATCHED - 1 : MAX_AUTO_WATCHED);
+    picked = user ? [user, ...largest] : largest;
+  }
+  for (const t of picked) t.watched = true;
+  return picked;
+}
+
+const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** count(*) each watched table, each bounded by its own timeout; a slow one keeps its estimate. */
+async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeoutMs: number): Promise<void> {
+  for (const t of tables) {
+    await client.query('SAVEPOINT dbwarden_count');
+    try {
+      await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
+      const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+      t.rows = Number(r.rows[0]!.n);
+      t.exact = true;
+      await client.query('RELEASE SAVEPOINT dbwarden_count');
+    } catch {
+      await client.query('ROLLBACK TO SAVEPOINT dbwarden_count');
+    }
+  }
+}
+
+/** Warnings that one status reading shows by itself (the guard adds those that need history). */
+function statusWarnings(s: DbStatus, configured: string[] | null): StatusWarning[] {
+  const w: StatusWarning[] = [];
+  if (!s.reachable) w.push({ code: 'unreachable', level: 'critical', message: s.error?.message ?? 'Database unreachable' });
+  if (s.reachable && configured) {
+    const found = new Set(s.tables.filter((t) => t.watched).flatMap((t) => [t.name, `${t.schema}.${t.name}`]));
+    for (const name of configured)
+      if (!found.has(name)) w.push({ code: 'table-missing', level: 'critical', message: `Watched table ${name} does not exist` });
+  }
+  if (s.migrations && s.migrations.failed > 0)
+    w.push({
+      code: 'migration-failed',
+      level: 'warn',
+      message: `${s.migrations.failed} ${s.migrations.framework} migration(s) started but never finished`,
+    });
+  if (!s.lastBackup)
+    w.push({ code: 'no-backup', level: 'warn', message: 'No good backup yet: run /backup-now or `dbwarden backup`' });
+  return w;
+}

@@ -1,0 +1,193 @@
+import pg from 'pg';
+import { TargetUnreachable } from './errors.js';
+import { createRedactor, type Redactor } from './secrets.js';
+
+/** What may be shown about a target: never its password. */
+export interface TargetInfo {
+  name: string;
+  environment: string;
+  /** Masked URL, e.g. postgres://app@db.internal:5432/railway */
+  display: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+}
+
+export interface Target extends TargetInfo {
+  /** libpq environment (PGHOST, PGPASSWORD…) for pg_dump and friends: secrets travel here, never in argv. */
+  libpqEnv(): Record<string, string>;
+  /** Run `fn` in a read-only transaction with a statement timeout; connection failures become TargetUnreachable. */
+  readOnly<T>(fn: (client: pg.PoolClient) => Promise<T>, opts?: { statementTimeoutMs?: number }): Promise<T>;
+  /** Run `fn` with a plain (writable) connection; for the few jobs that must write, like restores and locks. */
+  withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  redact: Redactor;
+  close(): Promise<void>;
+}
+
+export interface TargetOptions {
+  name?: string | null;
+  environment: string;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+interface ParsedUrl {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string | null;
+  sslmode: string | null;
+}
+
+/** Parse a postgres:// URL once; the only place that ever sees the password in clear. */
+export function parsePostgresUrl(url: string): ParsedUrl {
+  const u = new URL(url);
+  const host = u.searchParams.get('host') ?? decodeURIComponent(u.hostname);
+  return {
+    host: host.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(u.port || u.searchParams.get('port') || 5432),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres',
+    user: decodeURIComponent(u.username) || 'postgres',
+    password: u.password ? decodeURIComponent(u.password) : null,
+    sslmode: u.searchParams.get('sslmode'),
+  };
+}
+
+/** postgres://user@host:port/db — the only form of a connection string dbwarden ever shows. */
+export function maskUrl(url: string): string {
+  try {
+    const p = parsePostgresUrl(url);
+    const host = p.host.includes(':') ? `[${p.host}]` : p.host;
+    return `postgres://${encodeURIComponent(p.user)}@${host}:${p.port}/${encodeURIComponent(p.database)}`;
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+/** Build a target from its URL. Connections are lazy: nothing is contacted until a query runs. */
+export function createTarget(url: string, opts: TargetOptions): Target {
+  const p = parsePostgresUrl(url);
+  const redact = createRedactor([p.password]);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 3,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    application_name: 'dbwarden',
+    // A hung server must not hang us: the client gives up a little after the server-side timeout.
+    query_timeout: opts.statementTimeoutMs + 5000,
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', () => {});
+
+  const info: TargetInfo = {
+    name: opts.name || p.database,
+    environment: opts.environment,
+    display: maskUrl(url),
+    host: p.host,
+    port: p.port,
+    database: p.database,
+    user: p.user,
+  };
+
+  async function connect(): Promise<pg.PoolClient> {
+    try {
+      return await pool.connect();
+    } catch (err) {
+      throw classifyConnectError(err, info, redact);
+    }
+  }
+
+  return {
+    ...info,
+    redact,
+    libpqEnv() {
+      const env: Record<string, string> = {
+        PGHOST: p.host,
+        PGPORT: String(p.port),
+        PGDATABASE: p.database,
+        PGUSER: p.user,
+        PGAPPNAME: 'dbwarden',
+        PGCONNECT_TIMEOUT: String(Math.max(2, Math.ceil(opts.connectTimeoutMs / 1000))),
+      };
+      if (p.password !== null) env.PGPASSWORD = p.password;
+      if (p.sslmode) env.PGSSLMODE = p.sslmode;
+      return env;
+    },
+    async readOnly(fn, o) {
+      const client = await connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN READ ONLY');
+        await client.query(`SET LOCAL statement_timeout = ${Math.floor(o?.statementTimeoutMs ?? opts.statementTimeoutMs)}`);
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw classifyQueryError(err, info, redact);
+      } finally {
+        client.release(broken);
+      }
+    },
+    async withClient(fn) {
+      const client = await connect();
+      try {
+        return await fn(client);
+      } catch (err) {
+        throw classifyQueryError(err, info, redact);
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end().catch(() => {});
+    },
+  };
+}
+
+function errCode(err: unknown): string {
+  const e = err as { code?: string; errno?: string };
+  return String(e?.code ?? e?.errno ?? '');
+}
+
+/** Turn a connection failure into one readable reason: DNS, refused, auth, timeout, missing database, TLS. */
+export function classifyConnectError(err: unknown, t: TargetInfo, redact: Redactor): TargetUnreachable {
+  const code = errCode(err);
+  const raw = redact(err instanceof Error ? err.message : String(err));
+  const where = `${t.host}:${t.port}`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new TargetUnreachable('dns', `Cannot resolve host ${t.host}`, 'Check the host in DATABASE_URL; on a PaaS, private hostnames only resolve inside the project.');
+  if (code === 'ECONNREFUSED')
+    return new TargetUnreachable('refused', `Connection refused by ${where}`, 'Is the database running, and is the port right?');
+  if (code === '28P01' || code === '28000')
+    return new TargetUnreachable('auth', `Authentication failed for user "${t.user}" on ${where}`, 'Check the user and password in DATABASE_URL (was the password rotated?).');
+  if (code === '3D000')
+    return new TargetUnreachable('no-database', `Database "${t.database}" does not exist on ${where}`, 'Was the database deleted or renamed? Restore the latest backup (dbwarden backups).');
+  if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(raw))
+    return new TargetUnreachable('timeout', `No answer from ${where} within the connect timeout`, 'The host may be down or firewalled; DBWARDEN_CONNECT_TIMEOUT sets how long to wait.');
+  if (/ssl|tls|certificate/i.test(raw))
+    return new TargetUnreachable('tls', `TLS problem connecting to ${where}: ${raw}`, 'Check sslmode in DATABASE_URL.');
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
+    return new TargetUnreachable('refused', `Host ${t.host} is unreachable`, 'Check the network path to the database.');
+  return new TargetUnreachable('other', `Cannot connect to ${where}: ${raw}`);
+}
+
+/** Errors during a query: a lost connection is still "unreachable"; anything else passes on, redacted. */
+function classifyQueryError(err: unknown, t: TargetInfo, redact: Redactor): Error {
+  if (err instanceof TargetUnreachable) return err;
+  const code = errCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (/Connection terminated|ECONNRESET|EPIPE|server closed the connection/i.test(message) || code === '57P01' || code === 'ECONNRESET')
+    return new TargetUnreachable('other', `Lost the connection to ${t.host}:${t.port}: ${redact(message)}`);
+  if (err instanceof Error) {
+    const safe = new Error(redact(message));
+    (safe as Error & { code?: string }).code = code || undefined;
+    return safe;
+  }
+  return new Error(redact(message));
+}
