@@ -3,9 +3,9 @@ import { parseArgs } from 'node:util';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
-import { ConfigError, DbwardenError, asDbwardenError } from './core/errors.js';
+import { loadDotEnv, SECRET_VARS } from './config.js';
+import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
-import { SECRET_VARS } from './config.js';
 
 /** Every verb, in the order `dbwarden --help` lists them. */
 export const VERBS: Verb[] = [serveVerb, statusVerb];
@@ -24,7 +24,13 @@ function mainHelp(): string {
 }
 
 function verbHelp(v: Verb): string {
-  return [`${v.summary}`, '', `Usage: ${v.usage}`, ...(v.help.length ? ['', ...v.help.map((h) => `  ${h}`)] : []), '  --help   this help'].join('\n');
+  return [
+    `${v.summary}`,
+    '',
+    `Usage: ${v.usage}`,
+    ...(v.help.length ? ['', ...v.help.map((h) => `  ${h}`)] : []),
+    '  --help   this help',
+  ].join('\n');
 }
 
 /** Run the CLI; returns the exit code (tests call this directly). */
@@ -48,7 +54,12 @@ export async function runCli(
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: rest,
+      options: { ...verb.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     io.stderr.write(`dbwarden ${verb.name}: ${(err as Error).message}\n\n${verbHelp(verb)}\n`);
     return EXIT.usage;
@@ -59,7 +70,9 @@ export async function runCli(
   }
   const [min, max] = verb.positionals ?? [0, 0];
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
-    io.stderr.write(`dbwarden ${verb.name}: expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}\n\n${verbHelp(verb)}\n`);
+    io.stderr.write(
+      `dbwarden ${verb.name}: expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}\n\n${verbHelp(verb)}\n`,
+    );
     return EXIT.usage;
   }
   try {
@@ -68,20 +81,26 @@ export async function runCli(
     const e = asDbwardenError(err);
     // Errors may quote the environment: pass them through the redactor before anyone sees them.
     const redact = createRedactor(SECRET_VARS.map((name) => io.env[name]));
-    if (parsed.values.json && !(e instanceof ConfigError)) io.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
-    io.stderr.write(`dbwarden ${verb.name}: ${redact(e.message)}${e.hint ? `\n  → ${redact(e.hint)}` : ''}\n`);
+    if (parsed.values.json && !(e instanceof ConfigError))
+      io.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
+    io.stderr.write(
+      `dbwarden ${verb.name}: ${redact(e.message)}${e.hint ? `\n  → ${redact(e.hint)}` : ''}\n`,
+    );
     return e instanceof ConfigError || e.code === 'usage' ? EXIT.usage : EXIT.failure;
   }
 }
 
 const isEntry = process.argv[1] && /cli\.(ts|js)$/.test(process.argv[1]);
 if (isEntry) {
+  loadDotEnv();
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
     (err) => {
-      process.stderr.write(`dbwarden: ${err instanceof DbwardenError ? err.message : 'unexpected failure'}\n`);
+      process.stderr.write(
+        `dbwarden: ${err instanceof DbwardenError ? err.message : 'unexpected failure'}\n`,
+      );
       process.exitCode = EXIT.failure;
     },
   );

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { Redactor } from './core/secrets.js';
 
 export type { Logger };
@@ -7,14 +7,28 @@ export type { Logger };
  * Structured JSON lines on stderr (stdout belongs to command output). Every string that reaches the log
  * passes through the redactor, so a secret cannot leak through a message or an error's text.
  */
-export function createLogger(opts: { level: string; redact: Redactor; destination?: NodeJS.WritableStream }): Logger {
+export function createLogger(opts: {
+  level: string;
+  redact: Redactor;
+  destination?: NodeJS.WritableStream;
+}): Logger {
   return pino(
     {
       level: opts.level,
       base: { app: 'dbwarden' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: ['password', '*.password', 'token', '*.token', 'headers.authorization', '*.headers.authorization'], censor: '***' },
+      redact: {
+        paths: [
+          'password',
+          '*.password',
+          'token',
+          '*.token',
+          'headers.authorization',
+          '*.headers.authorization',
+        ],
+        censor: '***',
+      },
       hooks: {
         streamWrite: (line) => opts.redact(line),
       },

@@ -1,13 +1,13 @@
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import type { ChatCommand } from './chat/commands.js';
-import { type Config, loadConfig, loadDotEnv } from './config.js';
-import { createRedactor } from './core/secrets.js';
-import { probeStatus, type DbStatus } from './core/status.js';
-import { statusReport } from './core/status-report.js';
+import { type Config, loadConfig } from './config.js';
 import type { Report } from './core/report.js';
+import { createRedactor } from './core/secrets.js';
+import { type DbStatus, probeStatus } from './core/status.js';
+import { statusReport } from './core/status-report.js';
 import { createTarget, type Target } from './core/target.js';
-import { startDemoDatabase } from './demo/demo.js';
 import type { LocalCluster } from './demo/cluster.js';
+import { startDemoDatabase } from './demo/demo.js';
 import { createLogger, type Logger } from './log.js';
 
 /** Everything built once from the config and passed down: the composition root. */
@@ -30,7 +30,6 @@ export interface BuildOptions {
 
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
 export async function buildServices(opts: BuildOptions = {}): Promise<Services> {
-  if (!opts.env) loadDotEnv();
   const config = loadConfig(opts.env ?? process.env);
   let demo: LocalCluster | null = null;
   let url = config.databaseUrl;
@@ -46,7 +45,13 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     connectTimeoutMs: config.connectTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
   });
-  const secrets = [config.slack?.botToken, config.slack?.appToken, config.slack?.signingSecret, config.discord?.token, config.deploy.webhookSecret];
+  const secrets = [
+    config.slack?.botToken,
+    config.slack?.appToken,
+    config.slack?.signingSecret,
+    config.discord?.token,
+    config.deploy.webhookSecret,
+  ];
   const redactSecrets = createRedactor(secrets);
   const logger = createLogger({
     level: config.logLevel,

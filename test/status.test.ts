@@ -24,7 +24,11 @@ describe('status of a real database', () => {
     expect(watched[0]).toMatchObject({ name: 'auth_user', rows: 40, exact: true });
     expect(watched.find((t) => t.name === 'billing_transaction')).toMatchObject({ rows: 20000, exact: true });
     expect(watched.some((t) => t.name === 'django_migrations')).toBe(false);
-    expect(s.migrations).toMatchObject({ framework: 'django', applied: 6, latest: 'billing.0003_transaction_note' });
+    expect(s.migrations).toMatchObject({
+      framework: 'django',
+      applied: 6,
+      latest: 'billing.0003_transaction_note',
+    });
     expect(s.identity?.systemIdentifier).toMatch(/^\d+$/);
     expect(s.identity?.databaseName).toBe('app');
     expect(s.warnings.map((w) => w.code)).toContain('no-backup');
@@ -52,20 +56,23 @@ describe('status of a real database', () => {
     expect(s.migrations).toMatchObject({ framework: 'rails', applied: 2, latest: '20250301120000' });
   });
 
-  it.runIf(canControlCluster)('keeps its identity across a restart and changes it when the cluster is recreated', async () => {
-    const read = async () => {
-      const deps = targetFor(db.url);
-      const s = await probeStatus(deps);
-      await deps.target.close();
-      return s.identity;
-    };
-    const before = await read();
-    db.stop();
-    db.start();
-    expect(await read()).toEqual(before);
-    await db.recreate();
-    const after = await read();
-    expect(after?.databaseName).toBe(before?.databaseName);
-    expect(after?.systemIdentifier).not.toBe(before?.systemIdentifier);
-  });
+  it.runIf(canControlCluster)(
+    'keeps its identity across a restart and changes it when the cluster is recreated',
+    async () => {
+      const read = async () => {
+        const deps = targetFor(db.url);
+        const s = await probeStatus(deps);
+        await deps.target.close();
+        return s.identity;
+      };
+      const before = await read();
+      db.stop();
+      db.start();
+      expect(await read()).toEqual(before);
+      await db.recreate();
+      const after = await read();
+      expect(after?.databaseName).toBe(before?.databaseName);
+      expect(after?.systemIdentifier).not.toBe(before?.systemIdentifier);
+    },
+  );
 });

@@ -28,7 +28,14 @@ export interface BackupManifest {
   verified: boolean;
   verifiedAt: string | null;
   /** The last restore drill, if any. */
-  drill: { at: string; ok: boolean; tables: number; rows: number; durationMs: number; problem?: string } | null;
+  drill: {
+    at: string;
+    ok: boolean;
+    tables: number;
+    rows: number;
+    durationMs: number;
+    problem?: string;
+  } | null;
   /** Why it failed, when status is "failed" (secrets masked). */
   error?: { code: string; message: string; hint?: string };
 }

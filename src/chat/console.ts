@@ -46,30 +46,36 @@ export function runConsoleChat(opts: ConsoleChatOptions): Promise<void> {
   let queue = Promise.resolve();
   return new Promise((resolve) => {
     rl.on('line', (line) => {
-      queue = queue.then(async () => {
-        const text = line.trim();
-        if (!text) return;
-        const [name = '', ...rest] = text.split(/\s+/);
-        if (name === '/quit' || name === '/exit') {
-          rl.close();
-          return;
-        }
-        if (name === '/help') {
-          help();
-          return;
-        }
-        const command = name.startsWith('/') ? findCommand(opts.commands, name) : undefined;
-        if (!command) {
-          say(`Unknown command ${name.slice(0, 40)}. Type /help for the list.`);
-          return;
-        }
-        shown = '';
-        try {
-          await command.run(rest.join(' '), { id: opts.user ?? 'console', name: opts.user ?? 'console' }, reply);
-        } catch (err) {
-          await reply.update(errorReport(`/${command.name} failed`, asDbwardenError(err)));
-        }
-      }).finally(() => rl.prompt());
+      queue = queue
+        .then(async () => {
+          const text = line.trim();
+          if (!text) return;
+          const [name = '', ...rest] = text.split(/\s+/);
+          if (name === '/quit' || name === '/exit') {
+            rl.close();
+            return;
+          }
+          if (name === '/help') {
+            help();
+            return;
+          }
+          const command = name.startsWith('/') ? findCommand(opts.commands, name) : undefined;
+          if (!command) {
+            say(`Unknown command ${name.slice(0, 40)}. Type /help for the list.`);
+            return;
+          }
+          shown = '';
+          try {
+            await command.run(
+              rest.join(' '),
+              { id: opts.user ?? 'console', name: opts.user ?? 'console' },
+              reply,
+            );
+          } catch (err) {
+            await reply.update(errorReport(`/${command.name} failed`, asDbwardenError(err)));
+          }
+        })
+        .finally(() => rl.prompt());
     });
     rl.on('close', () => {
       queue.then(() => resolve());

@@ -1,4 +1,4 @@
-import { LEVEL_EMOJI, type Report, progressBar } from '../core/report.js';
+import { LEVEL_EMOJI, progressBar, type Report } from '../core/report.js';
 
 export interface TextOptions {
   /** Cap each section's lines; the rest is summarised as "and N more". */
@@ -6,7 +6,14 @@ export interface TextOptions {
   color?: boolean;
 }
 
-const COLORS = { ok: '\x1b[32m', warn: '\x1b[33m', critical: '\x1b[31m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' };
+const COLORS = {
+  ok: '\x1b[32m',
+  warn: '\x1b[33m',
+  critical: '\x1b[31m',
+  dim: '\x1b[2m',
+  bold: '\x1b[1m',
+  reset: '\x1b[0m',
+};
 
 /** Report → terminal text, aligned like `heroku pg:info`. */
 export function renderText(report: Report, opts: TextOptions = {}): string {

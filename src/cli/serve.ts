@@ -12,7 +12,7 @@ export const serveVerb: Verb = {
   ],
   options: { console: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env });
+    const services = await buildServices({ env, logDestination: stderr });
     const { config, logger } = services;
     if (services.demo) {
       stderr.write(

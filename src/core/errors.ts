@@ -70,5 +70,9 @@ export class UsageError extends DbwardenError {
 export function asDbwardenError(err: unknown): DbwardenError {
   if (err instanceof DbwardenError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new DbwardenError('internal', message, 'This is a bug in dbwarden if it keeps happening; the logs have details.');
+  return new DbwardenError(
+    'internal',
+    message,
+    'This is a bug in dbwarden if it keeps happening; the logs have details.',
+  );
 }

@@ -50,7 +50,15 @@ export function parseDuration(text: string): number | null {
   if (!match) return null;
   const n = Number(match[1]);
   const unit = (match[2] ?? 's').toLowerCase();
-  const factor: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+  const factor: Record<string, number> = {
+    ms: 1,
+    s: 1000,
+    sec: 1000,
+    m: 60_000,
+    min: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+  };
   return Math.round(n * factor[unit]!);
 }
 

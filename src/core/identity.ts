@@ -16,7 +16,9 @@ export async function readIdentity(client: pg.ClientBase): Promise<DbIdentity> {
   let systemIdentifier: string | null = null;
   await client.query('SAVEPOINT dbwarden_identity');
   try {
-    const sys = await client.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()');
+    const sys = await client.query<{ id: string }>(
+      'SELECT system_identifier::text AS id FROM pg_control_system()',
+    );
     systemIdentifier = sys.rows[0]?.id ?? null;
     await client.query('RELEASE SAVEPOINT dbwarden_identity');
   } catch {
@@ -35,6 +37,8 @@ export function sameIdentity(a: DbIdentity, b: DbIdentity): boolean {
 
 /** A short, stable fingerprint for messages: "7301…9924/16384". */
 export function identityLabel(id: DbIdentity): string {
-  const sys = id.systemIdentifier ? `${id.systemIdentifier.slice(0, 4)}…${id.systemIdentifier.slice(-4)}` : 'unknown';
+  const sys = id.systemIdentifier
+    ? `${id.systemIdentifier.slice(0, 4)}…${id.systemIdentifier.slice(-4)}`
+    : 'unknown';
   return `${sys}/${id.databaseOid}`;
 }

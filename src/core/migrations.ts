@@ -63,7 +63,12 @@ export async function detectMigrations(client: pg.ClientBase): Promise<Migration
     if (!found.has(d.table)) continue;
     await client.query('SAVEPOINT dbwarden_migrations');
     try {
-      const r = await client.query<{ applied: number; latest: string | null; latest_at: Date | null; failed: number }>(d.query);
+      const r = await client.query<{
+        applied: number;
+        latest: string | null;
+        latest_at: Date | null;
+        failed: number;
+      }>(d.query);
       await client.query('RELEASE SAVEPOINT dbwarden_migrations');
       const row = r.rows[0]!;
       return {

@@ -18,7 +18,8 @@ export function fanOut(notifiers: Notifier[], onError: (name: string, err: unkno
       results.forEach((r, i) => {
         if (r.status === 'rejected') onError(notifiers[i]!.name, r.reason);
       });
-      if (results.length > 0 && results.every((r) => r.status === 'rejected')) throw new Error('no channel accepted the message');
+      if (results.length > 0 && results.every((r) => r.status === 'rejected'))
+        throw new Error('no channel accepted the message');
     },
   };
 }

@@ -42,7 +42,9 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
   if (watched.length > 0)
     sections.push({
       title: 'Watched tables',
-      lines: watched.map((t) => `${qualified(t)}: ${formatCount(t.rows)} rows${t.exact ? '' : ' (estimate)'}`),
+      lines: watched.map(
+        (t) => `${qualified(t)}: ${formatCount(t.rows)} rows${t.exact ? '' : ' (estimate)'}`,
+      ),
     });
   if (warningLines.length > 0) sections.push({ title: 'Warnings', lines: warningLines, muted: true });
   const summary =

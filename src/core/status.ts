@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { type DbwardenError, asDbwardenError } from './errors.js';
+import { asDbwardenError, type DbwardenError } from './errors.js';
 import { type DbIdentity, readIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
 import type { Target, TargetInfo } from './target.js';
@@ -157,8 +157,10 @@ const USER_TABLES = ['auth_user', 'users', 'user', 'accounts_user', 'core_user',
 export function pickWatched(tables: TableStatus[], configured: string[] | null): TableStatus[] {
   const byName = (spec: string) => {
     const [schema, name] = spec.includes('.') ? spec.split('.', 2) : [null, spec];
-    return tables.find((t) => t.name === name && (schema ? t.schema === schema : t.schema === 'public'))
-      ?? tables.find((t) => t.name === name && (schema === null || t.schema === schema));
+    return (
+      tables.find((t) => t.name === name && (schema ? t.schema === schema : t.schema === 'public')) ??
+      tables.find((t) => t.name === name && (schema === null || t.schema === schema))
+    );
   };
   let picked: TableStatus[];
   if (configured) {
@@ -168,7 +170,8 @@ export function pickWatched(tables: TableStatus[], configured: string[] | null):
       USER_TABLES.map(byName).find((t) => t !== undefined) ??
       // A Django custom user model lives in "<app>_user" (or "<app>_customuser").
       tables.find((t) => /^[a-z0-9]+_(custom)?user$/.test(t.name));
-    const frameworkTables = /^(django_|auth_(group|permission)|_prisma_|knex_|schema_migrations$|ar_internal_metadata$|alembic_version$)/;
+    const frameworkTables =
+      /^(django_|auth_(group|permission)|_prisma_|knex_|schema_migrations$|ar_internal_metadata$|alembic_version$)/;
     const largest = tables
       .filter((t) => t !== user && !frameworkTables.test(t.name))
       .sort((a, b) => b.rows - a.rows || b.sizeBytes - a.sizeBytes)
@@ -187,7 +190,9 @@ async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeou
     await client.query('SAVEPOINT dbwarden_count');
     try {
       await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
-      const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+      const r = await client.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+      );
       t.rows = Number(r.rows[0]!.n);
       t.exact = true;
       await client.query('RELEASE SAVEPOINT dbwarden_count');
@@ -200,11 +205,15 @@ async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeou
 /** Warnings that one status reading shows by itself (the guard adds those that need history). */
 function statusWarnings(s: DbStatus, configured: string[] | null): StatusWarning[] {
   const w: StatusWarning[] = [];
-  if (!s.reachable) w.push({ code: 'unreachable', level: 'critical', message: s.error?.message ?? 'Database unreachable' });
+  if (!s.reachable)
+    w.push({ code: 'unreachable', level: 'critical', message: s.error?.message ?? 'Database unreachable' });
   if (s.reachable && configured) {
-    const found = new Set(s.tables.filter((t) => t.watched).flatMap((t) => [t.name, `${t.schema}.${t.name}`]));
+    const found = new Set(
+      s.tables.filter((t) => t.watched).flatMap((t) => [t.name, `${t.schema}.${t.name}`]),
+    );
     for (const name of configured)
-      if (!found.has(name)) w.push({ code: 'table-missing', level: 'critical', message: `Watched table ${name} does not exist` });
+      if (!found.has(name))
+        w.push({ code: 'table-missing', level: 'critical', message: `Watched table ${name} does not exist` });
   }
   if (s.migrations && s.migrations.failed > 0)
     w.push({
@@ -213,6 +222,10 @@ function statusWarnings(s: DbStatus, configured: string[] | null): StatusWarning
       message: `${s.migrations.failed} ${s.migrations.framework} migration(s) started but never finished`,
     });
   if (!s.lastBackup)
-    w.push({ code: 'no-backup', level: 'warn', message: 'No good backup yet: run /backup-now or `dbwarden backup`' });
+    w.push({
+      code: 'no-backup',
+      level: 'warn',
+      message: 'No good backup yet: run /backup-now or `dbwarden backup`',
+    });
   return w;
 }

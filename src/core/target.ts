@@ -48,7 +48,8 @@ export function parsePostgresUrl(url: string): ParsedUrl {
   return {
     host: host.replace(/^\[(.*)\]$/, '$1'),
     port: Number(u.port || u.searchParams.get('port') || 5432),
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres',
+    database:
+      decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres',
     user: decodeURIComponent(u.username) || 'postgres',
     password: u.password ? decodeURIComponent(u.password) : null,
     sslmode: u.searchParams.get('sslmode'),
@@ -121,7 +122,9 @@ export function createTarget(url: string, opts: TargetOptions): Target {
       let broken = false;
       try {
         await client.query('BEGIN READ ONLY');
-        await client.query(`SET LOCAL statement_timeout = ${Math.floor(o?.statementTimeoutMs ?? opts.statementTimeoutMs)}`);
+        await client.query(
+          `SET LOCAL statement_timeout = ${Math.floor(o?.statementTimeoutMs ?? opts.statementTimeoutMs)}`,
+        );
         const result = await fn(client);
         await client.query('COMMIT');
         return result;
@@ -161,19 +164,47 @@ export function classifyConnectError(err: unknown, t: TargetInfo, redact: Redact
   const raw = redact(err instanceof Error ? err.message : String(err));
   const where = `${t.host}:${t.port}`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
-    return new TargetUnreachable('dns', `Cannot resolve host ${t.host}`, 'Check the host in DATABASE_URL; on a PaaS, private hostnames only resolve inside the project.');
+    return new TargetUnreachable(
+      'dns',
+      `Cannot resolve host ${t.host}`,
+      'Check the host in DATABASE_URL; on a PaaS, private hostnames only resolve inside the project.',
+    );
   if (code === 'ECONNREFUSED')
-    return new TargetUnreachable('refused', `Connection refused by ${where}`, 'Is the database running, and is the port right?');
+    return new TargetUnreachable(
+      'refused',
+      `Connection refused by ${where}`,
+      'Is the database running, and is the port right?',
+    );
   if (code === '28P01' || code === '28000')
-    return new TargetUnreachable('auth', `Authentication failed for user "${t.user}" on ${where}`, 'Check the user and password in DATABASE_URL (was the password rotated?).');
+    return new TargetUnreachable(
+      'auth',
+      `Authentication failed for user "${t.user}" on ${where}`,
+      'Check the user and password in DATABASE_URL (was the password rotated?).',
+    );
   if (code === '3D000')
-    return new TargetUnreachable('no-database', `Database "${t.database}" does not exist on ${where}`, 'Was the database deleted or renamed? Restore the latest backup (dbwarden backups).');
+    return new TargetUnreachable(
+      'no-database',
+      `Database "${t.database}" does not exist on ${where}`,
+      'Was the database deleted or renamed? Restore the latest backup (dbwarden backups).',
+    );
   if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(raw))
-    return new TargetUnreachable('timeout', `No answer from ${where} within the connect timeout`, 'The host may be down or firewalled; DBWARDEN_CONNECT_TIMEOUT sets how long to wait.');
+    return new TargetUnreachable(
+      'timeout',
+      `No answer from ${where} within the connect timeout`,
+      'The host may be down or firewalled; DBWARDEN_CONNECT_TIMEOUT sets how long to wait.',
+    );
   if (/ssl|tls|certificate/i.test(raw))
-    return new TargetUnreachable('tls', `TLS problem connecting to ${where}: ${raw}`, 'Check sslmode in DATABASE_URL.');
+    return new TargetUnreachable(
+      'tls',
+      `TLS problem connecting to ${where}: ${raw}`,
+      'Check sslmode in DATABASE_URL.',
+    );
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
-    return new TargetUnreachable('refused', `Host ${t.host} is unreachable`, 'Check the network path to the database.');
+    return new TargetUnreachable(
+      'refused',
+      `Host ${t.host} is unreachable`,
+      'Check the network path to the database.',
+    );
   return new TargetUnreachable('other', `Cannot connect to ${where}: ${raw}`);
 }
 
@@ -182,7 +213,11 @@ function classifyQueryError(err: unknown, t: TargetInfo, redact: Redactor): Erro
   if (err instanceof TargetUnreachable) return err;
   const code = errCode(err);
   const message = err instanceof Error ? err.message : String(err);
-  if (/Connection terminated|ECONNRESET|EPIPE|server closed the connection/i.test(message) || code === '57P01' || code === 'ECONNRESET')
+  if (
+    /Connection terminated|ECONNRESET|EPIPE|server closed the connection/i.test(message) ||
+    code === '57P01' ||
+    code === 'ECONNRESET'
+  )
     return new TargetUnreachable('other', `Lost the connection to ${t.host}:${t.port}: ${redact(message)}`);
   if (err instanceof Error) {
     const safe = new Error(redact(message));

@@ -1,6 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ToolMissing } from '../core/errors.js';
@@ -37,7 +46,12 @@ export function findServerBin(): string {
   const candidates: string[] = [];
   if (process.env.PG_BIN) candidates.push(process.env.PG_BIN);
   try {
-    candidates.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    candidates.push(
+      execFileSync('pg_config', ['--bindir'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim(),
+    );
   } catch {
     // no pg_config on PATH
   }
@@ -61,14 +75,24 @@ function runAsUser(): string | null {
   return process.env.PG_RUN_AS ?? 'postgres';
 }
 
-function run(bin: string, tool: string, args: string[], opts: { allowFail?: boolean } = {}): { ok: boolean; output: string } {
+function run(
+  bin: string,
+  tool: string,
+  args: string[],
+  opts: { allowFail?: boolean } = {},
+): { ok: boolean; output: string } {
   const user = runAsUser();
   const cmd = user ? 'runuser' : join(bin, tool);
   const argv = user ? ['-u', user, '--', join(bin, tool), ...args] : args;
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' }, timeout: 120_000 });
+  const r = spawnSync(cmd, argv, {
+    encoding: 'utf8',
+    env: { ...process.env, LC_ALL: 'C' },
+    timeout: 120_000,
+  });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   const ok = r.status === 0;
-  if (!ok && !opts.allowFail) throw new Error(`${tool} failed (exit ${r.status ?? r.signal}): ${output.trim().slice(-2000)}`);
+  if (!ok && !opts.allowFail)
+    throw new Error(`${tool} failed (exit ${r.status ?? r.signal}): ${output.trim().slice(-2000)}`);
   return { ok, output };
 }
 
@@ -93,6 +117,18 @@ function giveToRunUser(path: string): void {
   chownSync(path, uid, gid);
 }
 
+/** The server user must be able to walk to its data directory; say so plainly instead of initdb's riddle. */
+function assertReachableByRunUser(dir: string): void {
+  const user = runAsUser();
+  if (!user) return;
+  const r = spawnSync('runuser', ['-u', user, '--', 'test', '-w', dir]);
+  if (r.status !== 0)
+    throw new ToolMissing(
+      `PostgreSQL runs as user "${user}", who cannot reach ${dir}`,
+      'Make its parent directories traversable (chmod o+x), or point DBWARDEN_STORE somewhere it can reach.',
+    );
+}
+
 const running = new Set<LocalCluster>();
 process.once('exit', () => {
   // Tests may die without their afterAll: never leave a server behind.
@@ -110,6 +146,7 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o700);
   giveToRunUser(dir);
+  assertReachableByRunUser(dir);
 
   let password: string;
   let port: number;
@@ -125,8 +162,17 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     mkdirSync(sock, { recursive: true });
     giveToRunUser(sock);
     run(bin, 'initdb', [
-      '-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth-local=trust', '--auth-host=scram-sha-256',
-      `--pwfile=${passFile}`, ...(opts.fast ? ['--no-sync'] : []),
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      `--pwfile=${passFile}`,
+      ...(opts.fast ? ['--no-sync'] : []),
     ]);
   }
   writeFileSync(portFile, `${port}\n`);
@@ -149,7 +195,8 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     password,
     bin,
     majorVersion: version,
-    url: (database = 'postgres') => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    url: (database = 'postgres') =>
+      `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
     isRunning: () => run(bin, 'pg_ctl', ['-D', data, 'status'], { allowFail: true }).ok,
     start() {
       if (cluster.isRunning()) return;
@@ -157,7 +204,8 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
       running.add(cluster);
     },
     stop(mode = 'fast') {
-      if (existsSync(join(data, 'postmaster.pid'))) run(bin, 'pg_ctl', ['-D', data, '-m', mode, '-w', 'stop'], { allowFail: true });
+      if (existsSync(join(data, 'postmaster.pid')))
+        run(bin, 'pg_ctl', ['-D', data, '-m', mode, '-w', 'stop'], { allowFail: true });
       running.delete(cluster);
     },
     destroy() {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { startCluster, type LocalCluster } from './cluster.js';
+import { type LocalCluster, startCluster } from './cluster.js';
 import { seedDemo } from './seed.js';
 
 /** Start (or reuse) the local demo database under the store directory and seed it once. */

@@ -43,7 +43,12 @@ export function useTestCluster(opts: { database?: string } = {}): TestCluster {
       const name = `dbwarden_test_${process.pid}_${Date.now().toString(36)}`;
       await adminQuery(base.toString(), `CREATE DATABASE ${name}`);
       base.pathname = `/${name}`;
-      Object.assign(handle, { cluster: null, url: base.toString(), password: decodeURIComponent(base.password), port: Number(base.port || 5432) });
+      Object.assign(handle, {
+        cluster: null,
+        url: base.toString(),
+        password: decodeURIComponent(base.password),
+        port: Number(base.port || 5432),
+      });
     } else {
       dir = mkdtempSync(join(tmpdir(), 'dbwarden-pg-'));
       await create();

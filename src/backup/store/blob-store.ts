@@ -31,6 +31,9 @@ export async function readText(store: BlobStore, key: string): Promise<string> {
 
 /** Is this key safe (no "..", no absolute path, printable)? Every store checks it before touching anything. */
 export function assertSafeKey(key: string): void {
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) || key.split('/').some((p) => p === '.' || p === '..'))
+  if (
+    !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) ||
+    key.split('/').some((p) => p === '.' || p === '..')
+  )
     throw new Error(`unsafe store key: ${JSON.stringify(key.slice(0, 80))}`);
 }

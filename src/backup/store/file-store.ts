@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type BlobInfo, type BlobStore, assertSafeKey } from './blob-store.js';
+import { assertSafeKey, type BlobInfo, type BlobStore } from './blob-store.js';
 
 const TEMP_MARK = '.partial-';
 
@@ -27,8 +27,13 @@ export function createFileStore(root: string): BlobStore {
       await mkdir(dirname(path), { recursive: true });
       const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
       try {
-        const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
-        await pipeline(source, createWriteStream(temp, { flags: 'wx', mode: 0o600 }), opts?.signal ? { signal: opts.signal } : {});
+        const source =
+          typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+        await pipeline(
+          source,
+          createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
+          opts?.signal ? { signal: opts.signal } : {},
+        );
         const fh = await open(temp, 'r+');
         try {
           await fh.sync();

@@ -1,0 +1,178 @@
+import { createServer, type Server } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { canControlCluster, useTestCluster } from './helpers/cluster.js';
+
+const db = useTestCluster();
+
+/** Run the CLI in-process and capture everything it prints. */
+async function cli(args: string[], env: Record<string, string>) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  const started = Date.now();
+  const code = await runCli(args, { stdout, stderr, env: { LOG_LEVEL: 'debug', ...env } });
+  return { code, out, err, ms: Date.now() - started };
+}
+
+describe('dbwarden status', () => {
+  it('prints the JSON shape the docs promise and exits 0', async () => {
+    await seedDemo(db.url);
+    const r = await cli(['status', '--json'], { DATABASE_URL: db.url, DBWARDEN_ENV: 'staging' });
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.target).toEqual({
+      name: 'app',
+      environment: 'staging',
+      display: `postgres://postgres@127.0.0.1:${db.port}/app`,
+    });
+    expect(s).toMatchObject({
+      reachable: true,
+      tableCount: 5,
+      lastBackup: null,
+      migrations: { framework: 'django', applied: 6 },
+    });
+    expect(typeof s.serverVersion).toBe('string');
+    expect(typeof s.sizeBytes).toBe('number');
+    expect(s.tables[0]).toEqual({
+      schema: 'public',
+      name: 'auth_user',
+      rows: 40,
+      exact: true,
+      watched: true,
+      sizeBytes: expect.any(Number),
+    });
+    expect(s.identity).toEqual({
+      systemIdentifier: expect.stringMatching(/^\d+$/),
+      databaseOid: expect.any(Number),
+      databaseName: 'app',
+    });
+    expect(s.warnings[0]).toEqual({ code: 'no-backup', level: 'warn', message: expect.any(String) });
+    expect(r.out).not.toContain(db.password);
+  });
+
+  it('prints an aligned text report', async () => {
+    const r = await cli(['status'], { DATABASE_URL: db.url });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^Database: +postgres:\/\/postgres@127\.0\.0\.1:\d+\/app$/m);
+    expect(r.out).toMatch(/^Migrations: +django: 6 applied, latest billing\.0003_transaction_note$/m);
+    expect(r.out).toContain('billing_transaction: 20,000 rows');
+  });
+
+  it('reports a wrong password as an auth error that never contains the password', async () => {
+    const wrong = 'Wr0ng-pass-4f9d2c';
+    const url = db.url.replace(encodeURIComponent(db.password), wrong);
+    const r = await cli(['status', '--json'], { DATABASE_URL: url });
+    expect(r.code).toBe(2);
+    const s = JSON.parse(r.out);
+    expect(s.reachable).toBe(false);
+    expect(s.error.code).toBe('unreachable-auth');
+    expect(s.error.message).toMatch(/Authentication failed for user "postgres"/);
+    for (const text of [r.out, r.err]) {
+      expect(text).not.toContain(wrong);
+      expect(text).not.toContain(db.password);
+    }
+    const text = await cli(['status'], { DATABASE_URL: url });
+    expect(`${text.out}${text.err}`).not.toContain(wrong);
+  });
+
+  describe('an unreachable database', () => {
+    let silent: Server;
+    afterAll(() => silent?.close());
+
+    it.runIf(canControlCluster)(
+      'is reported with the reason and exit 2 when the server is down',
+      async () => {
+        db.stop();
+        try {
+          const r = await cli(['status', '--json'], { DATABASE_URL: db.url, DBWARDEN_CONNECT_TIMEOUT: '2s' });
+          expect(r.code).toBe(2);
+          const s = JSON.parse(r.out);
+          expect(s).toMatchObject({
+            reachable: false,
+            error: { code: 'unreachable-refused' },
+            tables: [],
+            identity: null,
+          });
+          expect(s.warnings[0]).toMatchObject({ code: 'unreachable', level: 'critical' });
+          expect(r.ms).toBeLessThan(2000 + 3000);
+        } finally {
+          db.start();
+        }
+      },
+    );
+
+    it('gives up within the connect timeout when the server never answers', async () => {
+      silent = createServer(() => {}); // accepts connections, never speaks
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      const port = (silent.address() as { port: number }).port;
+      const r = await cli(['status', '--json'], {
+        DATABASE_URL: `postgres://app:s3cret-pw@127.0.0.1:${port}/app`,
+        DBWARDEN_CONNECT_TIMEOUT: '1s',
+      });
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.out).error).toMatchObject({
+        code: 'unreachable-timeout',
+        message: expect.stringContaining(`127.0.0.1:${port}`),
+      });
+      expect(r.ms).toBeLessThan(1000 + 3000);
+      expect(r.out + r.err).not.toContain('s3cret-pw');
+    });
+
+    it('names a host that does not resolve', async () => {
+      const r = await cli(['status', '--json'], {
+        DATABASE_URL: 'postgres://app:pw-123456@no-such-host.invalid:5432/app',
+      });
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.out).error).toMatchObject({
+        code: 'unreachable-dns',
+        message: 'Cannot resolve host no-such-host.invalid',
+      });
+    });
+  });
+});
+
+describe('configuration and usage errors', () => {
+  it('names every bad variable in one error, without echoing values, and exits 1', async () => {
+    const r = await cli(['status'], {
+      DATABASE_URL: 'mysql://root:hunter2-secret@db/app',
+      DBWARDEN_KEEP_DAILY: 'seven',
+      DBWARDEN_TIMEZONE: 'Mars/Olympus',
+      DBWARDEN_BACKUP_CRON: 'daily',
+      SLACK_BOT_TOKEN: 'not-a-token-abcdef',
+    });
+    expect(r.code).toBe(1);
+    for (const name of [
+      'DATABASE_URL',
+      'DBWARDEN_KEEP_DAILY',
+      'DBWARDEN_TIMEZONE',
+      'DBWARDEN_BACKUP_CRON',
+      'SLACK_BOT_TOKEN',
+      'SLACK_APP_TOKEN or SLACK_SIGNING_SECRET',
+    ])
+      expect(r.err).toContain(name);
+    expect(r.err).toContain('6 problems');
+    expect(r.err).not.toContain('hunter2-secret');
+    expect(r.err).not.toContain('not-a-token-abcdef');
+    expect(r.out).toBe('');
+  });
+
+  it('rejects unknown verbs and flags with help, and answers --help on every verb', async () => {
+    const verb = await cli(['stauts'], {});
+    expect(verb.code).toBe(1);
+    expect(verb.err).toContain('unknown verb "stauts"');
+    const flag = await cli(['status', '--jsn'], {});
+    expect(flag.code).toBe(1);
+    expect(flag.err).toMatch(/Unknown option '--jsn'/);
+    for (const v of ['status', 'serve']) {
+      const help = await cli([v, '--help'], {});
+      expect(help.code).toBe(0);
+      expect(help.out).toContain(`Usage: dbwarden ${v}`);
+    }
+  });
+});

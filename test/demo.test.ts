@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const store = mkdtempSync(join(tmpdir(), 'dbwarden-demo-'));
+chmodSync(store, 0o755); // the demo server may run as another user, who must reach its data
+afterAll(() => rmSync(store, { recursive: true, force: true }));
+
+/** Run the real entry point with no DATABASE_URL, type into its console chat, return what it printed. */
+function runDemo(input: string): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      DBWARDEN_STORE: store,
+      LOG_LEVEL: 'warn',
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--console'], { env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err }));
+    child.stdin.end(input);
+  });
+}
+
+describe('demo mode (no configuration)', () => {
+  it('starts a seeded local database and answers /db-status in the console chat', async () => {
+    const r = await runDemo('/db-status\n/quit\n');
+    expect(r.err).toContain('DEMO MODE');
+    expect(r.err).toContain('set DATABASE_URL');
+    expect(r.out).toContain('demo · demo_app');
+    expect(r.out).toMatch(/Migrations: +django: 6 applied/);
+    expect(r.out).toContain('billing_transaction: 20,000 rows');
+    expect(r.code).toBe(0);
+  });
+
+  it('reuses the demo data on the next start', async () => {
+    const r = await runDemo('/db-status\n/quit\n');
+    expect(r.out).toContain('billing_customer: 250 rows');
+    expect(r.code).toBe(0);
+  });
+});
