@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
@@ -90,7 +92,9 @@ export async function runCli(
   }
 }
 
-const isEntry = process.argv[1] && /cli\.(ts|js)$/.test(process.argv[1]);
+// Run when executed (directly, via tsx, or through the npm bin symlink), not when imported by tests.
+const isEntry =
+  process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isEntry) {
   loadDotEnv();
   runCli(process.argv.slice(2)).then(
