@@ -1,0 +1,77 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { lintSql } from '../src/core/migration-lint.js';
+import { pendingFromDjango, pendingFromFiles } from '../src/deploy/pending-sql.js';
+import { useTestCluster } from './helpers/cluster.js';
+
+const db = useTestCluster();
+// Debian's python3-django (installed by .ci/run); the system python, as pyenv shims may lack Django.
+const PYTHON = process.env.DBWARDEN_TEST_PYTHON ?? '/usr/bin/python3';
+const hasDjango = spawnSync(PYTHON, ['-c', 'import django, psycopg2'], { stdio: 'ignore' }).status === 0;
+if (!hasDjango)
+  console.warn(
+    `pending-sql: Django tests left out: ${PYTHON} cannot import django and psycopg2 (apt-get install python3-django python3-psycopg2)`,
+  );
+
+const cwd = 'test/fixtures/djangoapp';
+const django = (env: Record<string, string> = {}) =>
+  pendingFromDjango({
+    python: PYTHON,
+    cwd,
+    env: { PATH: process.env.PATH, DATABASE_URL: db.url, ...env },
+    timeoutMs: 60_000,
+    redact: (s) => s.split(db.password).join('***'),
+  });
+
+describe('pending migration SQL', () => {
+  it('reads plain SQL files and names a missing one clearly', async () => {
+    const got = await pendingFromFiles(['test/fixtures/migrations/prisma_migration.sql']);
+    expect(got[0]!.sql).toContain('DROP TABLE "Session"');
+    await expect(pendingFromFiles(['no/such/migration.sql'])).rejects.toThrow(
+      'Cannot read no/such/migration.sql: ENOENT',
+    );
+  });
+
+  it.runIf(hasDjango)(
+    'asks a real Django project which migrations are unapplied and gets their SQL',
+    async () => {
+      const manage = (...args: string[]) =>
+        spawnSync(PYTHON, ['manage.py', ...args], {
+          cwd,
+          env: { PATH: process.env.PATH, DATABASE_URL: db.url },
+          encoding: 'utf8',
+        });
+      expect(manage('migrate', 'billing', '0001').status).toBe(0);
+      const pending = await django();
+      expect(pending.map((p) => p.source)).toEqual([
+        'billing.0002_customer_email',
+        'billing.0003_remove_customer_phone',
+      ]);
+      const findings = (await Promise.all(pending.map((p) => lintSql(p.sql, { source: p.source })))).flat();
+      expect(findings.map((f) => [f.source, f.rule])).toEqual([
+        ['billing.0003_remove_customer_phone', 'drop-column'],
+        ['billing.0003_remove_customer_phone', 'drop-column'],
+      ]);
+      expect(manage('migrate').status).toBe(0);
+      expect(await django()).toEqual([]);
+    },
+  );
+
+  it.runIf(hasDjango)('reports a failing manage.py without the database password', async () => {
+    const err = await django({ DATABASE_URL: db.url.replace(/\/app$/, '/nope') }).catch((e) => e);
+    expect(err.message).toMatch(/manage.py showmigrations failed/);
+    expect(err.message).not.toContain(db.password);
+  });
+
+  it('says how to fix a Python command that does not exist', async () => {
+    const err = await pendingFromDjango({
+      python: 'no-such-python3',
+      cwd,
+      env: {},
+      timeoutMs: 5000,
+      redact: (s) => s,
+    }).catch((e) => e);
+    expect(err.message).toContain('Cannot run "no-such-python3"');
+    expect(err.hint).toContain('DBWARDEN_PYTHON');
+  });
+});
