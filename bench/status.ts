@@ -57,7 +57,9 @@ try {
     const started = performance.now();
     const s = await probeStatus({ target, watchTables: null });
     times.push(performance.now() - started);
-    for (const [k, v] of Object.entries(s.timings)) (perQuery[k] ??= []).push(v);
+    for (const [k, v] of Object.entries(s.timings)) {
+      perQuery[k] = [...(perQuery[k] ?? []), v];
+    }
     if (!s.reachable) throw new Error(`status failed: ${s.error?.message}`);
   }
   await target.close();
