@@ -1,10 +1,11 @@
 import { type Logger, pino } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 import type { Redactor } from './core/secrets.js';
 
 export type { Logger };
 
 /**
- * Structured JSON lines on stderr (stdout belongs to command output). Every string that reaches the log
+ * Structured JSON lines on stderr (stdout belongs to command output), pretty when stderr is a terminal. Every string that reaches the log
  * passes through the redactor, so a secret cannot leak through a message or an error's text.
  */
 export function createLogger(opts: {
@@ -33,6 +34,17 @@ export function createLogger(opts: {
         streamWrite: (line) => opts.redact(line),
       },
     },
-    (opts.destination ?? process.stderr) as pino.DestinationStream,
+    opts.destination && opts.destination !== process.stderr
+      ? (opts.destination as pino.DestinationStream)
+      : process.stderr.isTTY
+        ? // A person is watching: readable lines; machines (PaaS log drains) get JSON.
+          PinoPretty({
+            destination: 2,
+            colorize: true,
+            sync: true,
+            translateTime: 'SYS:HH:MM:ss',
+            ignore: 'pid,hostname,app',
+          })
+        : (process.stderr as unknown as pino.DestinationStream),
   );
 }
