@@ -44,3 +44,11 @@ export interface BackupManifest {
 export function isGood(m: BackupManifest): boolean {
   return m.status === 'complete' && m.verified;
 }
+
+/** Manifests live at "backups/<id>.json"; ids sort by time. */
+export const MANIFEST_PREFIX = 'backups/';
+
+/** The store key of a backup's manifest. */
+export function manifestKey(id: string): string {
+  return `${MANIFEST_PREFIX}${id}.json`;
+}

@@ -1,0 +1,73 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from './log.js';
+
+/** A request handler; it owns the response. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/**
+ * The one HTTP server on PORT, shared by health, metrics, deploy webhooks and Slack's HTTP mode.
+ * Routes match by method and exact path, or by prefix when the path ends with "/*".
+ */
+export interface HttpServer {
+  route(method: string, path: string, handler: RouteHandler): void;
+  listen(port: number, host?: string): Promise<number>;
+  /** The bound port, once listening. */
+  port(): number | null;
+  close(): Promise<void>;
+  readonly server: Server;
+}
+
+/** Build the server; routes may be added until (and after) it listens. */
+export function createHttpServer(opts: { logger?: Logger } = {}): HttpServer {
+  const routes: { method: string; path: string; prefix: boolean; handler: RouteHandler }[] = [];
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const match = routes.find(
+      (r) =>
+        (r.method === req.method || (r.method === 'GET' && req.method === 'HEAD')) &&
+        (r.prefix ? path.startsWith(r.path) : path === r.path),
+    );
+    if (!match) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+      return;
+    }
+    Promise.resolve()
+      .then(() => match.handler(req, res))
+      .catch((err: unknown) => {
+        opts.logger?.error({ err, path: match.path }, 'http handler failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end('{"error":"internal error"}');
+      });
+  });
+  // A slow client must not hold a connection open forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  return {
+    server,
+    route(method, path, handler) {
+      const prefix = path.endsWith('/*');
+      routes.push({ method: method.toUpperCase(), path: prefix ? path.slice(0, -1) : path, prefix, handler });
+    },
+    listen(port, host = '0.0.0.0') {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    },
+    port() {
+      const a = server.address();
+      return a && typeof a === 'object' ? a.port : null;
+    },
+    close() {
+      return new Promise((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
