@@ -1,3 +1,9 @@
+import { createBackupService } from './backup/backup-service.js';
+import type { Catalog } from './backup/catalog.js';
+import type { BackupService } from './backup/service.js';
+import type { BlobStore } from './backup/store/blob-store.js';
+import { openStore } from './backup/store/open-store.js';
+import { backupNowCommand } from './chat/commands/backup-now.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import type { ChatCommand } from './chat/commands.js';
 import { type Config, loadConfig } from './config.js';
@@ -19,6 +25,11 @@ export interface Services {
   status(): Promise<DbStatus>;
   statusReport(): Promise<Report>;
   commands: ChatCommand[];
+  /** Where backups and dbwarden's memory live. */
+  store: BlobStore;
+  backups: BackupService;
+  /** The manifests in the store: read, rewrite after verify, restore from. */
+  catalog: Catalog;
   close(): Promise<void>;
 }
 
@@ -31,6 +42,7 @@ export interface BuildOptions {
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
 export async function buildServices(opts: BuildOptions = {}): Promise<Services> {
   const config = loadConfig(opts.env ?? process.env);
+  const store = openStore(config);
   let demo: LocalCluster | null = null;
   let url = config.databaseUrl;
   if (!url) {
@@ -59,7 +71,12 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
   const clock = opts.clock ?? (() => new Date());
-  const status = () => probeStatus({ target, watchTables: config.watchTables, clock });
+  const backups = createBackupService({ target, store, config, clock, logger });
+  const lastBackup = async () => {
+    const m = await backups.latestGood();
+    return m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null;
+  };
+  const status = () => probeStatus({ target, watchTables: config.watchTables, clock, lastBackup });
   const services: Services = {
     config,
     target,
@@ -68,10 +85,14 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     status,
     statusReport: async () => statusReport(await status(), config.timezone),
     commands: [],
+    store,
+    backups,
+    catalog: backups.catalog,
     async close() {
       await target.close();
     },
   };
   services.commands.push(dbStatusCommand({ statusReport: services.statusReport }));
+  services.commands.push(backupNowCommand({ backups, config, clock, target, location: store.location }));
   return services;
 }

@@ -156,6 +156,41 @@ describe('backups of a real database with the real pg_dump', () => {
     expect(dumpFiles(dir)).toEqual([`${next.id}.dump`]);
   });
 
+  it('stops a backup at the timeout or when cancelled: pg_dump killed, nothing left but the failed manifest', async () => {
+    const { store, dir } = tempStore();
+    let pid = 0;
+    const { service } = serviceFor(
+      db.url,
+      store,
+      { DBWARDEN_BACKUP_TIMEOUT: '1s' },
+      { onDumpSpawn: (p) => (pid = p) },
+    );
+    const release = await holdTableLock('auth_user');
+    const err = await service.run({ requestedBy: 'schedule' }).catch((e) => e);
+    expect(err.code).toBe('timeout');
+    expect(err.hint).toContain('DBWARDEN_BACKUP_TIMEOUT');
+    const alive = (p: number) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive(pid)).toBe(false);
+    const controller = new AbortController();
+    pid = 0;
+    const cancelled = service.run({ requestedBy: 'cli', signal: controller.signal });
+    cancelled.catch(() => {});
+    await until(() => pid > 0);
+    controller.abort();
+    const err2 = await cancelled.catch((e) => e);
+    await release();
+    expect(err2.message).toBe('The backup was cancelled');
+    expect(dumpFiles(dir)).toEqual([]);
+    expect((await service.list()).map((m) => m.status)).toEqual(['failed', 'failed']);
+  });
+
   it('refuses a second backup while one runs, in this process and from another replica, naming who started it', async () => {
     const { store } = tempStore();
     let pid = 0;
