@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { backupProgressReport } from '../src/backup/backup-report.js';
 import { backupNowCommand } from '../src/chat/commands/backup-now.js';
 import type { CommandReply } from '../src/chat/commands.js';
 import { runConsoleChat } from '../src/chat/console.js';
@@ -60,6 +61,38 @@ describe('/backup-now', () => {
       ]),
     );
     expect(JSON.stringify(reply.reports)).not.toContain(db.password);
+  });
+
+  it('a failed backup ends in an error report with the reason and a hint', async () => {
+    const { command, target } = setup({ PG_DUMP: '/nonexistent/pg_dump' });
+    const reply = recorder();
+    await command.run('', { id: 'U1', platform: 'slack' }, reply);
+    await target.close();
+    const text = renderText(reply.last());
+    expect(reply.last()).toMatchObject({ title: 'Backup of app failed', level: 'critical' });
+    expect(text).toContain('pg_dump not found at /nonexistent/pg_dump');
+    expect(text).toMatch(/→ Install postgresql-client/);
+  });
+
+  it('progress shows bytes, elapsed and an ETA from the previous backup’s size', () => {
+    const r = backupProgressReport('app', {
+      phase: 'dumping',
+      bytes: 25 * 1024 * 1024,
+      elapsedMs: 10_000,
+      expectedBytes: 100 * 1024 * 1024,
+    });
+    expect(r.progress).toEqual({
+      fraction: 0.25,
+      label: 'Dumping · 25.0 MB · 10.0 s elapsed · about 30.0 s left',
+    });
+    expect(renderText(r)).toContain('▓▓▓▓▓░░░░░░░░░░░░░░░ 25%');
+    const first = backupProgressReport('app', {
+      phase: 'dumping',
+      bytes: 1024,
+      elapsedMs: 500,
+      expectedBytes: null,
+    });
+    expect(first.progress).toEqual({ fraction: null, label: 'Dumping · 1.00 kB · 500 ms elapsed' });
   });
 
   it('refuses arguments with the usage', async () => {
