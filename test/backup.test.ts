@@ -212,6 +212,26 @@ describe('backups of a real database with the real pg_dump', () => {
     expect(first.running()).toBeNull();
   });
 
+  it('an unreachable database is a failed backup, recorded with the reason', async () => {
+    const { createServer } = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const url = db.url.replace(/:\d+\//, `:${port}/`);
+    const { service } = serviceFor(url, tempStore().store);
+    const err = await service.run({ requestedBy: 'schedule' }).catch((e) => e);
+    expect(err).toBeInstanceOf(BackupFailed);
+    expect(err.code).toBe('unreachable-refused');
+    expect((await service.list())[0]).toMatchObject({
+      status: 'failed',
+      requestedBy: 'schedule',
+      error: { code: 'unreachable-refused', message: `Connection refused by 127.0.0.1:${port}` },
+    });
+  });
+
   it('an old pg_dump against a newer server is refused with both versions and what to install', async () => {
     const old = scriptTool('echo "pg_dump (PostgreSQL) 9.6.24"');
     const { store } = tempStore();

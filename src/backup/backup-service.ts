@@ -107,31 +107,47 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       // RETENTION: the keep policy (src/backup/retention.ts, applyRetention) is applied here, after a good backup.
       return manifest;
     } catch (err) {
-      const e = asBackupFailed(err, target.redact);
       await catalog.removeDump(id);
-      const finished = clock();
-      const failed: BackupManifest = {
-        ...base,
-        status: 'failed',
-        finishedAt: finished.toISOString(),
-        durationMs: finished.getTime() - startedAt.getTime(),
-        sizeBytes: bytes,
-        sha256: '',
-        pgDumpVersion: '',
-        serverVersion: '',
-        identity: null,
-        tables: {},
-        verified: false,
-        verifiedAt: null,
-        drill: null,
-        error: e.toJSON(),
-      };
-      await catalog.writeManifest(failed).catch((werr) => {
-        logger.error({ backup: id, err: String(werr) }, 'could not record the failed backup');
-      });
-      logger.error({ backup: id, code: e.code, error: e.message }, 'backup failed');
-      throw e;
+      throw await recordFailure(id, startedAt, req.requestedBy, err, bytes);
     }
+  }
+
+  /** A run that failed leaves a failed manifest (when the store takes it) saying why. */
+  async function recordFailure(
+    id: string,
+    startedAt: Date,
+    requestedBy: string,
+    err: unknown,
+    bytes = 0,
+  ): Promise<BackupFailed> {
+    const e = asBackupFailed(err, target.redact);
+    const finished = clock();
+    const failed: BackupManifest = {
+      id,
+      target: { name: target.name, environment: target.environment, display: target.display },
+      status: 'failed',
+      startedAt: startedAt.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - startedAt.getTime(),
+      dumpKey: dumpKey(id),
+      sizeBytes: bytes,
+      sha256: '',
+      format: 'custom',
+      pgDumpVersion: '',
+      serverVersion: '',
+      identity: null,
+      tables: {},
+      requestedBy,
+      verified: false,
+      verifiedAt: null,
+      drill: null,
+      error: e.toJSON(),
+    };
+    await catalog.writeManifest(failed).catch((werr) => {
+      logger.error({ backup: id, err: String(werr) }, 'could not record the failed backup');
+    });
+    logger.error({ backup: id, code: e.code, error: e.message }, 'backup failed');
+    return e;
   }
 
   return {
@@ -143,11 +159,18 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       if (current) throw alreadyRunning(current.requestedBy, current.startedAt.toISOString());
       const startedAt = clock();
       current = { requestedBy: req.requestedBy, startedAt };
+      const id = newBackupId(startedAt);
       try {
-        const lock = await tryBackupLock(target, `${req.requestedBy} since ${startedAt.toISOString()}`);
+        let lock: Awaited<ReturnType<typeof tryBackupLock>>;
+        try {
+          lock = await tryBackupLock(target, `${req.requestedBy} since ${startedAt.toISOString()}`);
+        } catch (err) {
+          // The database is unreachable (or refuses us): that is a failed backup, and it is recorded.
+          throw await recordFailure(id, startedAt, req.requestedBy, err);
+        }
         if ('busy' in lock) throw alreadyRunning(lock.holder, null, true);
         try {
-          return await execute(newBackupId(startedAt), startedAt, req);
+          return await execute(id, startedAt, req);
         } finally {
           await lock.release();
         }

@@ -125,6 +125,9 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
     },
   });
 
+  // pg_dump may end before the store starts reading (it creates directories first): the store's pipeline
+  // still sees the stored error, but it must not surface as an uncaught 'error' event meanwhile.
+  meter.on('error', () => {});
   try {
     await o.store.put(o.key, child.stdout.pipe(meter), { signal: abort.signal });
     const exit = await exited;
