@@ -7,6 +7,7 @@ import { findTool } from '../src/backup/pg-tools.js';
 import { verifyAndRecord } from '../src/backup/verify.js';
 import { BackupFailed } from '../src/core/errors.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { createMetrics } from '../src/metrics.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
@@ -62,9 +63,13 @@ describe('backups of a real database with the real pg_dump', () => {
   it('takes a complete, verified backup with exact row counts in the manifest next to the dump', async () => {
     await seedDemo(db.url);
     const { store, dir } = tempStore();
-    const { service } = serviceFor(db.url, store);
+    const metrics = createMetrics({ defaults: false });
+    const { service } = serviceFor(db.url, store, {}, { metrics });
     const phases: string[] = [];
     const m = await service.run({ requestedBy: 'cli', onProgress: (p) => phases.push(p.phase) });
+    const exposed = await metrics.registry.metrics();
+    expect(exposed).toMatch(/dbwarden_backups_total\{result="success"\} 1/);
+    expect(exposed).toContain(`dbwarden_backup_last_size_bytes ${m.sizeBytes}`);
     expect(m).toMatchObject({
       status: 'complete',
       verified: true,
@@ -259,9 +264,11 @@ describe('backups of a real database with the real pg_dump', () => {
     const real = (await findTool('pg_dump', null)).path;
     const skipping = scriptTool(`exec ${real} "$@" --exclude-table=public.billing_meter`);
     const { store, dir } = tempStore();
-    const { service } = serviceFor(db.url, store, { PG_DUMP: skipping });
+    const metrics = createMetrics({ defaults: false });
+    const { service } = serviceFor(db.url, store, { PG_DUMP: skipping }, { metrics });
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
     expect(err.code).toBe('dump-incomplete');
+    expect(await metrics.registry.metrics()).toMatch(/dbwarden_backups_total\{result="failure"\} 1/);
     expect(err.message).toBe('The dump holds data for 4 of 5 tables; missing: public.billing_meter');
     expect(await service.latestGood()).toBeNull();
     expect(dumpFiles(dir)).toEqual([]);

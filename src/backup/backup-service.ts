@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { BackupFailed } from '../core/errors.js';
 import type { Target } from '../core/target.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { type Catalog, createCatalog, dumpKey, newBackupId } from './catalog.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
@@ -17,6 +18,8 @@ export interface BackupServiceDeps {
   config: Pick<Config, 'backup'>;
   clock?: () => Date;
   logger: Logger;
+  /** Counts backups and exposes the newest good one on /metrics, when wired. */
+  metrics?: Pick<Metrics, 'backupFinished'>;
   /** Told the pg_dump process id as soon as it runs (tests watch it). */
   onDumpSpawn?: (pid: number) => void;
 }
@@ -95,6 +98,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         throw storeFailed(store, err);
       });
       progress('done', taken.sizeBytes);
+      deps.metrics?.backupFinished('success', manifest);
       logger.info(
         {
           backup: id,
@@ -147,6 +151,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       logger.error({ backup: id, err: String(werr) }, 'could not record the failed backup');
     });
     logger.error({ backup: id, code: e.code, error: e.message }, 'backup failed');
+    deps.metrics?.backupFinished('failure');
     return e;
   }
 
