@@ -77,7 +77,7 @@ export function deployReport(event: DeployEvent, now: DbStatus, diff: BaselineDi
   if (now.identity) fields.push({ label: 'Identity', value: identityLabel(now.identity) });
   const title =
     level === 'critical'
-      ? `🚨 Deploy ${name}: data vanished`
+      ? `🚨 Deploy ${name}${event.phase === 'failed' ? ' failed' : ''}: data vanished`
       : event.phase === 'failed'
         ? `Deploy ${name} failed`
         : `Deploy ${name} ${event.phase}`;

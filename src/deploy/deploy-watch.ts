@@ -60,15 +60,21 @@ export function createDeployWatch(deps: DeployWatchDeps): DeployWatch {
     return report;
   }
 
+  // One event at a time, in arrival order: a quick "succeeded" must not overtake the reading of its "started".
+  let queue: Promise<unknown> = Promise.resolve();
   return {
-    async handle(event) {
+    handle(event) {
       const log = deps.logger.child({ deploy: event.deployId, phase: event.phase });
-      try {
-        return event.phase === 'started' ? await onStarted(event) : await onFinished(event);
-      } catch (err) {
-        log.error({ err: asDbwardenError(err).toJSON() }, 'deploy check failed');
-        return null;
-      }
+      const next = queue.then(async () => {
+        try {
+          return event.phase === 'started' ? await onStarted(event) : await onFinished(event);
+        } catch (err) {
+          log.error({ err: asDbwardenError(err).toJSON() }, 'deploy check failed');
+          return null;
+        }
+      });
+      queue = next;
+      return next;
     },
   };
 }

@@ -31,6 +31,8 @@ export interface Runtime {
   stopping(): boolean;
   /** Resolves with the signal's name once SIGTERM/SIGINT arrives (or shutdown is requested). */
   stopRequested: Promise<string>;
+  /** Resolves once every accepted deploy check has finished. */
+  settled(): Promise<void>;
   /** Stop taking commands and webhooks, drain the running backup, close the HTTP server. Idempotent. */
   shutdown(reason: string): Promise<void>;
 }
@@ -114,6 +116,9 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
     http,
     stopping: () => stopping,
     stopRequested,
+    async settled() {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
     shutdown(reason) {
       done ??= (async () => {
         stopping = true;
