@@ -1,5 +1,8 @@
+import { createFileStore } from '../backup/store/file-store.js';
 import { runConsoleChat } from '../chat/console.js';
+import { createLogNotifier } from '../chat/log-notifier.js';
 import { buildServices } from '../main.js';
+import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
 export const serveVerb: Verb = {
@@ -29,13 +32,33 @@ export const serveVerb: Verb = {
     }
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
-    const useConsole = values.console || process.stdin.isTTY || chats === 0;
+    // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
+    const shutdownAbort = new AbortController();
+    const runtime = await startRuntime({
+      services,
+      store: createFileStore(config.store),
+      notifier: createLogNotifier(logger),
+      chats: () => [],
+      backups: null,
+      abortBackups: () => shutdownAbort.abort(),
+      signals: true,
+    });
+    // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
+    const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
       if (useConsole) {
-        await runConsoleChat({ commands: services.commands, output: stdout });
+        const stopped = await Promise.race([
+          runConsoleChat({ commands: services.commands, output: stdout }).then(() => null),
+          runtime.stopRequested,
+        ]);
+        // A signal ended the chat: let go of the terminal so the process can exit.
+        if (stopped) process.stdin.destroy();
+      } else {
+        await runtime.stopRequested;
       }
       return EXIT.ok;
     } finally {
+      await runtime.shutdown('exit');
       await services.close();
       services.demo?.stop();
     }
