@@ -1,4 +1,6 @@
 import { runConsoleChat } from '../chat/console.js';
+import { startSlack } from '../chat/slack.js';
+import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -30,14 +32,45 @@ export const serveVerb: Verb = {
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
     const useConsole = values.console || process.stdin.isTTY || chats === 0;
+    // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
+    const http = createHttpServer({ logger });
+    const slack = config.slack
+      ? await startSlack({
+          config,
+          commands: services.commands,
+          logger,
+          http,
+          redact: services.target.redact,
+        })
+      : null;
+    if (slack?.mode === 'http') {
+      const port = await http.listen(config.port ?? 3000);
+      logger.info({ port }, `HTTP server listening; Slack request URL path /slack/events`);
+    }
     try {
       if (useConsole) {
         await runConsoleChat({ commands: services.commands, output: stdout });
       }
+      if (!useConsole && slack) await untilShutdownSignal();
       return EXIT.ok;
     } finally {
+      await slack?.stop();
+      await http.close();
       await services.close();
       services.demo?.stop();
     }
   },
 };
+
+/** Resolve on SIGTERM or SIGINT (platforms stop containers with SIGTERM). */
+function untilShutdownSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGTERM', done);
+      process.off('SIGINT', done);
+      resolve();
+    };
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+}
