@@ -1,13 +1,17 @@
 import type { BlobStore } from './backup/store/blob-store.js';
 import { createFileStore } from './backup/store/file-store.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
+import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
 import { createConsoleNotifier } from './chat/console-notifier.js';
 import { type Config, loadConfig } from './config.js';
+import { buildDigest, type Digest } from './core/digest.js';
+import { digestReport } from './core/digest-report.js';
 import type { GuardConfig } from './core/guard.js';
 import { fanOut, type Notifier } from './core/notifier.js';
 import type { Report } from './core/report.js';
 import { createRedactor } from './core/secrets.js';
+import { snapshotFromStatus } from './core/snapshot.js';
 import { type DbStatus, probeStatus } from './core/status.js';
 import { statusReport } from './core/status-report.js';
 import { createTarget, parsePostgresUrl, type Target } from './core/target.js';
@@ -15,6 +19,7 @@ import { type WatchResult, watchOnce } from './core/watch.js';
 import type { LocalCluster } from './demo/cluster.js';
 import { startDemoDatabase } from './demo/demo.js';
 import { createLogger, type Logger } from './log.js';
+import { nextRunAfter } from './schedule.js';
 
 /** Everything built once from the config and passed down: the composition root. */
 export interface Services {
@@ -36,6 +41,9 @@ export interface Services {
   guardConfig: GuardConfig;
   /** One round of the data-loss watch. */
   watch(): Promise<WatchResult>;
+  /** The daily digest, as data and as a Report. */
+  digest(): Promise<Digest>;
+  digestReport(): Promise<Report>;
 }
 
 export interface BuildOptions {
@@ -92,6 +100,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     ...guardServices(config, target, url, logger, clock, status, opts.consoleOutput ?? process.stdout),
   };
   services.commands.push(dbStatusCommand({ statusReport: services.statusReport }));
+  services.commands.push(digestCommand({ digestReport: services.digestReport }));
   return services;
 }
 
@@ -104,7 +113,10 @@ function guardServices(
   clock: () => Date,
   status: () => Promise<DbStatus>,
   consoleOutput: NodeJS.WritableStream,
-): Pick<Services, 'store' | 'clock' | 'notifiers' | 'notifier' | 'guardConfig' | 'watch'> {
+): Pick<
+  Services,
+  'store' | 'clock' | 'notifiers' | 'notifier' | 'guardConfig' | 'watch' | 'digest' | 'digestReport'
+> {
   const store = createFileStore(config.store);
   const notifiers: Notifier[] = [];
   const consoleNotifier = createConsoleNotifier(consoleOutput);
@@ -128,5 +140,17 @@ function guardServices(
   };
   const watch = () =>
     watchOnce({ store, probe: status, notifier, guardConfig, clock, timezone: config.timezone, logger });
-  return { store, clock, notifiers, notifier, guardConfig, watch };
+  const digest = async () => {
+    const s = await status();
+    const now = clock();
+    return buildDigest({
+      store,
+      now,
+      current: snapshotFromStatus(s),
+      target: s.target,
+      nextBackupAt: nextRunAfter(config.schedule.backupCron, config.timezone, now),
+    });
+  };
+  const report = async () => digestReport(await digest(), config.timezone);
+  return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report };
 }
