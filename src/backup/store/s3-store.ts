@@ -134,10 +134,12 @@ export function createS3Store(opts: S3StoreOptions): BlobStore {
       try {
         await upload.done();
       } catch (err) {
+        // Stop the producer (e.g. pg_dump's output) rather than leave it blocked on a stream nobody reads.
+        if (!source.destroyed) source.destroy();
         throw sourceError ?? fail(`upload of ${key}`, err);
       } finally {
+        // The error listener stays: a source that fails after the upload gave up must not crash the process.
         signal?.removeEventListener('abort', onAbort);
-        source.off('error', onSourceError);
       }
       if (signal?.aborted) {
         // Aborted after the last byte was read: the object completed anyway, so take it back.
