@@ -1,13 +1,16 @@
 import type { Config } from '../../config.js';
-import { ConfigError } from '../../core/errors.js';
 import type { BlobStore } from './blob-store.js';
 import { createFileStore } from './file-store.js';
+import { createS3Store } from './s3-store.js';
 
-/** The store DBWARDEN_STORE names: a directory, or (once available) an S3 bucket. */
-export function openStore(config: Pick<Config, 'store' | 's3'>): BlobStore {
+/** The store DBWARDEN_STORE names: an S3 bucket for s3:// URLs, else a directory. */
+export function openStore(config: Config): BlobStore {
   if (config.store.startsWith('s3://'))
-    throw new ConfigError([
-      'DBWARDEN_STORE: S3 stores are not available in this build yet; use a directory path for now',
-    ]);
+    return createS3Store({
+      url: config.store,
+      endpoint: config.s3.endpoint,
+      forcePathStyle: config.s3.forcePathStyle,
+      region: config.s3.region,
+    });
   return createFileStore(config.store);
 }
