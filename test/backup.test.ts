@@ -84,7 +84,7 @@ describe('backups of a real database with the real pg_dump', () => {
         'public.django_migrations': 6,
       },
     });
-    expect(m.id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    expect(m.id).toMatch(/^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$/);
     expect(m.pgDumpVersion).toMatch(/^\d+\.\d+/);
     expect(m.identity?.databaseName).toBe('app');
     expect(phases[0]).toBe('starting');
@@ -113,6 +113,12 @@ describe('backups of a real database with the real pg_dump', () => {
     now += 86_400_000;
     const b = await timed.run({ requestedBy: 'schedule' });
     expect(b.id > a.id).toBe(true);
+    // Within one second, the milliseconds keep the order.
+    const { newBackupId } = await import('../src/backup/catalog.js');
+    const early = newBackupId(new Date('2026-11-20T03:00:00.100Z'));
+    const late = newBackupId(new Date('2026-11-20T03:00:00.900Z'));
+    expect(early < late).toBe(true);
+    expect(early).toMatch(/^20261120T030000\.100Z-[0-9a-f]{6}$/);
     expect((await service.list()).map((m) => m.id)).toEqual([b.id, a.id]);
   });
 
