@@ -280,6 +280,25 @@ describe('backups of a real database with the real pg_dump', () => {
     expect(dumpFiles(dir)).toEqual([]);
   });
 
+  it('a role that may not read a table: the real cause and a hint, never the password', async () => {
+    const password = ['pw', Date.now().toString(36), 'x9'].join('-');
+    await adminQuery(db.url, `CREATE ROLE narrow LOGIN PASSWORD '${password}'`);
+    await adminQuery(
+      db.url,
+      'GRANT SELECT ON auth_user, billing_customer, billing_transaction, django_migrations TO narrow',
+    );
+    const url = db.url.replace(/\/\/[^@]+@/, `//narrow:${password}@`);
+    const { service, log } = serviceFor(url, tempStore().store);
+    const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
+    expect(err.code).toBe('count-failed');
+    expect(err.message).toBe(
+      'Counting the rows of every table failed: permission denied for table billing_meter',
+    );
+    expect(err.hint).toMatch(/grant it SELECT/);
+    for (const text of [err.message, err.hint, log.text(), JSON.stringify(await service.list())])
+      expect(text).not.toContain(password);
+  });
+
   it('leaves out the data of excluded tables and does not expect it', async () => {
     const { service } = serviceFor(db.url, tempStore().store, {
       DBWARDEN_EXCLUDE_TABLES: 'billing_tr*',
