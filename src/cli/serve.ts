@@ -1,5 +1,6 @@
 import { runConsoleChat } from '../chat/console.js';
 import { buildServices } from '../main.js';
+import { startSchedule } from '../scheduled-jobs.js';
 import { EXIT, type Verb } from './verb.js';
 
 export const serveVerb: Verb = {
@@ -30,12 +31,20 @@ export const serveVerb: Verb = {
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
     const useConsole = values.console || process.stdin.isTTY || chats === 0;
+    // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
+    const scheduler = await startSchedule(services, { backups: services.backups ?? null });
     try {
       if (useConsole) {
         await runConsoleChat({ commands: services.commands, output: stdout });
+      } else {
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
       }
       return EXIT.ok;
     } finally {
+      await scheduler.stop();
       await services.close();
       services.demo?.stop();
     }
