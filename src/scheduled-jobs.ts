@@ -42,9 +42,13 @@ export function backupFailedReport(err: unknown, targetName: string): Report {
 }
 
 /** Take the scheduled backup and post the result; a failure is posted once and kept open as backup-failed. */
-export async function runScheduledBackup(services: Services, backups: BackupService): Promise<void> {
+export async function runScheduledBackup(
+  services: Services,
+  backups: BackupService,
+  signal?: AbortSignal,
+): Promise<void> {
   try {
-    const m = await backups.run({ requestedBy: 'schedule' });
+    const m = await backups.run({ requestedBy: 'schedule', ...(signal ? { signal } : {}) });
     await services.notifier.post(backupDoneReport(m, services.target.name));
   } catch (err) {
     await services.notifier.post(backupFailedReport(err, services.target.name));
@@ -64,6 +68,8 @@ export interface ScheduleOptions {
   drill?: (() => Promise<void>) | null;
   instanceId?: string;
   settleMs?: number;
+  /** Aborts a running scheduled backup (serve's shutdown). */
+  signal?: AbortSignal;
 }
 
 /** The serve-time jobs: watch, backup, digest and (when configured) drill, on the config's crons and zone. */

@@ -1,6 +1,9 @@
 import { runConsoleChat } from '../chat/console.js';
+import { startSlack } from '../chat/slack.js';
+import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
 import { startSchedule } from '../scheduled-jobs.js';
+import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
 export const serveVerb: Verb = {
@@ -30,21 +33,62 @@ export const serveVerb: Verb = {
     }
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
-    const useConsole = values.console || process.stdin.isTTY || chats === 0;
+    // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
+    const shutdownAbort = new AbortController();
+    const chatLinks: { name: string; connected(): boolean }[] = [];
+    const runtime = await startRuntime({
+      services,
+      store: services.store,
+      notifier: services.notifier,
+      chats: () => chatLinks,
+      backups: services.backups ?? null,
+      abortBackups: () => shutdownAbort.abort(),
+      signals: true,
+    });
+    // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
+    const ownHttp = runtime.http ? null : createHttpServer({ logger });
+    const slack = config.slack
+      ? await startSlack({
+          config,
+          commands: services.commands,
+          logger,
+          http: runtime.http ?? ownHttp,
+          redact: services.target.redact,
+        })
+      : null;
+    if (slack) {
+      chatLinks.push({ name: 'slack', connected: slack.connected });
+      if (slack.notifier) services.notifiers.push(slack.notifier);
+    }
+    if (slack?.mode === 'http' && ownHttp) {
+      const port = await ownHttp.listen(3000);
+      logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
+    }
     // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
-    const scheduler = await startSchedule(services, { backups: services.backups ?? null });
+    const scheduler = await startSchedule(services, {
+      backups: services.backups ?? null,
+      signal: shutdownAbort.signal,
+    });
+    // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
+    const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
       if (useConsole) {
-        await runConsoleChat({ commands: services.commands, output: stdout });
+        const stopped = await Promise.race([
+          runConsoleChat({ commands: services.commands, output: stdout }).then(() => null),
+          runtime.stopRequested,
+        ]);
+        // A signal ended the chat: let go of the terminal so the process can exit.
+        if (stopped) process.stdin.destroy();
       } else {
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        await runtime.stopRequested;
       }
       return EXIT.ok;
     } finally {
-      await scheduler.stop();
+      const schedulerStopped = scheduler.stop();
+      await runtime.shutdown('exit');
+      await schedulerStopped;
+      await slack?.stop();
+      await ownHttp?.close();
       await services.close();
       services.demo?.stop();
     }
