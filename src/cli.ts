@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { preflightVerb } from './cli/preflight.js';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
@@ -10,7 +11,7 @@ import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
 
 /** Every verb, in the order `dbwarden --help` lists them. */
-export const VERBS: Verb[] = [serveVerb, statusVerb];
+export const VERBS: Verb[] = [serveVerb, statusVerb, preflightVerb];
 
 function mainHelp(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length));
