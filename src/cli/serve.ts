@@ -1,6 +1,9 @@
 import { createFileStore } from '../backup/store/file-store.js';
 import { runConsoleChat } from '../chat/console.js';
 import { createLogNotifier } from '../chat/log-notifier.js';
+import { startSlack } from '../chat/slack.js';
+import { fanOut, type Notifier } from '../core/notifier.js';
+import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
 import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
@@ -34,15 +37,43 @@ export const serveVerb: Verb = {
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
     // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
     const shutdownAbort = new AbortController();
+    const notifiers: Notifier[] = [];
+    const chatLinks: { name: string; connected(): boolean }[] = [];
     const runtime = await startRuntime({
       services,
       store: createFileStore(config.store),
-      notifier: createLogNotifier(logger),
-      chats: () => [],
+      notifier: {
+        name: 'chat',
+        // Chats start after the runtime; until one is up, reports go to the log so nothing is lost.
+        post: (report) =>
+          fanOut(notifiers.length ? notifiers : [createLogNotifier(logger)], (name, err) =>
+            logger.error({ err, notifier: name }, 'channel post failed'),
+          ).post(report),
+      },
+      chats: () => chatLinks,
       backups: null,
       abortBackups: () => shutdownAbort.abort(),
       signals: true,
     });
+    // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
+    const ownHttp = runtime.http ? null : createHttpServer({ logger });
+    const slack = config.slack
+      ? await startSlack({
+          config,
+          commands: services.commands,
+          logger,
+          http: runtime.http ?? ownHttp,
+          redact: services.target.redact,
+        })
+      : null;
+    if (slack) {
+      chatLinks.push({ name: 'slack', connected: slack.connected });
+      if (slack.notifier) notifiers.push(slack.notifier);
+    }
+    if (slack?.mode === 'http' && ownHttp) {
+      const port = await ownHttp.listen(3000);
+      logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
+    }
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
     const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
@@ -59,6 +90,8 @@ export const serveVerb: Verb = {
       return EXIT.ok;
     } finally {
       await runtime.shutdown('exit');
+      await slack?.stop();
+      await ownHttp?.close();
       await services.close();
       services.demo?.stop();
     }
