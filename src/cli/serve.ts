@@ -1,5 +1,5 @@
 import { runConsoleChat } from '../chat/console.js';
-import { startSlack } from '../chat/slack.js';
+import { type SlackBot, startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
@@ -34,20 +34,20 @@ export const serveVerb: Verb = {
     const useConsole = values.console || process.stdin.isTTY || chats === 0;
     // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
     const http = createHttpServer({ logger });
-    const slack = config.slack
-      ? await startSlack({
+    let slack: SlackBot | null = null;
+    try {
+      if (config.slack)
+        slack = await startSlack({
           config,
           commands: services.commands,
           logger,
           http,
           redact: services.target.redact,
-        })
-      : null;
-    if (slack?.mode === 'http') {
-      const port = await http.listen(config.port ?? 3000);
-      logger.info({ port }, `HTTP server listening; Slack request URL path /slack/events`);
-    }
-    try {
+        });
+      if (slack?.mode === 'http') {
+        const port = await http.listen(config.port ?? 3000);
+        logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
+      }
       if (useConsole) {
         await runConsoleChat({ commands: services.commands, output: stdout });
       }

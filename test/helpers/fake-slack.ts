@@ -7,8 +7,11 @@ import { type WebSocket, WebSocketServer } from 'ws';
 export interface RecordedCall {
   seq: number;
   at: number;
-  /** api: Web API method; response_url: a POST to a command's response_url; ack: a Socket Mode envelope ack. */
-  kind: 'api' | 'response_url' | 'ack' | 'mark';
+  /**
+   * api: Web API method; response_url: a POST to a command's response_url; ack: a Socket Mode envelope ack;
+   * connect: a Socket Mode WebSocket opened (and sent hello); mark: a point the test recorded.
+   */
+  kind: 'api' | 'response_url' | 'ack' | 'connect' | 'mark';
   /** Web API method (chat.postMessage…), the response_url id, the acked envelope id or a mark's name. */
   method: string;
   /** Parsed body (form fields with JSON values decoded, or JSON). */
@@ -204,6 +207,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           connection_info: { app_id: 'A0TEST' },
         }),
       );
+      record({ kind: 'connect', method: 'hello', body: {}, raw: req.url ?? '', status: 101 });
       socketReady();
     });
   });
