@@ -53,6 +53,8 @@ export interface FakeSlack {
   mark(name: string): RecordedCall;
   /** Resolve with the first recorded call matching, waiting for it if needed. */
   waitFor(match: (c: RecordedCall) => boolean, timeoutMs?: number): Promise<RecordedCall>;
+  /** Close the Socket Mode connection abruptly, as a network drop or a recycled Slack host would. */
+  dropSocket(): void;
   /** Resolves once a Socket Mode client has connected and been sent hello. */
   socketOpen(): Promise<void>;
   close(): Promise<void>;
@@ -297,6 +299,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       });
     },
     socketOpen: () => socketOpened,
+    dropSocket() {
+      socket?.terminate();
+    },
     async close() {
       for (const c of wss.clients) c.terminate();
       wss.close();
