@@ -9,6 +9,7 @@ import { createTarget, type Target } from './core/target.js';
 import type { LocalCluster } from './demo/cluster.js';
 import { startDemoDatabase } from './demo/demo.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
 /** Everything built once from the config and passed down: the composition root. */
 export interface Services {
@@ -19,6 +20,8 @@ export interface Services {
   status(): Promise<DbStatus>;
   statusReport(): Promise<Report>;
   commands: ChatCommand[];
+  /** Prometheus metrics for /metrics; every status probe records into it. */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -59,7 +62,12 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
   const clock = opts.clock ?? (() => new Date());
-  const status = () => probeStatus({ target, watchTables: config.watchTables, clock });
+  const metrics = createMetrics();
+  const status = async () => {
+    const s = await probeStatus({ target, watchTables: config.watchTables, clock });
+    metrics.statusProbed(s);
+    return s;
+  };
   const services: Services = {
     config,
     target,
@@ -68,6 +76,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     status,
     statusReport: async () => statusReport(await status(), config.timezone),
     commands: [],
+    metrics,
     async close() {
       await target.close();
     },

@@ -329,6 +329,44 @@ describe('npm start (dbwarden serve) with Slack credentials', () => {
     }
   });
 
+  it('serves Slack HTTP mode on the shared PORT server next to /readyz, which reports the Slack link', async () => {
+    const port = await closedPort();
+    const bot = serve({
+      ...baseEnv(),
+      SLACK_BOT_TOKEN: fake.botToken,
+      SLACK_SIGNING_SECRET: fake.signingSecret,
+      PORT: String(port),
+    });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      type Ready = { checks: { chat: { ok: boolean; detail: string } } };
+      let ready: Ready | null = null;
+      for (let i = 0; i < 120 && !ready?.checks.chat.ok; i++) {
+        ready = await fetch(`${base}/readyz`).then(
+          (r) => r.json() as Promise<Ready>,
+          () => null,
+        );
+        if (!ready?.checks.chat.ok) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(ready!.checks.chat).toEqual({ ok: true, detail: 'connected: slack' });
+      const { body } = fake.slashForm({ command: '/db-status', channelId: 'C0SERVEHTTP' });
+      const res = await fetch(`${base}/slack/events`, { method: 'POST', body, headers: fake.sign(body) });
+      expect(res.status).toBe(200);
+      const post = await fake.waitFor(toChannel('C0SERVEHTTP'), 60_000);
+      expect(text(post)).toContain('auth_user: 40 rows');
+      const forged = await fetch(`${base}/slack/events`, {
+        method: 'POST',
+        body,
+        headers: fake.sign(body, undefined, 'wrong-secret'),
+      });
+      expect(forged.status).toBe(401);
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+    } finally {
+      bot.child.kill('SIGKILL');
+    }
+  });
+
   it("refuses to start with a bad bot token, naming Slack's error and never the token", async () => {
     const wrong = ['xoxb', 'wrong', Date.now()].join('-');
     const bot = serve({ ...baseEnv(), SLACK_BOT_TOKEN: wrong, SLACK_APP_TOKEN: fake.appToken });

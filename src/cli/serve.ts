@@ -1,7 +1,12 @@
+import { createFileStore } from '../backup/store/file-store.js';
 import { runConsoleChat } from '../chat/console.js';
+import { createLogNotifier } from '../chat/log-notifier.js';
 import { type SlackBot, startSlack } from '../chat/slack.js';
-import { createHttpServer } from '../http.js';
+import { fanOut, type Notifier } from '../core/notifier.js';
+import { createHttpServer, type HttpServer } from '../http.js';
 import { buildServices } from '../main.js';
+import type { ChatLink } from '../readiness.js';
+import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
 export const serveVerb: Verb = {
@@ -31,46 +36,60 @@ export const serveVerb: Verb = {
     }
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
-    const useConsole = values.console || process.stdin.isTTY || chats === 0;
-    // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
-    const http = createHttpServer({ logger });
+    // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
+    const shutdownAbort = new AbortController();
+    // Chat adapters start after the runtime (they may need its HTTP server) and join these lists.
+    const notifiers: Notifier[] = [createLogNotifier(logger)];
+    const chatLinks: ChatLink[] = [];
+    const runtime = await startRuntime({
+      services,
+      store: createFileStore(config.store),
+      notifier: fanOut(notifiers, (name, err) =>
+        logger.error({ notifier: name, err }, 'channel post failed'),
+      ),
+      chats: () => chatLinks,
+      backups: null,
+      abortBackups: () => shutdownAbort.abort(),
+      signals: true,
+    });
+    // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
+    const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     let slack: SlackBot | null = null;
+    let slackHttp: HttpServer | null = null;
     try {
-      if (config.slack)
+      // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT, default 3000).
+      if (config.slack) {
+        const httpMode = !config.slack.appToken;
+        if (httpMode && !runtime.http) slackHttp = createHttpServer({ logger });
         slack = await startSlack({
           config,
           commands: services.commands,
           logger,
-          http,
+          http: runtime.http ?? slackHttp,
           redact: services.target.redact,
         });
-      if (slack?.mode === 'http') {
-        const port = await http.listen(config.port ?? 3000);
-        logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
+        if (slackHttp)
+          logger.info({ port: await slackHttp.listen(3000) }, 'http listening (Slack HTTP mode)');
+        chatLinks.push({ name: 'slack', connected: slack.connected });
+        if (slack.notifier) notifiers.push(slack.notifier);
       }
       if (useConsole) {
-        await runConsoleChat({ commands: services.commands, output: stdout });
+        const stopped = await Promise.race([
+          runConsoleChat({ commands: services.commands, output: stdout }).then(() => null),
+          runtime.stopRequested,
+        ]);
+        // A signal ended the chat: let go of the terminal so the process can exit.
+        if (stopped) process.stdin.destroy();
+      } else {
+        await runtime.stopRequested;
       }
-      if (!useConsole && slack) await untilShutdownSignal();
       return EXIT.ok;
     } finally {
+      await runtime.shutdown('exit');
       await slack?.stop();
-      await http.close();
+      await slackHttp?.close();
       await services.close();
       services.demo?.stop();
     }
   },
 };
-
-/** Resolve on SIGTERM or SIGINT (platforms stop containers with SIGTERM). */
-function untilShutdownSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGTERM', done);
-      process.off('SIGINT', done);
-      resolve();
-    };
-    process.once('SIGTERM', done);
-    process.once('SIGINT', done);
-  });
-}
