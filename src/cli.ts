@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { discordVerb } from './cli/discord.js';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
@@ -11,6 +12,7 @@ import { createRedactor } from './core/secrets.js';
 
 /** Every verb, in the order `dbwarden --help` lists them. */
 export const VERBS: Verb[] = [serveVerb, statusVerb];
+VERBS.push(discordVerb);
 
 function mainHelp(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length));

@@ -1,6 +1,7 @@
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import type { ChatCommand } from './chat/commands.js';
 import { type Config, loadConfig } from './config.js';
+import type { Notifier } from './core/notifier.js';
 import type { Report } from './core/report.js';
 import { createRedactor } from './core/secrets.js';
 import { type DbStatus, probeStatus } from './core/status.js';
@@ -19,6 +20,8 @@ export interface Services {
   status(): Promise<DbStatus>;
   statusReport(): Promise<Report>;
   commands: ChatCommand[];
+  /** The team channels (Discord, Slack…) that scheduled posts go to; adapters add theirs when they start. */
+  notifiers: Notifier[];
   close(): Promise<void>;
 }
 
@@ -68,6 +71,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     status,
     statusReport: async () => statusReport(await status(), config.timezone),
     commands: [],
+    notifiers: [],
     async close() {
       await target.close();
     },

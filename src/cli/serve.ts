@@ -1,4 +1,5 @@
 import { runConsoleChat } from '../chat/console.js';
+import { type DiscordBot, startDiscord } from '../chat/discord.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -30,14 +31,34 @@ export const serveVerb: Verb = {
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
     const useConsole = values.console || process.stdin.isTTY || chats === 0;
+    let discord: DiscordBot | null = null;
     try {
+      // Discord: on when DISCORD_TOKEN (and DISCORD_APPLICATION_ID) are set.
+      if (config.discord) discord = await startDiscord({ config, commands: services.commands, logger });
+      if (discord?.notifier) services.notifiers.push(discord.notifier);
       if (useConsole) {
         await runConsoleChat({ commands: services.commands, output: stdout });
+      } else if (discord) {
+        await untilSignal();
       }
       return EXIT.ok;
     } finally {
+      await discord?.stop();
       await services.close();
       services.demo?.stop();
     }
   },
 };
+
+/** Resolves on SIGINT or SIGTERM: the bot runs until the platform stops it. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
