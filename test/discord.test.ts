@@ -87,6 +87,8 @@ describe('Discord bot against a fake Discord', () => {
     expect(names).toContain('db-status');
     const dbStatus = puts()[0]!.body.find((c: { name: string }) => c.name === 'db-status');
     expect(dbStatus.options).toEqual([expect.objectContaining({ name: 'me', type: 5 })]);
+    // Servers only: no DMs, where there is no member and no roles to authorise by.
+    expect(dbStatus.contexts).toEqual([0]);
 
     // A restart with the same definitions reads and leaves them alone.
     await startBot();
@@ -94,6 +96,12 @@ describe('Discord bot against a fake Discord', () => {
     expect(fake.calls.filter((c) => c.method === 'GET' && c.path === guildRoute)).toHaveLength(2);
     expect(puts()).toHaveLength(1);
     expect(fake.identifies).toBe(2);
+
+    // Someone changed a definition on Discord's side: the next start puts ours back.
+    fake.commands.get(GUILD)![0]!.description = 'edited elsewhere';
+    await startBot();
+    await stopAll();
+    expect(puts()).toHaveLength(2);
 
     await startBot({ env: { DISCORD_GUILD_ID: undefined } });
     await stopAll();

@@ -1,7 +1,9 @@
 import {
   type APIApplicationCommand,
   type APIApplicationCommandOption,
+  ApplicationIntegrationType,
   type ChatInputCommandInteraction,
+  InteractionContextType,
   type REST,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
   Routes,
@@ -21,22 +23,29 @@ type Definition = (c: ChatCommand) => Omit<DiscordCommand, 'command'>;
 /** Discord's own definitions for the commands that have options worth typing; others get a generic one. */
 const DEFINITIONS: Record<string, Definition> = {
   'db-status': (c) => ({
-    data: new SlashCommandBuilder()
-      .setName('db-status')
-      .setDescription(short(c.description))
+    data: base(c)
       .addBooleanOption((o) => o.setName('me').setDescription('Answer only to me'))
       .toJSON(),
     args: (i) => (i.options.getBoolean('me') ? 'me' : ''),
   }),
   'backup-now': (c) => ({
-    data: new SlashCommandBuilder().setName('backup-now').setDescription(short(c.description)).toJSON(),
+    data: base(c).toJSON(),
     args: () => '',
   }),
 };
 
+/** Name and description; usable in the servers the bot was installed in only, never in DMs (no member, no roles). */
+function base(c: ChatCommand): SlashCommandBuilder {
+  return new SlashCommandBuilder()
+    .setName(c.name)
+    .setDescription(short(c.description))
+    .setContexts(InteractionContextType.Guild)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall);
+}
+
 /** A command without its own definition: its usage becomes one optional free-text option. */
 function generic(c: ChatCommand): Omit<DiscordCommand, 'command'> {
-  const b = new SlashCommandBuilder().setName(c.name).setDescription(short(c.description));
+  const b = base(c);
   if (c.usage) b.addStringOption((o) => o.setName('args').setDescription(short(c.usage)));
   return { data: b.toJSON(), args: (i) => (c.usage ? (i.options.getString('args') ?? '') : '') };
 }
@@ -80,13 +89,22 @@ export async function registerCommands(opts: {
 type Comparable = Pick<APIApplicationCommand, 'name' | 'description'> & {
   type?: number;
   options?: APIApplicationCommandOption[];
+  contexts?: number[] | null;
+  integration_types?: number[];
 };
 
 /** The parts of a command definition we own, in a stable order; Discord adds ids and defaults we ignore. */
 function canonical(list: Comparable[]): string {
   return JSON.stringify(
     list
-      .map((c) => ({ name: c.name, description: c.description, type: c.type ?? 1, options: opts(c.options) }))
+      .map((c) => ({
+        name: c.name,
+        description: c.description,
+        type: c.type ?? 1,
+        options: opts(c.options),
+        contexts: [...(c.contexts ?? [])].sort(),
+        integrationTypes: [...(c.integration_types ?? [])].sort(),
+      }))
       .sort((a, b) => a.name.localeCompare(b.name)),
   );
 }
