@@ -156,6 +156,19 @@ export const VARS = {
   DBWARDEN_KEEP_MONTHLY: { schema: int(0, 240), default: '6', doc: 'Monthly backups kept.' },
   S3_ENDPOINT: { schema: z.url(), doc: 'S3-compatible endpoint (R2, MinIO, B2…). Unset: AWS.' },
   S3_FORCE_PATH_STYLE: { schema: bool, doc: 'Use path-style S3 URLs (default: on when S3_ENDPOINT is set).' },
+  AWS_REGION: {
+    schema: z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be a region name such as eu-central-1 or auto'),
+    doc: 'S3 region (default us-east-1; R2: auto; B2: the region in its endpoint, e.g. us-west-004).',
+  },
+  AWS_ACCESS_KEY_ID: {
+    schema: z.string().min(1),
+    doc: 'S3 access key, read by the AWS SDK (its other sources work too: AWS_PROFILE, instance roles).',
+  },
+  AWS_SECRET_ACCESS_KEY: {
+    schema: z.string().min(1),
+    secret: true,
+    doc: 'S3 secret key, read by the AWS SDK.',
+  },
 
   SLACK_BOT_TOKEN: {
     schema: z.string().regex(/^xoxb-/, 'must start with xoxb-'),
@@ -278,7 +291,7 @@ export interface Config {
     users: string[];
     cooldownMs: number;
   };
-  s3: { endpoint: string | null; forcePathStyle: boolean };
+  s3: { endpoint: string | null; forcePathStyle: boolean; region: string | null };
   slack: {
     botToken: string;
     appToken: string | null;
@@ -369,6 +382,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     s3: {
       endpoint: v.S3_ENDPOINT ?? null,
       forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined,
+      region: v.AWS_REGION ?? null,
     },
     slack: slackOn
       ? {

@@ -1,6 +1,9 @@
 import { runConsoleChat } from '../chat/console.js';
-import { type DiscordBot, startDiscord } from '../chat/discord.js';
+import { startDiscord } from '../chat/discord.js';
+import { startSlack } from '../chat/slack.js';
+import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
+import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
 export const serveVerb: Verb = {
@@ -30,35 +33,66 @@ export const serveVerb: Verb = {
     }
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
-    const useConsole = values.console || process.stdin.isTTY || chats === 0;
-    let discord: DiscordBot | null = null;
+    // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
+    const shutdownAbort = new AbortController();
+    const chatLinks: { name: string; connected(): boolean }[] = [];
+    const runtime = await startRuntime({
+      services,
+      store: services.store,
+      notifier: services.notifier,
+      chats: () => chatLinks,
+      backups: null,
+      abortBackups: () => shutdownAbort.abort(),
+      signals: true,
+    });
+    // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
+    const ownHttp = runtime.http ? null : createHttpServer({ logger });
+    const slack = config.slack
+      ? await startSlack({
+          config,
+          commands: services.commands,
+          logger,
+          http: runtime.http ?? ownHttp,
+          redact: services.target.redact,
+        })
+      : null;
+    if (slack) {
+      chatLinks.push({ name: 'slack', connected: slack.connected });
+      if (slack.notifier) services.notifiers.push(slack.notifier);
+    }
+    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
+    const discord = config.discord
+      ? await startDiscord({ config, commands: services.commands, logger })
+      : null;
+    if (discord) {
+      chatLinks.push({ name: 'discord', connected: discord.connected });
+      if (discord.notifier) services.notifiers.push(discord.notifier);
+    }
+    if (slack?.mode === 'http' && ownHttp) {
+      const port = await ownHttp.listen(3000);
+      logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
+    }
+    // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
+    const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
-      // Discord: on when DISCORD_TOKEN (and DISCORD_APPLICATION_ID) are set.
-      if (config.discord) discord = await startDiscord({ config, commands: services.commands, logger });
-      if (discord?.notifier) services.notifiers.push(discord.notifier);
       if (useConsole) {
-        await runConsoleChat({ commands: services.commands, output: stdout });
-      } else if (discord) {
-        await untilSignal();
+        const stopped = await Promise.race([
+          runConsoleChat({ commands: services.commands, output: stdout }).then(() => null),
+          runtime.stopRequested,
+        ]);
+        // A signal ended the chat: let go of the terminal so the process can exit.
+        if (stopped) process.stdin.destroy();
+      } else {
+        await runtime.stopRequested;
       }
       return EXIT.ok;
     } finally {
+      await runtime.shutdown('exit');
+      await slack?.stop();
       await discord?.stop();
+      await ownHttp?.close();
       await services.close();
       services.demo?.stop();
     }
   },
 };
-
-/** Resolves on SIGINT or SIGTERM: the bot runs until the platform stops it. */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
-}

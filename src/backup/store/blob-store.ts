@@ -20,6 +20,16 @@ export interface BlobStore {
   /** Objects whose key starts with `prefix`, sorted by key. */
   list(prefix: string): Promise<BlobInfo[]>;
   delete(key: string): Promise<void>;
+  /** Rename an object atomically and cheaply, where the store can (a file rename); see moveObject. */
+  move?(from: string, to: string): Promise<BlobInfo>;
+}
+
+/** Move an object: the store's own rename when it has one, else copy then delete. */
+export async function moveObject(store: BlobStore, from: string, to: string): Promise<BlobInfo> {
+  if (store.move) return store.move(from, to);
+  const info = await store.put(to, await store.get(from));
+  await store.delete(from);
+  return info;
 }
 
 /** Read a whole (small) object as text, e.g. a manifest or a snapshot. */

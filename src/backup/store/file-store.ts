@@ -88,6 +88,14 @@ export function createFileStore(root: string): BlobStore {
     async delete(key) {
       await rm(pathOf(key), { force: true });
     },
+    async move(from, to) {
+      const source = pathOf(from);
+      const dest = pathOf(to);
+      await mkdir(dirname(dest), { recursive: true });
+      await rename(source, dest);
+      await syncDir(dirname(dest));
+      return await info(to, dest);
+    },
   };
 }
 

@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { BackupFailed } from '../core/errors.js';
+import { type PgTool, toolEnv } from './pg-tools.js';
+
+/** One line of `pg_restore --list`: "3345; 0 16390 TABLE DATA public orders app". */
+export interface ArchiveEntry {
+  type: string;
+  schema: string;
+  name: string;
+}
+
+export interface ArchiveListing {
+  entries: ArchiveEntry[];
+  /** "schema.table" of every TABLE DATA entry. */
+  tableData: string[];
+}
+
+const ENTRY = /^\d+;\s+\d+\s+\d+\s+(TABLE DATA|[A-Z][A-Z ]*?)\s+(\S+)\s+(.+?)\s+(\S+)\s*$/;
+
+/** Parse pg_restore's table of contents; throws when the output is not a TOC. */
+export function parseArchiveList(text: string): ArchiveListing {
+  if (!/^;\s*Archive created at/m.test(text))
+    throw new BackupFailed('pg_restore --list printed no archive header', undefined, 'archive-unreadable');
+  const entries: ArchiveEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = ENTRY.exec(line);
+    if (m) entries.push({ type: m[1]!, schema: m[2]!, name: m[3]! });
+  }
+  return {
+    entries,
+    tableData: entries.filter((e) => e.type === 'TABLE DATA').map((e) => `${e.schema}.${e.name}`),
+  };
+}
+
+/** Run `pg_restore --list` on an archive stream: proves the dump is a readable custom-format archive. */
+export async function listArchive(pgRestore: PgTool, archive: Readable): Promise<ArchiveListing> {
+  const child = spawn(pgRestore.path, ['--list'], {
+    env: toolEnv({}),
+    stdio: ['pipe', 'pipe', 'pipe'],
+    shell: false,
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err = (err + d).slice(-4096);
+  });
+  // pg_restore stops reading after the table of contents: a closed pipe then is expected, not an error.
+  child.stdin.on('error', () => {});
+  archive.on('error', () => {});
+  archive.pipe(child.stdin);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (c) => resolve(c));
+  });
+  archive.unpipe(child.stdin);
+  archive.destroy();
+  if (code !== 0)
+    throw new BackupFailed(
+      `pg_restore --list cannot read the dump: ${err.trim().split('\n').slice(-3).join(' ') || `exit ${code}`}`,
+      'The dump is damaged or not a pg_dump custom-format archive: take a new backup.',
+      'archive-unreadable',
+    );
+  return parseArchiveList(out);
+}
+
+export interface RestoreIntoOptions {
+  /** libpq environment of the database to restore into (password included: never argv). */
+  env: Record<string, string>;
+  /** Drop the archive's objects before recreating them (pg_restore --clean --if-exists). */
+  clean?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Stream an archive into `pg_restore` without owners or grants; resolves with its warnings, rejects on failure. */
+export async function restoreArchive(
+  pgRestore: PgTool,
+  archive: Readable,
+  o: RestoreIntoOptions,
+): Promise<{ warnings: string }> {
+  const args = ['--no-owner', '--no-acl', '--no-password', '--exit-on-error', `--dbname=${o.env.PGDATABASE}`];
+  if (o.clean) args.push('--clean', '--if-exists');
+  const child = spawn(pgRestore.path, args, {
+    env: toolEnv(o.env),
+    stdio: ['pipe', 'ignore', 'pipe'],
+    shell: false,
+  });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err = (err + d).slice(-8192);
+  });
+  child.stdin.on('error', () => {});
+  archive.on('error', (e) => {
+    err += `\nreading the backup failed: ${e.message}`;
+    child.kill('SIGTERM');
+  });
+  const onAbort = () => child.kill('SIGTERM');
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  archive.pipe(child.stdin);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (c) => resolve(c));
+  });
+  o.signal?.removeEventListener('abort', onAbort);
+  archive.destroy();
+  if (code !== 0)
+    throw new BackupFailed(
+      `pg_restore failed: ${err.trim().split('\n').slice(-4).join(' ') || `exit ${code}`}`,
+      'Read pg_restore’s message; the database may hold conflicting objects (use a fresh database or --clean).',
+      'restore-failed',
+    );
+  return { warnings: err.trim() };
+}

@@ -1,0 +1,171 @@
+import type { Config } from '../config.js';
+import { BackupFailed } from '../core/errors.js';
+import type { Target } from '../core/target.js';
+import type { Logger } from '../log.js';
+import { type Catalog, createCatalog, dumpKey, newBackupId } from './catalog.js';
+import { storeFailed } from './dump.js';
+import { tryBackupLock } from './lock.js';
+import { type BackupManifest, isGood } from './manifest.js';
+import type { BackupProgress, BackupService, RunningBackup } from './service.js';
+import type { BlobStore } from './store/blob-store.js';
+import { asBackupFailed, takeDump } from './take-backup.js';
+import { verifyChecksum } from './verify.js';
+
+export interface BackupServiceDeps {
+  target: Target;
+  store: BlobStore;
+  config: Pick<Config, 'backup'>;
+  clock?: () => Date;
+  logger: Logger;
+  /** Told the pg_dump process id as soon as it runs (tests watch it). */
+  onDumpSpawn?: (pid: number) => void;
+}
+
+/** The BackupService of one target: one backup at a time (in process and across replicas), manifests last. */
+export function createBackupService(deps: BackupServiceDeps): BackupService & { catalog: Catalog } {
+  const { target, store, logger } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const catalog = createCatalog(store);
+  let current: RunningBackup | null = null;
+
+  const list = () => catalog.list();
+  const latestGood = async () => (await list()).find(isGood) ?? null;
+
+  async function execute(id: string, startedAt: Date, req: Parameters<BackupService['run']>[0]) {
+    const expectedBytes = (await latestGood().catch(() => null))?.sizeBytes ?? null;
+    const t0 = performance.now();
+    const progress = (phase: BackupProgress['phase'], bytes: number) =>
+      req.onProgress?.({ phase, bytes, elapsedMs: Math.round(performance.now() - t0), expectedBytes });
+    const base = {
+      id,
+      target: { name: target.name, environment: target.environment, display: target.display },
+      startedAt: startedAt.toISOString(),
+      dumpKey: dumpKey(id),
+      format: 'custom' as const,
+      requestedBy: req.requestedBy,
+    };
+    let bytes = 0;
+    try {
+      progress('starting', 0);
+      const removed = await catalog.cleanLeftovers().catch((err) => {
+        throw storeFailed(store, err);
+      });
+      if (removed.length > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
+      const taken = await takeDump({
+        target,
+        store,
+        catalog,
+        id,
+        pgDump: deps.config.backup.pgDump,
+        pgRestore: deps.config.backup.pgRestore,
+        compression: deps.config.backup.compression,
+        excludeTables: deps.config.backup.excludeTables,
+        timeoutMs: deps.config.backup.timeoutMs,
+        ...(req.signal ? { signal: req.signal } : {}),
+        onBytes: (b) => {
+          bytes = b;
+          progress('dumping', b);
+        },
+        ...(deps.onDumpSpawn ? { onSpawn: deps.onDumpSpawn } : {}),
+      });
+      progress('publishing', taken.sizeBytes);
+      await catalog.publishDump(id);
+      const finished = clock();
+      const manifest: BackupManifest = {
+        ...base,
+        status: 'complete',
+        finishedAt: finished.toISOString(),
+        durationMs: finished.getTime() - startedAt.getTime(),
+        sizeBytes: taken.sizeBytes,
+        sha256: taken.sha256,
+        pgDumpVersion: taken.pgDump.version,
+        serverVersion: taken.serverVersion,
+        identity: taken.identity,
+        tables: taken.tables,
+        verified: false,
+        verifiedAt: null,
+        drill: null,
+      };
+      progress('verifying', taken.sizeBytes);
+      // (b) `pg_restore --list` already read this very object before it was published; (a) re-reads it here.
+      await verifyChecksum(store, manifest);
+      manifest.verified = true;
+      manifest.verifiedAt = clock().toISOString();
+      await catalog.writeManifest(manifest).catch((err) => {
+        throw storeFailed(store, err);
+      });
+      progress('done', taken.sizeBytes);
+      logger.info(
+        {
+          backup: id,
+          sizeBytes: manifest.sizeBytes,
+          durationMs: manifest.durationMs,
+          requestedBy: req.requestedBy,
+        },
+        'backup complete and verified',
+      );
+      // RETENTION: the keep policy (src/backup/retention.ts, applyRetention) is applied here, after a good backup.
+      return manifest;
+    } catch (err) {
+      const e = asBackupFailed(err, target.redact);
+      await catalog.removeDump(id);
+      const finished = clock();
+      const failed: BackupManifest = {
+        ...base,
+        status: 'failed',
+        finishedAt: finished.toISOString(),
+        durationMs: finished.getTime() - startedAt.getTime(),
+        sizeBytes: bytes,
+        sha256: '',
+        pgDumpVersion: '',
+        serverVersion: '',
+        identity: null,
+        tables: {},
+        verified: false,
+        verifiedAt: null,
+        drill: null,
+        error: e.toJSON(),
+      };
+      await catalog.writeManifest(failed).catch((werr) => {
+        logger.error({ backup: id, err: String(werr) }, 'could not record the failed backup');
+      });
+      logger.error({ backup: id, code: e.code, error: e.message }, 'backup failed');
+      throw e;
+    }
+  }
+
+  return {
+    catalog,
+    list,
+    latestGood,
+    running: () => current,
+    async run(req) {
+      if (current) throw alreadyRunning(current.requestedBy, current.startedAt.toISOString());
+      const startedAt = clock();
+      current = { requestedBy: req.requestedBy, startedAt };
+      try {
+        const lock = await tryBackupLock(target, `${req.requestedBy} since ${startedAt.toISOString()}`);
+        if ('busy' in lock) throw alreadyRunning(lock.holder, null, true);
+        try {
+          return await execute(newBackupId(startedAt), startedAt, req);
+        } finally {
+          await lock.release();
+        }
+      } catch (err) {
+        throw asBackupFailed(err, target.redact);
+      } finally {
+        current = null;
+      }
+    },
+  };
+}
+
+/** The refusal a second backup gets: who started the running one and when. */
+function alreadyRunning(by: string | null, since: string | null, elsewhere = false): BackupFailed {
+  const who = by ? ` (${since ? `started by ${by} at ${since}` : by})` : '';
+  return new BackupFailed(
+    `A backup of this database is already running${elsewhere ? ' in another dbwarden' : ''}${who}`,
+    'Wait for it to finish; its result is posted when it does.',
+    'backup-running',
+  );
+}

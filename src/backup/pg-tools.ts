@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { ToolMissing } from '../core/errors.js';
+
+const run = promisify(execFile);
+
+/** A PostgreSQL client tool found on this machine, with the version it reports. */
+export interface PgTool {
+  name: 'pg_dump' | 'pg_restore';
+  path: string;
+  /** e.g. "15.18" */
+  version: string;
+  major: number;
+}
+
+/** Ask a binary its version ("pg_dump (PostgreSQL) 15.18 (Debian …)"); ToolMissing when it cannot run. */
+export async function toolVersion(name: PgTool['name'], path: string): Promise<PgTool> {
+  let out: string;
+  try {
+    out = (await run(path, ['--version'], { timeout: 15_000, env: { PATH: process.env.PATH ?? '' } })).stdout;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ToolMissing(
+      code === 'ENOENT'
+        ? `${name} not found at ${path}`
+        : `${name} at ${path} does not run (${code ?? 'failed'})`,
+      installHint(name, null),
+    );
+  }
+  const m = /\b(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(out.replace(/^[^)]*\)/, ''));
+  if (!m) throw new ToolMissing(`${path} did not report a ${name} version`, installHint(name, null));
+  const major = Number(m[1]);
+  // Before PostgreSQL 10 the major version had two parts (9.6).
+  const version = m[2] !== undefined ? `${m[1]}.${m[2]}${m[3] !== undefined ? `.${m[3]}` : ''}` : m[1]!;
+  return { name, path, version, major: major < 10 && m[2] ? Number(`${m[1]}.${m[2]}`) : major };
+}
+
+/** Candidate paths: every PATH entry, then /usr/lib/postgresql/<N>/bin (Debian keeps old and new side by side). */
+function candidates(name: string): string[] {
+  const out: string[] = [];
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root))
+    for (const v of readdirSync(root).filter((d) => /^\d+$/.test(d))) out.push(join(root, v, 'bin', name));
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) out.push(join(dir, name));
+  const seen = new Set<string>();
+  return out.filter((p) => {
+    if (!existsSync(p)) return false;
+    const real = realpathSync(p);
+    if (seen.has(real)) return false;
+    seen.add(real);
+    return true;
+  });
+}
+
+/** The configured binary, else the newest one found. */
+export async function findTool(name: PgTool['name'], configured: string | null): Promise<PgTool> {
+  if (configured) return toolVersion(name, configured);
+  const found: PgTool[] = [];
+  for (const path of candidates(name)) {
+    try {
+      found.push(await toolVersion(name, path));
+    } catch {
+      // a broken candidate is skipped; the error below names the tool if none works
+    }
+  }
+  const usable = found.sort((a, b) => b.major - a.major);
+  if (usable.length === 0)
+    throw new ToolMissing(`${name} was not found on PATH or in /usr/lib/postgresql`, installHint(name, null));
+  return usable[0]!;
+}
+
+/** Refuse a tool older than the server: pg_dump cannot dump a newer server, pg_restore cannot read a newer archive. */
+export function assertNewEnough(
+  tool: PgTool,
+  serverMajor: number,
+  serverVersion: string,
+  what: string,
+): void {
+  if (tool.major >= serverMajor) return;
+  throw new ToolMissing(
+    `${tool.name} ${tool.version} (${tool.path}) cannot ${what} PostgreSQL ${serverVersion}: it must be version ${serverMajor} or newer`,
+    installHint(tool.name, serverMajor),
+  );
+}
+
+function installHint(name: string, major: number | null): string {
+  const pkg = major ? `postgresql-client-${major}` : 'postgresql-client';
+  const env = name === 'pg_dump' ? 'PG_DUMP' : 'PG_RESTORE';
+  return `Install ${pkg} (Debian/Ubuntu: apt-get install ${pkg}; Alpine: apk add postgresql${major ?? ''}-client; macOS: brew install libpq), or set ${env} to a ${name}${major ? ` ${major}+` : ''} binary.`;
+}
+
+/** The minimal environment for a libpq tool: the target's PG* variables, a PATH, and nothing else of ours. */
+export function toolEnv(libpq: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C.UTF-8' };
+  if (process.env.HOME) env.HOME = process.env.HOME;
+  if (process.env.TZ) env.TZ = process.env.TZ;
+  return { ...env, ...libpq };
+}

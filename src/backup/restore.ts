@@ -1,0 +1,142 @@
+import pg from 'pg';
+import { DbwardenError } from '../core/errors.js';
+import { type DbIdentity, readIdentity, sameIdentity } from '../core/identity.js';
+import { maskUrl, parsePostgresUrl, type Target } from '../core/target.js';
+import { listArchive, restoreArchive } from './archive.js';
+import type { Catalog } from './catalog.js';
+import { assertNewEnough, findTool } from './pg-tools.js';
+import type { BlobStore } from './store/blob-store.js';
+import { countRows, listDumpedTables } from './table-counts.js';
+import { clientConfigOf, libpqEnvOf, verifyChecksum } from './verify.js';
+
+export interface RestoreOptions {
+  store: BlobStore;
+  catalog: Catalog;
+  id: string;
+  /** The database to restore into. */
+  toUrl: string;
+  /** Drop the backup's objects in a non-empty target first. */
+  clean: boolean;
+  /** Needed to restore into the configured (production) target. */
+  iKnowThisIsProduction: boolean;
+  /** The configured target, to recognise it under another URL by its identity. */
+  production: { url: string | null; target: Target | null };
+  pgRestore: string | null;
+  /** Progress lines for the terminal ("Checksum verified", "Will drop …"). */
+  say?: (line: string) => void;
+}
+
+export interface RestoreResult {
+  id: string;
+  to: string;
+  /** Tables the restore dropped and recreated (with --clean). */
+  dropped: string[];
+  tables: { name: string; rows: number; atBackup: number }[];
+  durationMs: number;
+}
+
+const refuse = (message: string, hint: string) => new DbwardenError('restore-refused', message, hint);
+
+/** Restore a backup into a database: refuses unsafe targets, verifies the checksum first, counts rows after. */
+export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
+  const started = performance.now();
+  const say = o.say ?? (() => {});
+  const m = await o.catalog.read(o.id);
+  if (!m)
+    throw new DbwardenError(
+      'backup-not-found',
+      `No backup ${o.id.slice(0, 40)} in ${o.store.location}`,
+      'List backups with `dbwarden backups`.',
+    );
+  if (m.status !== 'complete')
+    throw refuse(
+      `Backup ${m.id} failed and cannot be restored`,
+      'Pick a complete backup from `dbwarden backups`.',
+    );
+  const to = maskUrl(o.toUrl);
+
+  const client = new pg.Client({ ...clientConfigOf(envOf(o.toUrl)), connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new DbwardenError(
+      'restore-target-unreachable',
+      `Cannot connect to ${to}: ${(err as Error).message.replace(/:[^@\s]+@/g, ':***@')}`,
+      'Create the database first (createdb) and check the URL given to --to.',
+    );
+  }
+  try {
+    if (!o.iKnowThisIsProduction && (await isProduction(o, client)))
+      throw refuse(
+        `${to} is the database dbwarden guards (${m.target.environment}): restoring would overwrite it`,
+        'Restore into another database and compare, or add --i-know-this-is-production if you really mean it.',
+      );
+
+    const existing = await listDumpedTables(client);
+    let dropped: string[] = [];
+    if (existing.length > 0) {
+      if (!o.clean)
+        throw refuse(
+          `${to} is not empty: it has ${existing.length} table(s) (${existing.slice(0, 6).join(', ')}${existing.length > 6 ? ', …' : ''})`,
+          'Restore into an empty database, or add --clean to drop and recreate the backup’s objects.',
+        );
+      const inBackup = new Set(Object.keys(m.tables));
+      dropped = existing.filter((t) => inBackup.has(t));
+      const kept = existing.filter((t) => !inBackup.has(t));
+      say(`--clean: will drop and recreate ${dropped.length} table(s): ${dropped.join(', ') || 'none'}`);
+      if (kept.length > 0) say(`  left as they are (not in the backup): ${kept.join(', ')}`);
+    }
+
+    await verifyChecksum(o.store, m);
+    say(`Checksum verified: sha256 ${m.sha256.slice(0, 12)}…`);
+    const pgRestore = await findTool('pg_restore', o.pgRestore);
+    const dumpMajor = Number(m.pgDumpVersion.split('.')[0]);
+    if (Number.isFinite(dumpMajor))
+      assertNewEnough(pgRestore, dumpMajor, m.pgDumpVersion, 'read archives of pg_dump');
+    await listArchive(pgRestore, await o.store.get(m.dumpKey));
+    say(`Restoring ${m.id} into ${to} …`);
+    await restoreArchive(pgRestore, await o.store.get(m.dumpKey), { env: envOf(o.toUrl), clean: o.clean });
+
+    const counts = await countRows(client, Object.keys(m.tables));
+    return {
+      id: m.id,
+      to,
+      dropped,
+      tables: Object.entries(m.tables).map(([name, atBackup]) => ({
+        name,
+        rows: counts[name] ?? 0,
+        atBackup,
+      })),
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** The configured target under the same address, or the same database found by its identity. */
+async function isProduction(o: RestoreOptions, client: pg.Client): Promise<boolean> {
+  if (!o.production.url) return false;
+  const a = parsePostgresUrl(o.toUrl);
+  const b = parsePostgresUrl(o.production.url);
+  const local = (h: string) =>
+    ['localhost', '127.0.0.1', '::1'].includes(h.toLowerCase()) ? 'local' : h.toLowerCase();
+  if (local(a.host) === local(b.host) && a.port === b.port && a.database === b.database) return true;
+  if (!o.production.target) return false;
+  let prod: DbIdentity;
+  try {
+    prod = await o.production.target.readOnly((c) => readIdentity(c));
+  } catch {
+    return false;
+  }
+  await client.query('BEGIN READ ONLY');
+  try {
+    return sameIdentity(await readIdentity(client), prod);
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
+function envOf(url: string): Record<string, string> {
+  return { ...libpqEnvOf(parsePostgresUrl(url)), PGAPPNAME: 'dbwarden-restore' };
+}

@@ -1,0 +1,155 @@
+import { BackupFailed, DbwardenError } from '../core/errors.js';
+import { type DbIdentity, readIdentity } from '../core/identity.js';
+import type { Target } from '../core/target.js';
+import { listArchive } from './archive.js';
+import { assertComplete, type Catalog, incomingKey } from './catalog.js';
+import { runPgDump } from './dump.js';
+import { assertNewEnough, findTool, type PgTool } from './pg-tools.js';
+import type { BlobStore } from './store/blob-store.js';
+import { countRows, listDumpedTables, patternMatcher } from './table-counts.js';
+
+export interface TakeOptions {
+  target: Target;
+  store: BlobStore;
+  catalog: Catalog;
+  id: string;
+  pgDump: string | null;
+  pgRestore: string | null;
+  compression: number;
+  excludeTables: string[];
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onBytes?: (bytes: number) => void;
+  onSpawn?: (pid: number) => void;
+}
+
+/** A dump written to its temporary key and checked complete, with what the database held at that moment. */
+export interface TakenDump {
+  sizeBytes: number;
+  sha256: string;
+  pgDump: PgTool;
+  pgRestore: PgTool;
+  serverVersion: string;
+  identity: DbIdentity | null;
+  tables: Record<string, number>;
+  warnings: string;
+}
+
+interface Snapshot {
+  serverVersion: string;
+  serverMajor: number;
+  identity: DbIdentity;
+  tables: string[];
+  snapshot: string;
+  pid: number;
+}
+
+/**
+ * Dump the target into the store under the backup's temporary key. Row counts are taken in the very snapshot
+ * pg_dump dumps, and the archive's table list is checked against the database's before anyone trusts it.
+ */
+export async function takeDump(o: TakeOptions): Promise<TakenDump> {
+  const pgDump = await findTool('pg_dump', o.pgDump);
+  const excluded = patternMatcher(o.excludeTables);
+  let snap: Snapshot | null = null;
+  let outcome: { ok: true; value: TakenDump } | { ok: false; error: unknown } | null = null;
+
+  // target.withClient rewraps errors thrown inside it, so failures travel out as values.
+  const session = o.target.withClient(async (client) => {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const v = await client.query<{ version: string; num: string; pid: number; snapshot: string }>(
+        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+                pg_backend_pid() AS pid, pg_export_snapshot() AS snapshot`,
+      );
+      const row = v.rows[0]!;
+      snap = {
+        serverVersion: row.version.split(' ')[0]!,
+        serverMajor: Math.floor(Number(row.num) / 10000),
+        identity: await readIdentity(client),
+        tables: await listDumpedTables(client),
+        snapshot: row.snapshot,
+        pid: row.pid,
+      };
+      // The backup's own timeout bounds the counts; the status statement timeout must not.
+      await client.query('SET LOCAL statement_timeout = 0');
+      const counted = countRows(
+        client,
+        snap.tables.filter((t) => !excluded(t)),
+      );
+      counted.catch(() => {});
+      try {
+        assertNewEnough(pgDump, snap.serverMajor, snap.serverVersion, 'back up');
+        const dump = await runPgDump({
+          pgDump,
+          target: o.target,
+          store: o.store,
+          key: incomingKey(o.id),
+          compression: o.compression,
+          excludeTables: o.excludeTables,
+          snapshot: snap.snapshot,
+          timeoutMs: o.timeoutMs,
+          ...(o.signal ? { signal: o.signal } : {}),
+          onProgress: (bytes) => o.onBytes?.(bytes),
+          ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
+        });
+        const tables = await counted;
+        outcome = {
+          ok: true,
+          value: {
+            sizeBytes: dump.sizeBytes,
+            sha256: dump.sha256,
+            pgDump,
+            pgRestore: pgDump, // replaced below
+            serverVersion: snap.serverVersion,
+            identity: snap.identity,
+            tables,
+            warnings: dump.stderr,
+          },
+        };
+      } catch (error) {
+        outcome = { ok: false, error };
+        await cancelBackend(o.target, snap.pid);
+        await counted.catch(() => {});
+      }
+    } catch (error) {
+      outcome ??= { ok: false, error };
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+    }
+  });
+  try {
+    await session;
+  } catch (error) {
+    // Connecting failed (TargetUnreachable) or the session broke.
+    outcome ??= { ok: false, error };
+  }
+  const result = outcome as { ok: true; value: TakenDump } | { ok: false; error: unknown } | null;
+  if (result === null) throw new BackupFailed('The backup stopped unexpectedly');
+  if (!result.ok) throw result.error;
+  const taken = result.value;
+
+  // pg_restore must read what this pg_dump writes.
+  const pgRestore = await findTool('pg_restore', o.pgRestore);
+  assertNewEnough(pgRestore, pgDump.major, pgDump.version, 'read archives of pg_dump');
+  taken.pgRestore = pgRestore;
+  const listing = await listArchive(pgRestore, await o.store.get(incomingKey(o.id)));
+  const expected = (snap as Snapshot | null)?.tables.filter((t) => !excluded(t)) ?? [];
+  assertComplete(expected, listing.tableData, taken.sizeBytes);
+  return taken;
+}
+
+/** Cancel the counting query when the dump failed, so the session ends now rather than after a long count. */
+async function cancelBackend(target: Target, pid: number): Promise<void> {
+  await target.withClient((c) => c.query('SELECT pg_cancel_backend($1)', [pid])).catch(() => {});
+}
+
+/** Any error as BackupFailed, keeping its code and hint. */
+export function asBackupFailed(err: unknown, redact: (s: string) => string): BackupFailed {
+  if (err instanceof BackupFailed) return err;
+  if (err instanceof DbwardenError) return new BackupFailed(redact(err.message), err.hint, err.code);
+  return new BackupFailed(
+    redact(err instanceof Error ? err.message : String(err)),
+    'This is unexpected; the logs have details. Run `dbwarden backup` again.',
+  );
+}

@@ -1,0 +1,230 @@
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { BackupFailed, DbwardenError } from '../core/errors.js';
+import { parsePostgresUrl, type Target } from '../core/target.js';
+import { listArchive, restoreArchive } from './archive.js';
+import type { Catalog } from './catalog.js';
+import type { BackupManifest } from './manifest.js';
+import type { PgTool } from './pg-tools.js';
+import type { BlobStore } from './store/blob-store.js';
+import { countRows, listDumpedTables } from './table-counts.js';
+
+/** Re-read a stored object and hash it: what is in the store, not what we meant to write. */
+export async function hashObject(store: BlobStore, key: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of await store.get(key)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Checksum (a): the stored dump must match the manifest byte for byte. */
+export async function verifyChecksum(store: BlobStore, m: BackupManifest): Promise<void> {
+  if (!(await store.stat(m.dumpKey)))
+    throw new BackupFailed(
+      `Backup ${m.id}: its dump ${m.dumpKey} is missing from ${store.location}`,
+      'The dump was deleted or the store changed; take a new backup.',
+      'dump-missing',
+    );
+  const got = await hashObject(store, m.dumpKey);
+  if (got.sha256 !== m.sha256 || got.size !== m.sizeBytes)
+    throw new BackupFailed(
+      `Backup ${m.id} is damaged: its SHA-256 is ${got.sha256.slice(0, 12)}… (${got.size} bytes), the manifest says ${m.sha256.slice(0, 12)}… (${m.sizeBytes} bytes)`,
+      'Do not restore it; take a new backup and check the store’s disk or bucket.',
+      'checksum-mismatch',
+    );
+}
+
+/** Checksum (a) and archive listing (b); throws BackupFailed naming the first problem. */
+export async function verifyStored(store: BlobStore, pgRestore: PgTool, m: BackupManifest): Promise<void> {
+  await verifyChecksum(store, m);
+  await listArchive(pgRestore, await store.get(m.dumpKey));
+}
+
+export interface DrillDeps {
+  store: BlobStore;
+  target: Target;
+  pgRestore: PgTool;
+  /** A scratch database to restore into; null: a temporary database on the target's server, if the role may. */
+  drillUrl: string | null;
+  clock?: () => Date;
+}
+
+type Drill = NonNullable<BackupManifest['drill']>;
+
+/**
+ * Restore drill (c): restore the dump into a scratch database, compare every table's row count with the
+ * manifest, then drop what was restored. Never throws for a failed drill: the result says what went wrong.
+ */
+export async function restoreDrill(d: DrillDeps, m: BackupManifest): Promise<Drill> {
+  const clock = d.clock ?? (() => new Date());
+  const at = clock().toISOString();
+  const started = performance.now();
+  const result = (ok: boolean, tables: number, rows: number, problem?: string): Drill => ({
+    at,
+    ok,
+    tables,
+    rows,
+    durationMs: Math.round(performance.now() - started),
+    ...(problem ? { problem: d.target.redact(problem) } : {}),
+  });
+  let scratch: Scratch;
+  try {
+    scratch = await openScratch(d);
+  } catch (err) {
+    return result(false, 0, 0, err instanceof Error ? err.message : String(err));
+  }
+  try {
+    await restoreArchive(d.pgRestore, await d.store.get(m.dumpKey), { env: scratch.env });
+    const client = new pg.Client(scratch.clientConfig);
+    await client.connect();
+    let counts: Record<string, number>;
+    try {
+      const present = new Set(await listDumpedTables(client));
+      const wanted = Object.keys(m.tables);
+      const missing = wanted.filter((t) => !present.has(t));
+      if (missing.length > 0)
+        return result(
+          false,
+          wanted.length - missing.length,
+          0,
+          `tables missing after restore: ${missing.join(', ')}`,
+        );
+      counts = await countRows(client, wanted);
+    } finally {
+      await client.end().catch(() => {});
+    }
+    const rows = Object.values(counts).reduce((a, b) => a + b, 0);
+    const differ = Object.entries(m.tables)
+      .filter(([t, n]) => counts[t] !== n)
+      .map(([t, n]) => `${t}: ${counts[t]} rows restored, ${n} at dump time`);
+    return result(differ.length === 0, Object.keys(counts).length, rows, differ.join('; ') || undefined);
+  } catch (err) {
+    return result(false, 0, 0, err instanceof Error ? err.message : String(err));
+  } finally {
+    await scratch.dispose().catch(() => {});
+  }
+}
+
+interface Scratch {
+  env: Record<string, string>;
+  clientConfig: pg.ClientConfig;
+  dispose(): Promise<void>;
+}
+
+/** The drill database: the configured one wiped clean, or a fresh temporary database on the target server. */
+async function openScratch(d: DrillDeps): Promise<Scratch> {
+  if (d.drillUrl) {
+    const p = parsePostgresUrl(d.drillUrl);
+    const env = libpqEnvOf(p);
+    const clientConfig = { connectionString: d.drillUrl, application_name: 'dbwarden-drill' };
+    const wipe = async () => {
+      const c = new pg.Client(clientConfig);
+      await c.connect();
+      try {
+        await wipeUserSchemas(c);
+      } finally {
+        await c.end().catch(() => {});
+      }
+    };
+    await wipe();
+    return { env, clientConfig, dispose: wipe };
+  }
+  const name = `dbwarden_drill_${randomBytes(4).toString('hex')}`;
+  const allowed = await d.target.withClient(async (c) => {
+    const r = await c.query<{ ok: boolean }>(
+      'SELECT rolcreatedb OR rolsuper AS ok FROM pg_roles WHERE rolname = current_user',
+    );
+    return Boolean(r.rows[0]?.ok);
+  });
+  if (!allowed)
+    throw new DbwardenError(
+      'drill-no-scratch',
+      `The role ${d.target.user} may not create a scratch database on ${d.target.host} for the drill`,
+      'Set DBWARDEN_DRILL_URL to an empty database the drill may overwrite, or grant the role CREATEDB.',
+    );
+  await d.target.withClient((c) => c.query(`CREATE DATABASE ${name}`));
+  const env = { ...d.target.libpqEnv(), PGDATABASE: name, PGAPPNAME: 'dbwarden-drill' };
+  return {
+    env,
+    clientConfig: clientConfigOf(env),
+    async dispose() {
+      await d.target.withClient((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+/** Drop every user schema and recreate an empty public: the scratch database's "clean". */
+async function wipeUserSchemas(c: pg.ClientBase): Promise<void> {
+  const r = await c.query<{ nspname: string }>(
+    `SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+       AND nspname NOT LIKE 'pg\\_%'`,
+  );
+  for (const { nspname } of r.rows) await c.query(`DROP SCHEMA "${nspname.replace(/"/g, '""')}" CASCADE`);
+  await c.query('CREATE SCHEMA IF NOT EXISTS public');
+}
+
+export function libpqEnvOf(p: ReturnType<typeof parsePostgresUrl>): Record<string, string> {
+  const env: Record<string, string> = {
+    PGHOST: p.host,
+    PGPORT: String(p.port),
+    PGDATABASE: p.database,
+    PGUSER: p.user,
+  };
+  if (p.password !== null) env.PGPASSWORD = p.password;
+  if (p.sslmode) env.PGSSLMODE = p.sslmode;
+  return env;
+}
+
+/** A pg client config from a libpq environment (no URL: the password stays a separate field). */
+export function clientConfigOf(env: Record<string, string>): pg.ClientConfig {
+  const ssl = env.PGSSLMODE && env.PGSSLMODE !== 'disable' ? { rejectUnauthorized: false } : undefined;
+  return {
+    host: env.PGHOST,
+    port: Number(env.PGPORT),
+    database: env.PGDATABASE,
+    user: env.PGUSER,
+    ...(env.PGPASSWORD !== undefined ? { password: env.PGPASSWORD } : {}),
+    ...(ssl ? { ssl } : {}),
+    application_name: env.PGAPPNAME ?? 'dbwarden',
+  };
+}
+
+/** Run checks on a stored backup and record the outcome in its manifest (rewritten atomically). */
+export async function verifyAndRecord(
+  deps: { store: BlobStore; catalog: Catalog; pgRestore: PgTool; clock?: () => Date } & Partial<DrillDeps>,
+  m: BackupManifest,
+  opts: { drill: boolean },
+): Promise<{ manifest: BackupManifest; problem: DbwardenError | null }> {
+  const clock = deps.clock ?? (() => new Date());
+  let problem: DbwardenError | null = null;
+  try {
+    await verifyStored(deps.store, deps.pgRestore, m);
+  } catch (err) {
+    problem =
+      err instanceof DbwardenError ? err : new BackupFailed(err instanceof Error ? err.message : String(err));
+  }
+  const next: BackupManifest = { ...m, verified: problem === null, verifiedAt: clock().toISOString() };
+  if (opts.drill && problem === null && deps.target) {
+    next.drill = await restoreDrill(
+      {
+        store: deps.store,
+        target: deps.target,
+        pgRestore: deps.pgRestore,
+        drillUrl: deps.drillUrl ?? null,
+        clock,
+      },
+      m,
+    );
+    if (!next.drill.ok)
+      problem = new BackupFailed(
+        `Restore drill of ${m.id} failed: ${next.drill.problem ?? 'unknown problem'}`,
+        'The backup may not restore: take a new backup and look at the drill problem.',
+        'drill-failed',
+      );
+  }
+  await deps.catalog.writeManifest(next);
+  return { manifest: next, problem };
+}

@@ -1,0 +1,280 @@
+import { App, HTTPReceiver, type RespondFn, SocketModeReceiver, type webApi } from '@slack/bolt';
+import type { Config } from '../config.js';
+import { asDbwardenError, DbwardenError } from '../core/errors.js';
+import type { Notifier } from '../core/notifier.js';
+import { errorReport, type Report } from '../core/report.js';
+import { createRedactor, type Redactor } from '../core/secrets.js';
+import type { HttpServer } from '../http.js';
+import type { Logger } from '../log.js';
+import type { ChatCommand, CommandReply } from './commands.js';
+import { renderSlack } from './render-slack.js';
+import {
+  boltLogger,
+  SlackCallFailed,
+  type SlackRetryPolicy,
+  slackWebClient,
+  withSlackRetry,
+} from './slack-api.js';
+import { slackNotifier } from './slack-notifier.js';
+import { throttledReply } from './throttle.js';
+
+/** Where Slack's HTTP mode posts slash commands (the manifest's request URLs end with this path). */
+export const SLACK_EVENTS_PATH = '/slack/events';
+
+export interface SlackOptions {
+  config: Config;
+  commands: ChatCommand[];
+  logger: Logger;
+  /** The shared HTTP server; required in HTTP mode (no SLACK_APP_TOKEN). */
+  http: HttpServer | null;
+  /** Extra redaction for every outgoing text (e.g. the target's masked URL). */
+  redact?: Redactor;
+  /** Minimum time between edits of one message; Slack allows about one chat.update per second. */
+  editIntervalMs?: number;
+  retry?: Partial<SlackRetryPolicy>;
+}
+
+export interface SlackBot {
+  mode: 'socket' | 'http';
+  /** Posts to SLACK_CHANNEL; null when no channel is configured. */
+  notifier: Notifier | null;
+  /** Socket Mode: the WebSocket is up; HTTP mode: the token was verified and the route is served. */
+  connected(): boolean;
+  /** Disconnect and let commands in flight finish. */
+  stop(): Promise<void>;
+}
+
+/** Start the Slack bot: verify the token, then serve every ChatCommand over Socket Mode or HTTP. */
+export async function startSlack(opts: SlackOptions): Promise<SlackBot> {
+  const slack = opts.config.slack;
+  if (!slack) throw new DbwardenError('config', 'Slack is not configured', 'Set SLACK_BOT_TOKEN');
+  const logger = opts.logger.child({ component: 'slack' });
+  const tokens = createRedactor([slack.botToken, slack.appToken, slack.signingSecret]);
+  const redact: Redactor = (s) => tokens(opts.redact ? opts.redact(s) : s);
+  const bLogger = boltLogger(logger);
+  const apiUrl = slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {};
+  const client = slackWebClient(slack.botToken, slack.apiUrl, logger);
+  const mode = slack.appToken ? 'socket' : 'http';
+  let up = false;
+  let stopped = false;
+
+  let receiver: SocketModeReceiver | HTTPReceiver;
+  if (slack.appToken) {
+    const socket = new SocketModeReceiver({
+      appToken: slack.appToken,
+      logger: bLogger,
+      // apps.connections.open goes to SLACK_API_URL too.
+      installerOptions: { clientOptions: { ...apiUrl } },
+    });
+    socket.client.on('connected', () => (up = true));
+    socket.client.on('disconnected', () => (up = false));
+    receiver = socket;
+  } else {
+    if (!opts.http) throw new DbwardenError('config', 'Slack HTTP mode needs the HTTP server', 'Set PORT');
+    receiver = new HTTPReceiver({
+      signingSecret: slack.signingSecret ?? '',
+      endpoints: SLACK_EVENTS_PATH,
+      logger: bLogger,
+    });
+  }
+  const app = new App({
+    token: slack.botToken,
+    receiver,
+    logger: bLogger,
+    clientOptions: { ...apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true },
+    deferInitialization: true,
+  });
+  app.error(async (err) => {
+    logger.error({ err: redact(String(err?.message ?? err)) }, 'Slack listener failed');
+  });
+
+  const inflight = new Set<Promise<void>>();
+  for (const command of opts.commands) {
+    app.command(`/${command.name}`, async ({ command: body, ack, respond }) => {
+      // Slack gives 3 seconds: acknowledge first, then do the work.
+      await ack();
+      if (stopped) return;
+      const ephemeral =
+        (command as { ephemeral?: (args: string) => boolean }).ephemeral?.(body.text) ?? false;
+      const reply = slackReply({
+        client,
+        respond,
+        channel: body.channel_id,
+        ephemeral,
+        environment: opts.config.environment,
+        logger,
+        redact,
+        ...(opts.retry ? { policy: opts.retry } : {}),
+      });
+      const run = runCommand(command, body.text, { id: body.user_id, name: body.user_name }, reply, {
+        logger,
+        intervalMs: opts.editIntervalMs ?? 1000,
+      }).finally(() => inflight.delete(run));
+      inflight.add(run);
+      await run;
+    });
+  }
+
+  try {
+    await app.init();
+  } catch (err) {
+    throw slackStartError(err);
+  }
+  if (receiver instanceof SocketModeReceiver) {
+    await receiver.start();
+    up = true;
+  } else {
+    const http = receiver;
+    opts.http!.route('POST', SLACK_EVENTS_PATH, (req, res) => {
+      if (stopped) {
+        res.writeHead(503).end();
+        return;
+      }
+      http.requestListener(req, res);
+    });
+    up = true;
+  }
+  logger.info(
+    { mode },
+    `Slack bot running (${mode === 'socket' ? 'Socket Mode' : `HTTP, POST ${SLACK_EVENTS_PATH}`})`,
+  );
+
+  return {
+    mode,
+    notifier: slack.channel
+      ? slackNotifier({
+          client,
+          channel: slack.channel,
+          logger,
+          environment: opts.config.environment,
+          redact,
+          ...(opts.retry ? { policy: opts.retry } : {}),
+        })
+      : null,
+    connected: () => up && !stopped,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (receiver instanceof SocketModeReceiver) await receiver.stop();
+      up = false;
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+/** Run one command; a thrown error becomes a readable error Report, never a stack trace. */
+async function runCommand(
+  command: ChatCommand,
+  args: string,
+  user: { id: string; name?: string },
+  reply: CommandReply,
+  opts: { logger: Logger; intervalMs: number },
+): Promise<void> {
+  const throttled = throttledReply(reply, opts.intervalMs);
+  const started = Date.now();
+  try {
+    await command.run(args, user, throttled);
+  } catch (err) {
+    opts.logger.warn(
+      { command: command.name, user: user.id, err: asDbwardenError(err).toJSON() },
+      'command failed',
+    );
+    await throttled.update(errorReport(`/${command.name} failed`, asDbwardenError(err)));
+  }
+  try {
+    await throttled.flush();
+    opts.logger.info({ command: command.name, user: user.id, ms: Date.now() - started }, 'command answered');
+  } catch (err) {
+    // withSlackRetry already logged Slack's error code; the user sees nothing we could add.
+    opts.logger.error(
+      { command: command.name, user: user.id, err: asDbwardenError(err).toJSON() },
+      'answer not delivered',
+    );
+  }
+}
+
+/** Slack errors where the bot cannot post to the channel but the command's response_url still works. */
+const USE_RESPONSE_URL = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
+/** response_url allows 5 messages; progress may use these, the rest is kept for the result. */
+const RESPONSE_URL_PROGRESS = 3;
+
+/**
+ * A command's answer in Slack: the first Report is posted to the channel (or ephemerally via response_url), later
+ * ones edit that same message. Without channel access it falls back to response_url.
+ */
+function slackReply(opts: {
+  client: webApi.WebClient;
+  respond: RespondFn;
+  channel: string;
+  ephemeral: boolean;
+  environment: string;
+  logger: Logger;
+  redact: Redactor;
+  policy?: Partial<SlackRetryPolicy>;
+}): CommandReply {
+  let channel = opts.channel;
+  let ts: string | null = null;
+  let viaResponseUrl = opts.ephemeral;
+  let responses = 0;
+  const retry = { logger: opts.logger, ...(opts.policy ? { policy: opts.policy } : {}) };
+
+  const update = async (report: Report): Promise<void> => {
+    const rendered = renderSlack(report, { environment: opts.environment });
+    const text = opts.redact(rendered.text);
+    const blocks = JSON.parse(opts.redact(JSON.stringify(rendered.blocks)));
+    if (viaResponseUrl) {
+      if (report.progress && responses >= RESPONSE_URL_PROGRESS) return;
+      await withSlackRetry(
+        'response_url',
+        () =>
+          opts.respond({
+            response_type: opts.ephemeral ? 'ephemeral' : 'in_channel',
+            replace_original: responses > 0,
+            text,
+            blocks,
+          }),
+        retry,
+      );
+      responses++;
+      return;
+    }
+    if (ts) {
+      const at = ts;
+      await withSlackRetry(
+        'chat.update',
+        () => opts.client.chat.update({ channel, ts: at, text, blocks }),
+        retry,
+      );
+      return;
+    }
+    try {
+      const posted = await withSlackRetry(
+        'chat.postMessage',
+        () => opts.client.chat.postMessage({ channel, text, blocks, unfurl_links: false }),
+        retry,
+      );
+      ts = posted.ts ?? null;
+      channel = posted.channel ?? channel;
+    } catch (err) {
+      if (!(err instanceof SlackCallFailed && USE_RESPONSE_URL.has(err.slackCode))) throw err;
+      opts.logger.info(
+        { slackError: err.slackCode, channel },
+        'cannot post in the channel; answering via response_url',
+      );
+      viaResponseUrl = true;
+      await update(report);
+    }
+  };
+  return { update };
+}
+
+/** A failed auth.test or connection as a readable error. */
+function slackStartError(err: unknown): DbwardenError {
+  const code = (err as { data?: { error?: string } })?.data?.error;
+  if (code) return new SlackCallFailed('auth.test', code, 1);
+  return new DbwardenError(
+    'slack-unreachable',
+    `Slack could not be reached: ${(err as Error)?.message ?? String(err)}`,
+    'Check the network and SLACK_API_URL',
+  );
+}

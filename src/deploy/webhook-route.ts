@@ -1,0 +1,74 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpServer } from '../http.js';
+import type { Logger } from '../log.js';
+import { createReplayGuard, type DeployEvent, MAX_WEBHOOK_BYTES, readDeployWebhook } from './webhooks.js';
+
+export interface WebhookRouteDeps {
+  secret: string;
+  logger: Logger;
+  /** Runs after the 202 has been sent: the sender never waits for the check. */
+  onEvent: (event: DeployEvent) => Promise<unknown>;
+  /** True once shutdown began: deliveries are refused with 503 so the sender retries elsewhere. */
+  stopping?: () => boolean;
+}
+
+class TooLarge extends Error {}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) return reject(new TooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new TooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** POST /hooks/deploy and /hooks/deploy/<token>: authenticate, read, drop replays, answer 202, then check. */
+export function mountDeployWebhooks(http: HttpServer, deps: WebhookRouteDeps): void {
+  const replays = createReplayGuard();
+  const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const reply = (status: number, body: Record<string, unknown>): void => {
+      res
+        .writeHead(status, { 'content-type': 'application/json', connection: 'close' })
+        .end(`${JSON.stringify(body)}\n`);
+    };
+    if (deps.stopping?.()) return reply(503, { error: 'shutting down' });
+    let body: Buffer;
+    try {
+      body = await readBody(req, MAX_WEBHOOK_BYTES);
+    } catch (err) {
+      if (err instanceof TooLarge) return reply(413, { error: `body over ${MAX_WEBHOOK_BYTES} bytes` });
+      throw err;
+    }
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const token = path.startsWith('/hooks/deploy/')
+      ? decodeURIComponent(path.slice('/hooks/deploy/'.length))
+      : null;
+    const outcome = readDeployWebhook({ pathToken: token, headers: req.headers, body }, deps.secret);
+    if (outcome.kind === 'rejected') {
+      deps.logger.warn({ status: outcome.status, reason: outcome.reason }, 'deploy webhook rejected');
+      return reply(outcome.status, { error: outcome.reason });
+    }
+    if (outcome.kind === 'ignored') return reply(200, { ignored: outcome.reason });
+    const event = outcome.event;
+    if (replays.seen(event.deliveryId)) return reply(200, { ignored: 'replayed delivery' });
+    reply(202, { accepted: event.deployId, phase: event.phase });
+    deps.logger.info(
+      { deploy: event.deployId, phase: event.phase, provider: event.provider },
+      'deploy webhook',
+    );
+    void deps.onEvent(event).catch((err: unknown) => deps.logger.error({ err }, 'deploy check failed'));
+  };
+  http.route('POST', '/hooks/deploy', handler);
+  http.route('POST', '/hooks/deploy/*', handler);
+}

@@ -1,0 +1,207 @@
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFileStore } from '../src/backup/store/file-store.js';
+import type { Report } from '../src/core/report.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { buildServices, type Services } from '../src/main.js';
+import { type Runtime, startRuntime } from '../src/serve/runtime.js';
+import { useTestCluster } from './helpers/cluster.js';
+import { eventually, freePort } from './helpers/net.js';
+
+const db = useTestCluster();
+const dir = mkdtempSync(join(tmpdir(), 'dbwarden-hooks-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// Built at run time: no secret-shaped literal lives in the repository.
+const SECRET = ['hook', 'secret', Date.now().toString(36), 'abcdef'].join('-');
+
+let services: Services;
+let runtime: Runtime;
+let base: string;
+const posted: Report[] = [];
+
+beforeAll(async () => {
+  await seedDemo(db.url);
+  const port = await freePort();
+  services = await buildServices({
+    env: {
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      DBWARDEN_STORE: dir,
+      DBWARDEN_WEBHOOK_SECRET: SECRET,
+      LOG_LEVEL: 'silent',
+    },
+  });
+  runtime = await startRuntime({
+    services,
+    store: createFileStore(dir),
+    notifier: { name: 'test', post: async (r) => void posted.push(r) },
+    chats: () => [],
+    backups: null,
+    abortBackups: () => {},
+    signals: false,
+  });
+  base = `http://127.0.0.1:${port}`;
+});
+afterAll(async () => {
+  await runtime?.shutdown('test over');
+  await services?.close();
+});
+
+const post = async (path: string, body: string | Buffer, headers: Record<string, string> = {}) => {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+};
+
+let seq = 0;
+const railway = (status: string, deployment: string) =>
+  JSON.stringify({
+    type: `Deployment.${status.toLowerCase()}`,
+    details: { id: deployment, status, branch: 'main', commitHash: 'f00dfeed1234', commitMessage: 'Ship it' },
+    resource: {
+      project: { id: 'p', name: 'shop' },
+      environment: { id: 'e', name: 'production' },
+      service: { id: 's', name: 'web' },
+      deployment: { id: deployment },
+    },
+    timestamp: new Date(Date.UTC(2026, 10, 24, 10, 0, seq++)).toISOString(),
+  });
+
+const reportFor = (deploy: string) =>
+  eventually(`a report on ${deploy}`, () =>
+    posted.find((r) => r.fields.some((f) => f.value.includes(deploy))),
+  );
+
+describe('POST /hooks/deploy', () => {
+  it('rejects a wrong path token, a wrong signature and a missing secret with 401, running nothing', async () => {
+    expect((await post('/hooks/deploy/not-the-secret', railway('DEPLOYING', 'd-x'))).status).toBe(401);
+    const generic = JSON.stringify({ service: 'web', status: 'succeeded', version: 'v1' });
+    const badSig = `sha256=${createHmac('sha256', 'wrong-secret').update(generic).digest('hex')}`;
+    expect((await post('/hooks/deploy', generic, { 'x-dbwarden-signature': badSig })).status).toBe(401);
+    expect((await post('/hooks/deploy', generic)).status).toBe(401);
+    expect((await post('/hooks/deploy', generic, { authorization: 'Bearer nope' })).status).toBe(401);
+    expect(posted).toEqual([]);
+  });
+
+  it('answers 400 with a reason to a malformed body', async () => {
+    const notJson = await post(`/hooks/deploy/${SECRET}`, '{"type": ');
+    expect(notJson).toEqual({ status: 400, body: { error: 'body is not JSON' } });
+    const wrongShape = await post(`/hooks/deploy/${SECRET}`, JSON.stringify({ service: 'web' }));
+    expect(wrongShape.status).toBe(400);
+    expect(wrongShape.body.error).toContain('status');
+  });
+
+  it('answers 413 to a body over 1 MB', async () => {
+    const big = JSON.stringify({ service: 'web', status: 'started', version: 'x'.repeat(1024 * 1024) });
+    const r = await fetch(`${base}/hooks/deploy/${SECRET}`, { method: 'POST', body: big }).catch((e) => e);
+    // Either the 413 arrives, or the server closed the connection while the client still sent.
+    if (r instanceof Response) expect(r.status).toBe(413);
+    else expect(String(r.cause ?? r)).toMatch(/EPIPE|ECONNRESET|other side closed|SocketError/);
+    const declared = await fetch(`${base}/hooks/deploy/${SECRET}`, {
+      method: 'POST',
+      headers: { 'content-length': String(2 * 1024 * 1024) },
+      body: 'x'.repeat(10),
+    }).catch((e) => e);
+    if (declared instanceof Response) expect(declared.status).toBe(413);
+    expect(posted).toEqual([]);
+  });
+
+  it('accepts a Railway deploy at once, ignores a replayed delivery, and reports a clean deploy', async () => {
+    const start = railway('DEPLOYING', 'd-clean');
+    expect(await post(`/hooks/deploy/${SECRET}`, start)).toEqual({
+      status: 202,
+      body: { accepted: 'railway:d-clean', phase: 'started' },
+    });
+    expect(await post(`/hooks/deploy/${SECRET}`, start)).toEqual({
+      status: 200,
+      body: { ignored: 'replayed delivery' },
+    });
+    await runtime.settled();
+    await db.sql(`INSERT INTO auth_user (username, email, password) VALUES ('new1', 'n@example.com', 'x')`);
+    expect((await post(`/hooks/deploy/${SECRET}`, railway('SUCCESS', 'd-clean'))).status).toBe(202);
+    const report = await reportFor('web @ f00dfeed1234');
+    expect(report.level).toBe('ok');
+    expect(report.title).toBe('Deploy web @ f00dfeed1234 succeeded');
+    expect(report.sections).toContainEqual({
+      title: 'Watched rows changed',
+      lines: ['public.auth_user: 40 → 41'],
+    });
+    expect(report.fields).toContainEqual({ label: 'Migrations', value: 'none applied' });
+    posted.length = 0;
+  });
+
+  it('posts a 🚨 deploy report when a deploy empties a table', async () => {
+    const secretSig = (b: string) => `sha256=${createHmac('sha256', SECRET).update(b).digest('hex')}`;
+    const github = (state: string, id: number) =>
+      JSON.stringify({
+        deployment_status: { id, state },
+        deployment: {
+          id: 77,
+          sha: 'c0ffee0000000000000000000000000000000001',
+          ref: 'main',
+          environment: 'production',
+        },
+        repository: { name: 'shop' },
+      });
+    const headers = (b: string, delivery: string) => ({
+      'x-github-event': 'deployment_status',
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': secretSig(b),
+    });
+    const started = github('in_progress', 1);
+    expect((await post('/hooks/deploy', started, headers(started, 'gh-1'))).status).toBe(202);
+    // Once the start reading is taken, the "migration" empties a table and adds one.
+    await runtime.settled();
+    await db.sql(`TRUNCATE billing_transaction; CREATE TABLE billing_invoice (id int)`);
+    await db.sql(
+      `INSERT INTO django_migrations (app, name, applied) VALUES ('billing', '0004_invoice', now())`,
+    );
+    const done = github('success', 2);
+    expect((await post('/hooks/deploy', done, headers(done, 'gh-2'))).status).toBe(202);
+    const report = await reportFor('shop @ c0ffee0');
+    expect(report.level).toBe('critical');
+    expect(report.title).toBe('🚨 Deploy shop @ c0ffee0: data vanished');
+    expect(report.sections[0]).toEqual({
+      title: '🚨 Data vanished',
+      lines: ['public.billing_transaction: 20,000 rows → 0'],
+    });
+    expect(report.sections).toContainEqual({
+      title: 'Tables added / removed',
+      lines: ['+ public.billing_invoice'],
+    });
+    expect(report.fields).toContainEqual({
+      label: 'Migrations',
+      value: '1 applied since, newest billing.0004_invoice',
+    });
+    expect(JSON.stringify(report)).not.toContain(db.password);
+  });
+
+  it('takes the generic shape with a bearer token and reports a failed deploy', async () => {
+    const body = JSON.stringify({
+      service: 'worker',
+      environment: 'staging',
+      version: 'v9',
+      status: 'failed',
+      id: 'g-1',
+    });
+    const r = await post('/hooks/deploy', body, { authorization: `Bearer ${SECRET}` });
+    expect(r).toEqual({ status: 202, body: { accepted: 'generic:worker:v9', phase: 'failed' } });
+    const report = await reportFor('worker @ v9');
+    // The emptied table stays an alarm: a critical reading is never remembered as the new normal.
+    expect(report.title).toBe('🚨 Deploy worker @ v9 failed: data vanished');
+    expect(report.level).toBe('critical');
+    await db.sql('INSERT INTO billing_transaction (meter_id, amount_cents) SELECT id, 1 FROM billing_meter');
+    const again = JSON.stringify({ service: 'worker', version: 'v10', status: 'failed', id: 'g-2' });
+    expect((await post('/hooks/deploy', again, { authorization: `Bearer ${SECRET}` })).status).toBe(202);
+    const calm = await reportFor('worker @ v10');
+    expect(calm.title).toBe('Deploy worker @ v10 failed');
+    expect(calm.level).toBe('warn');
+    expect(report.fields).toContainEqual({ label: 'Environment', value: 'staging' });
+  });
+});

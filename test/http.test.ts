@@ -1,0 +1,154 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFileStore } from '../src/backup/store/file-store.js';
+import type { Report } from '../src/core/report.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { buildServices, type Services } from '../src/main.js';
+import { checkReadiness } from '../src/readiness.js';
+import { type Runtime, startRuntime } from '../src/serve/runtime.js';
+import { canControlCluster, useTestCluster } from './helpers/cluster.js';
+import { freePort } from './helpers/net.js';
+
+const db = useTestCluster();
+const dir = mkdtempSync(join(tmpdir(), 'dbwarden-http-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let services: Services;
+let runtime: Runtime;
+let base: string;
+const posted: Report[] = [];
+let slackUp = true;
+
+beforeAll(async () => {
+  await seedDemo(db.url);
+  const port = await freePort();
+  services = await buildServices({
+    env: { DATABASE_URL: db.url, PORT: String(port), DBWARDEN_STORE: dir, LOG_LEVEL: 'silent' },
+  });
+  runtime = await startRuntime({
+    services,
+    store: createFileStore(dir),
+    notifier: { name: 'test', post: async (r) => void posted.push(r) },
+    chats: () => [{ name: 'slack', connected: () => slackUp }],
+    backups: null,
+    abortBackups: () => {},
+    signals: false,
+    metricsRefreshMs: 0,
+  });
+  base = `http://127.0.0.1:${port}`;
+});
+afterAll(async () => {
+  await runtime?.shutdown('test over');
+  await services?.close();
+});
+
+const get = async (path: string) => {
+  const res = await fetch(`${base}${path}`);
+  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+};
+
+describe('HTTP: health, readiness, metrics', () => {
+  it('answers /healthz while the process lives', async () => {
+    const r = await get('/healthz');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text)).toEqual({ ok: true });
+  });
+
+  it('is ready when the database answers, the store takes writes and the chat is connected', async () => {
+    const r = await get('/readyz');
+    expect(r.status).toBe(200);
+    const body = JSON.parse(r.text);
+    expect(body).toMatchObject({
+      ready: true,
+      failing: [],
+      checks: {
+        database: { ok: true, detail: `reachable: postgres://postgres@127.0.0.1:${db.port}/app` },
+        store: { ok: true, detail: `writable: ${dir}` },
+        chat: { ok: true, detail: 'connected: slack' },
+      },
+    });
+    expect(r.text).not.toContain(db.password);
+  });
+
+  it('names a disconnected chat', async () => {
+    slackUp = false;
+    try {
+      const r = await get('/readyz');
+      expect(r.status).toBe(503);
+      const body = JSON.parse(r.text);
+      expect(body.failing).toEqual(['chat']);
+      expect(body.checks.chat).toEqual({ ok: false, detail: 'not connected: slack' });
+    } finally {
+      slackUp = true;
+    }
+  });
+
+  it('names a store it cannot write to', async () => {
+    const notADir = join(dir, 'a-file');
+    writeFileSync(notADir, 'x');
+    const r = await checkReadiness({
+      target: services.target,
+      store: createFileStore(notADir),
+      chats: () => [],
+      timeoutMs: 5000,
+    });
+    expect(r.ready).toBe(false);
+    expect(r.failing).toEqual(['store']);
+    expect(r.checks.store.detail).toMatch(/ENOTDIR|EEXIST/);
+  });
+
+  it('serves Prometheus metrics: backups, database size, watched rows, warnings, latency', async () => {
+    const r = await get('/metrics');
+    expect(r.status).toBe(200);
+    expect(r.type).toContain('text/plain');
+    expect(r.text).toContain('dbwarden_backups_total{result="success"} 0');
+    expect(r.text).toContain('dbwarden_database_reachable 1');
+    expect(r.text).toMatch(/dbwarden_database_size_bytes \d{6,}/);
+    expect(r.text).toContain('dbwarden_watched_table_rows{table="public.auth_user"} 40');
+    expect(r.text).toContain('dbwarden_watched_table_rows{table="public.billing_transaction"} 20000');
+    expect(r.text).toContain('dbwarden_open_warnings{code="no-backup"} 1');
+    expect(r.text).toContain('# TYPE dbwarden_command_duration_seconds histogram');
+    expect(r.text).toContain('dbwarden_process_nodejs_eventloop_lag_seconds');
+  });
+
+  it('answers 404 in JSON for anything else', async () => {
+    const r = await get('/nope');
+    expect(r.status).toBe(404);
+  });
+
+  it.runIf(canControlCluster)('is not ready, naming the database, while the server is stopped', async () => {
+    db.stop();
+    try {
+      const r = await get('/readyz');
+      expect(r.status).toBe(503);
+      const body = JSON.parse(r.text);
+      expect(body.ready).toBe(false);
+      expect(body.failing).toEqual(['database']);
+      expect(body.checks.database.ok).toBe(false);
+      expect(body.checks.database.detail).toContain(`Connection refused by 127.0.0.1:${db.port}`);
+      expect(body.checks.store.ok).toBe(true);
+      const m = await get('/metrics');
+      expect(m.status).toBe(200);
+      expect(m.text).toContain('dbwarden_database_reachable 0');
+    } finally {
+      db.start();
+    }
+    expect((await get('/readyz')).status).toBe(200);
+  });
+
+  it('remembers the database it first saw, in the store', async () => {
+    const { readBaseline } = await import('../src/deploy/baseline.js');
+    const b = await readBaseline(createFileStore(dir));
+    expect(b?.identity?.databaseName).toBe('app');
+    expect(b?.tables['public.auth_user']).toBe(40);
+  });
+
+  it('stops being ready once shutdown begins, then closes', async () => {
+    const done = runtime.shutdown('test');
+    await done;
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+    expect(posted).toEqual([]);
+  });
+});

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { renderSlack, SLACK_LIMITS, type SlackMessage } from '../src/chat/render-slack.js';
+import type { Report } from '../src/core/report.js';
+
+/** Every Block Kit limit Slack enforces on a message, checked on the rendered JSON. */
+function assertWithinLimits(msg: SlackMessage): void {
+  expect(msg.blocks.length).toBeLessThanOrEqual(50);
+  expect(msg.text.length).toBeGreaterThan(0);
+  expect(msg.text.length).toBeLessThanOrEqual(3000);
+  for (const block of msg.blocks) {
+    const b = block as {
+      type: string;
+      text?: { type: string; text: string };
+      fields?: { text: string }[];
+      elements?: { text: string }[];
+    };
+    if (b.type === 'header') {
+      expect(b.text!.type).toBe('plain_text');
+      expect(b.text!.text.length).toBeLessThanOrEqual(150);
+    }
+    if (b.text) expect(b.text.text.length).toBeLessThanOrEqual(3000);
+    if (b.text) expect(b.text.text.length).toBeGreaterThan(0);
+    if (b.fields) {
+      expect(b.fields.length).toBeLessThanOrEqual(10);
+      for (const f of b.fields) expect(f.text.length).toBeLessThanOrEqual(2000);
+    }
+    if (b.elements) {
+      expect(b.elements.length).toBeLessThanOrEqual(10);
+      for (const e of b.elements) expect(e.text.length).toBeLessThanOrEqual(3000);
+    }
+  }
+}
+
+const base: Report = {
+  title: 'production · app',
+  level: 'ok',
+  summary: '✅ production database app: 12 MB, 4 tables',
+  fields: [
+    { label: 'Database', value: 'postgres://app@db.internal:5432/app' },
+    { label: 'Reachable', value: 'yes' },
+  ],
+  sections: [{ title: 'Warnings', lines: ['⚠️ backups are stale'], muted: true }],
+  footer: 'checked 01:00 UTC',
+};
+
+describe('renderSlack', () => {
+  it('renders header with level emoji, fields, warnings as context, footer and a text fallback', () => {
+    const msg = renderSlack(base, { environment: 'production' });
+    assertWithinLimits(msg);
+    expect(msg.text).toBe(base.summary);
+    expect(msg.blocks[0]).toEqual({
+      type: 'header',
+      text: { type: 'plain_text', text: '✅ production · app', emoji: true },
+    });
+    expect(msg.blocks[1]).toMatchObject({
+      type: 'section',
+      fields: [
+        { type: 'mrkdwn', text: '*Database*\npostgres://app@db.internal:5432/app' },
+        { type: 'mrkdwn', text: '*Reachable*\nyes' },
+      ],
+    });
+    expect(msg.blocks[2]).toMatchObject({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: '*Warnings*\n⚠️ backups are stale' }],
+    });
+    expect(msg.blocks.at(-1)).toMatchObject({ type: 'context', elements: [{ text: 'checked 01:00 UTC' }] });
+  });
+
+  it('names the environment when the title does not, and shows progress as a bar', () => {
+    const msg = renderSlack(
+      {
+        ...base,
+        title: 'Backup running',
+        level: 'warn',
+        progress: { fraction: 0.5, label: '12 MB of ~24 MB' },
+      },
+      { environment: 'staging' },
+    );
+    expect((msg.blocks[0] as { text: { text: string } }).text.text).toBe('⚠️ staging · Backup running');
+    const bar = msg.blocks.find((b) => JSON.stringify(b).includes('▓'));
+    expect(JSON.stringify(bar)).toContain('▓▓▓▓▓▓▓▓▓▓░░░░░░░░░░ 50%');
+    expect(JSON.stringify(bar)).toContain('12 MB of ~24 MB');
+  });
+
+  it('escapes mrkdwn so text cannot become mentions or links', () => {
+    const msg = renderSlack({ ...base, fields: [{ label: 'Table', value: '<!channel> & <@U1>' }] });
+    expect(JSON.stringify(msg.blocks)).toContain('&lt;!channel&gt; &amp; &lt;@U1&gt;');
+    expect(JSON.stringify(msg.blocks)).not.toContain('<!channel>');
+  });
+
+  it('renders a Report with 200 tables within every limit, truncated with "and N more"', () => {
+    const tables = Array.from({ length: 200 }, (_, i) => `public.table_${i}: ${i * 1000} rows`);
+    const msg = renderSlack({
+      ...base,
+      fields: Array.from({ length: 200 }, (_, i) => ({ label: `Table ${i}`, value: `${i} rows` })),
+      sections: [{ title: 'Watched tables', lines: tables }],
+    });
+    assertWithinLimits(msg);
+    const json = JSON.stringify(msg.blocks);
+    expect(json).toContain('public.table_0: 0 rows');
+    expect(json).toContain(`and ${200 - SLACK_LIMITS.linesPerSection} more`);
+    expect(json).toContain(`and ${200 - 30} more fields`);
+    expect(msg.blocks.filter((b) => b.type === 'section' && 'fields' in b)).toHaveLength(3);
+  });
+
+  it('stays within limits for huge titles, lines, many sections and long summaries', () => {
+    const long = 'x'.repeat(10_000);
+    const msg = renderSlack({
+      title: long,
+      level: 'critical',
+      summary: long,
+      fields: [{ label: long, value: long }],
+      sections: Array.from({ length: 120 }, (_, i) => ({
+        title: `Section ${i}`,
+        lines: Array.from({ length: 30 }, () => 'y'.repeat(300)),
+        muted: i % 2 === 0,
+      })),
+      footer: long,
+    });
+    assertWithinLimits(msg);
+    expect(msg.blocks).toHaveLength(50);
+    expect(JSON.stringify(msg.blocks)).toMatch(/and \d+ more sections/);
+    // Only whole lines are shown; the rest is counted.
+    expect(JSON.stringify(msg.blocks)).toMatch(/and \d+ more_/);
+  });
+
+  it('renders an empty report', () => {
+    const msg = renderSlack({ title: 't', level: 'ok', summary: '', fields: [], sections: [{ lines: [] }] });
+    assertWithinLimits(msg);
+    expect(msg.text).toBe('t');
+  });
+});
