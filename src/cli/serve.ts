@@ -1,4 +1,5 @@
 import { runConsoleChat } from '../chat/console.js';
+import { startDiscord } from '../chat/discord.js';
 import { startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
@@ -60,6 +61,14 @@ export const serveVerb: Verb = {
       chatLinks.push({ name: 'slack', connected: slack.connected });
       if (slack.notifier) services.notifiers.push(slack.notifier);
     }
+    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
+    const discord = config.discord
+      ? await startDiscord({ config, commands: services.commands, logger })
+      : null;
+    if (discord) {
+      chatLinks.push({ name: 'discord', connected: discord.connected });
+      if (discord.notifier) services.notifiers.push(discord.notifier);
+    }
     if (slack?.mode === 'http' && ownHttp) {
       const port = await ownHttp.listen(3000);
       logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
@@ -88,6 +97,7 @@ export const serveVerb: Verb = {
       await runtime.shutdown('exit');
       await schedulerStopped;
       await slack?.stop();
+      await discord?.stop();
       await ownHttp?.close();
       await services.close();
       services.demo?.stop();
