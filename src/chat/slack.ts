@@ -173,7 +173,7 @@ async function runCommand(
   const throttled = throttledReply(reply, opts.intervalMs);
   const started = Date.now();
   try {
-    await command.run(args, user, throttled);
+    await command.run(args, { ...user, platform: 'slack' }, throttled);
   } catch (err) {
     opts.logger.warn(
       { command: command.name, user: user.id, err: asDbwardenError(err).toJSON() },
