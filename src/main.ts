@@ -1,6 +1,7 @@
+import { createBackupService } from './backup/backup-service.js';
 import type { BackupService } from './backup/service.js';
 import type { BlobStore } from './backup/store/blob-store.js';
-import { createFileStore } from './backup/store/file-store.js';
+import { openStore } from './backup/store/open-store.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
@@ -127,9 +128,19 @@ function guardServices(
   consoleOutput: NodeJS.WritableStream,
 ): Pick<
   Services,
-  'store' | 'clock' | 'notifiers' | 'notifier' | 'guardConfig' | 'watch' | 'digest' | 'digestReport'
+  | 'store'
+  | 'clock'
+  | 'notifiers'
+  | 'notifier'
+  | 'guardConfig'
+  | 'watch'
+  | 'digest'
+  | 'digestReport'
+  | 'backups'
 > {
-  const store = createFileStore(config.store);
+  const store = openStore(config);
+  // Scheduled backups need the backup service; built here until the backup module wires its own.
+  const backups = createBackupService({ target, store, config, clock, logger });
   const notifiers: Notifier[] = [];
   const consoleNotifier = createConsoleNotifier(consoleOutput);
   const channels = fanOut(notifiers, (name, err) =>
@@ -164,5 +175,5 @@ function guardServices(
     });
   };
   const report = async () => digestReport(await digest(), config.timezone);
-  return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report };
+  return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report, backups };
 }

@@ -6,7 +6,7 @@ import { formatBytes, formatDuration } from './core/format.js';
 import type { Report } from './core/report.js';
 import { notePosted, readManifests } from './core/watch.js';
 import type { Services } from './main.js';
-import { createScheduler, type Job, type Scheduler } from './schedule.js';
+import { createScheduler, type Job, type Scheduler, type TickOutcome } from './schedule.js';
 
 /** The short "backup done" post. */
 export function backupDoneReport(m: BackupManifest, targetName: string): Report {
@@ -100,7 +100,10 @@ export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): J
  * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup older
  * than the max age), one catch-up backup runs now, once across replicas.
  */
-export async function startSchedule(services: Services, opts: ScheduleOptions = {}): Promise<Scheduler> {
+export async function startSchedule(
+  services: Services,
+  opts: ScheduleOptions = {},
+): Promise<Scheduler & { catchUp: Promise<TickOutcome> | null }> {
   const scheduler = createScheduler(scheduledJobs(services, opts), {
     store: services.store,
     target: services.target,
@@ -111,6 +114,7 @@ export async function startSchedule(services: Services, opts: ScheduleOptions = 
     ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
   });
   scheduler.start();
+  let catchUp: Promise<TickOutcome> | null = null;
   if (opts.backups) {
     const newest = (await readManifests(services.store))
       .filter(isGood)
@@ -119,8 +123,10 @@ export async function startSchedule(services: Services, opts: ScheduleOptions = 
     if (age > services.config.guard.backupMaxAgeMs) {
       services.logger.info({ newest: newest?.id ?? null }, 'newest backup too old: catching up now');
       // Keyed by the stale backup: every replica starting now agrees on one catch-up.
-      void scheduler.runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`);
+      catchUp = scheduler
+        .runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`)
+        .catch((): TickOutcome => 'failed');
     }
   }
-  return scheduler;
+  return Object.assign(scheduler, { catchUp });
 }
