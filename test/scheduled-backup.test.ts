@@ -23,7 +23,11 @@ beforeAll(async () => {
 });
 
 /** Services over the test database with a fresh store; the console channel captured as text. */
-async function serve(url = db.url, dir = mkdtempSync(join(tmpdir(), 'dbwarden-sched-backup-'))) {
+async function serve(
+  url = db.url,
+  dir = mkdtempSync(join(tmpdir(), 'dbwarden-sched-backup-')),
+  extra: Record<string, string> = {},
+) {
   dirs.push(dir);
   const out = new PassThrough();
   const channel = { text: '' };
@@ -37,6 +41,7 @@ async function serve(url = db.url, dir = mkdtempSync(join(tmpdir(), 'dbwarden-sc
       DBWARDEN_ENV: 'staging',
       DBWARDEN_WATCH_TABLES: 'auth_user,billing_transaction',
       LOG_LEVEL: 'silent',
+      ...extra,
     },
     consoleOutput: out,
   });
@@ -116,6 +121,27 @@ describe('scheduled backups with the real backup service', () => {
     } finally {
       await a.services.close();
       await b.services.close();
+    }
+  });
+
+  it('with DBWARDEN_DRILL_CRON: backup-unverified until the scheduled drill restores the backup, then resolved', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-sched-drill-'));
+    const { services, channel } = await serve(db.url, dir, { DBWARDEN_DRILL_CRON: '30 3 * * *' });
+    try {
+      const s = schedulerFor(services);
+      expect(await s.runTick('backup', new Date('2026-11-24T03:00:00Z'))).toBe('ran');
+      const before = await services.watch();
+      expect(before.posted).toContainEqual({ code: 'backup-unverified', kind: 'new' });
+      expect(await s.runTick('drill', new Date('2026-11-24T03:30:00Z'))).toBe('ran');
+      expect(channel.text).toContain('Restore drill ok');
+      const [m] = await services.backups!.list();
+      expect(m!.drill).toMatchObject({ ok: true });
+      expect(m!.drill!.rows).toBeGreaterThan(20_000);
+      const after = await services.watch();
+      expect(after.warnings.map((w) => w.code)).not.toContain('backup-unverified');
+      expect(after.posted).toContainEqual({ code: 'backup-unverified', kind: 'resolved' });
+    } finally {
+      await services.close();
     }
   });
 });
