@@ -34,11 +34,8 @@ async function preflight(args: string[], env: Record<string, string> = {}) {
     stderr,
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'info', ...env },
   });
-  const posts = err
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { report?: { title: string; level: string }; msg: string })
-    .filter((l) => l.report);
+  // Without a chat, the post is the report's text on stderr (stdout carries the report or --json).
+  const posts = err.split('\n').filter((l) => /^(✅|⚠️|🚨) Deploy preflight/.test(l));
   return { code, out, err, posts, json: args.includes('--json') ? JSON.parse(out) : null };
 }
 
@@ -64,9 +61,7 @@ describe('dbwarden preflight', () => {
       problems: [],
       posted: true,
     });
-    expect(r.posts.map((p) => p.report)).toEqual([
-      { title: 'Deploy preflight: nothing dangerous pending', level: 'ok' },
-    ]);
+    expect(r.posts).toEqual(['✅ Deploy preflight: nothing dangerous pending']);
     const again = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: store });
     expect(again.json.database.state).toBe('same');
     expect(again.err).not.toContain(db.password);
@@ -80,10 +75,7 @@ describe('dbwarden preflight', () => {
     expect(r.out).toContain('Destructive statements pending');
     expect(r.out).toMatch(/prisma_migration\.sql:9 drop-table — DROP TABLE "Session"/);
     expect(r.out).toContain('drop-column');
-    expect(r.posts[0]?.report).toEqual({
-      title: 'Deploy preflight: the deploy is stopped (--strict)',
-      level: 'critical',
-    });
+    expect(r.posts).toEqual(['🚨 Deploy preflight: the deploy is stopped (--strict)']);
 
     const warned = await preflight(['--sql', DESTRUCTIVE, '--json'], { DBWARDEN_STORE: store });
     expect(warned.code).toBe(0);
@@ -197,11 +189,9 @@ describe('dbwarden preflight', () => {
       const r = await preflight(['--sql', SAFE, '--strict'], { DBWARDEN_STORE: store });
       expect(r.code).toBe(3);
       expect(r.out).toContain('🚨 REPLACED');
-      expect(r.out).toContain('The database was replaced: it is not the one dbwarden remembers');
-      expect(r.posts[0]?.report).toEqual({
-        title: 'Deploy preflight: the deploy is stopped (--strict)',
-        level: 'critical',
-      });
+      expect(r.out).toContain('🚨 Database replaced');
+      expect(r.out).toContain('is not the same database any more');
+      expect(r.posts).toEqual(['🚨 Deploy preflight: the deploy is stopped (--strict)']);
       // Not accepted as the new normal: the next deploy is stopped too.
       expect((await preflight(['--sql', SAFE, '--strict'], { DBWARDEN_STORE: store })).code).toBe(3);
       const lax = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: store });
@@ -210,14 +200,25 @@ describe('dbwarden preflight', () => {
     },
   );
 
-  it('on an emptied database: --strict exits non-zero', async () => {
+  it('on an emptied database: --strict exits non-zero; vanished rows alone are a loud warning', async () => {
     const store = newStore();
     await seedDemo(db.url);
     expect((await preflight(['--sql', SAFE], { DBWARDEN_STORE: store })).code).toBe(0);
-    await db.sql('TRUNCATE auth_user CASCADE');
+    await db.sql('DELETE FROM auth_user');
+    const dropped = await preflight(['--sql', SAFE, '--strict', '--json'], { DBWARDEN_STORE: store });
+    expect(dropped.code).toBe(0);
+    expect(dropped.json.verdict).toBe('warn');
+    expect(dropped.json.database.state).toBe('same');
+    expect(dropped.json.database.dataLoss).toEqual([
+      expect.objectContaining({ code: 'rows-dropped', details: ['public.auth_user: 40 → 0 (−100 %)'] }),
+    ]);
+    await db.sql('TRUNCATE billing_transaction, billing_meter, billing_customer');
     const r = await preflight(['--sql', SAFE, '--strict', '--json'], { DBWARDEN_STORE: store });
     expect(r.code).toBe(3);
     expect(r.json.database.state).toBe('emptied');
-    expect(r.json.database.vanished).toContainEqual({ table: 'public.auth_user', before: 40, after: 0 });
+    expect(r.json.database.dataLoss[0]).toMatchObject({
+      code: 'database-emptied',
+      title: 'Database emptied',
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { createFileStore } from '../backup/store/file-store.js';
-import { createLogNotifier } from '../chat/log-notifier.js';
 import { renderText } from '../chat/render-text.js';
+import { slackWebClient } from '../chat/slack-api.js';
+import { slackNotifier } from '../chat/slack-notifier.js';
 import { parseDuration } from '../core/format.js';
 import { type PendingSql, pendingFromDjango, pendingFromFiles } from '../deploy/pending-sql.js';
 import { PREFLIGHT_EXIT, runPreflight } from '../deploy/preflight.js';
@@ -55,13 +55,27 @@ export const preflightVerb: Verb = {
     }
     let services: Awaited<ReturnType<typeof buildServices>>;
     try {
-      services = await buildServices({ env, logDestination: stderr });
+      // stdout carries the report (or --json); without a chat the post goes to stderr.
+      services = await buildServices({ env, logDestination: stderr, consoleOutput: stderr });
     } catch (err) {
       // A bad configuration is dbwarden failing: it stops the deploy only with --strict.
       say((err as Error).message);
       return strict ? PREFLIGHT_EXIT.failure : PREFLIGHT_EXIT.ok;
     }
     const { config, logger } = services;
+    // A one-shot command: post straight to the channel, no bot connection needed.
+    if (config.slack?.channel)
+      services.notifiers.push(
+        slackNotifier({
+          client: slackWebClient(config.slack.botToken, config.slack.apiUrl, logger),
+          channel: config.slack.channel,
+          logger,
+          environment: config.environment,
+          redact: services.target.redact,
+          // A deploy is waiting: retry briefly, then report the channel as down rather than hold the deploy.
+          policy: { attempts: 2, baseDelayMs: 500, maxRetryAfterMs: 5000 },
+        }),
+      );
     try {
       const djangoDir = resolve(String(values.cwd ?? '.'));
       const pending =
@@ -82,11 +96,13 @@ export const preflightVerb: Verb = {
       const { result, report } = await runPreflight(
         {
           status: () => services.status(),
-          store: createFileStore(config.store),
+          store: services.store,
           pending,
           backups: null,
-          notifier: createLogNotifier(logger),
+          notifier: services.notifier,
           environment: config.environment,
+          guardConfig: services.guardConfig,
+          clock: services.clock,
         },
         {
           strict,

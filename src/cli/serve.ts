@@ -1,8 +1,5 @@
-import { createFileStore } from '../backup/store/file-store.js';
 import { runConsoleChat } from '../chat/console.js';
-import { createLogNotifier } from '../chat/log-notifier.js';
 import { startSlack } from '../chat/slack.js';
-import { fanOut, type Notifier } from '../core/notifier.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
 import { startRuntime } from '../serve/runtime.js';
@@ -37,19 +34,11 @@ export const serveVerb: Verb = {
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
     // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
     const shutdownAbort = new AbortController();
-    const notifiers: Notifier[] = [];
     const chatLinks: { name: string; connected(): boolean }[] = [];
     const runtime = await startRuntime({
       services,
-      store: createFileStore(config.store),
-      notifier: {
-        name: 'chat',
-        // Chats start after the runtime; until one is up, reports go to the log so nothing is lost.
-        post: (report) =>
-          fanOut(notifiers.length ? notifiers : [createLogNotifier(logger)], (name, err) =>
-            logger.error({ err, notifier: name }, 'channel post failed'),
-          ).post(report),
-      },
+      store: services.store,
+      notifier: services.notifier,
       chats: () => chatLinks,
       backups: null,
       abortBackups: () => shutdownAbort.abort(),
@@ -68,7 +57,7 @@ export const serveVerb: Verb = {
       : null;
     if (slack) {
       chatLinks.push({ name: 'slack', connected: slack.connected });
-      if (slack.notifier) notifiers.push(slack.notifier);
+      if (slack.notifier) services.notifiers.push(slack.notifier);
     }
     if (slack?.mode === 'http' && ownHttp) {
       const port = await ownHttp.listen(3000);
