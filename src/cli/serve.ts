@@ -1,7 +1,9 @@
 import { runConsoleChat } from '../chat/console.js';
+import { startDiscord } from '../chat/discord.js';
 import { startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
+import { startSchedule } from '../scheduled-jobs.js';
 import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -40,7 +42,7 @@ export const serveVerb: Verb = {
       store: services.store,
       notifier: services.notifier,
       chats: () => chatLinks,
-      backups: null,
+      backups: services.backups ?? null,
       abortBackups: () => shutdownAbort.abort(),
       signals: true,
     });
@@ -59,10 +61,23 @@ export const serveVerb: Verb = {
       chatLinks.push({ name: 'slack', connected: slack.connected });
       if (slack.notifier) services.notifiers.push(slack.notifier);
     }
+    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
+    const discord = config.discord
+      ? await startDiscord({ config, commands: services.commands, logger })
+      : null;
+    if (discord) {
+      chatLinks.push({ name: 'discord', connected: discord.connected });
+      if (discord.notifier) services.notifiers.push(discord.notifier);
+    }
     if (slack?.mode === 'http' && ownHttp) {
       const port = await ownHttp.listen(3000);
       logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
     }
+    // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
+    const scheduler = await startSchedule(services, {
+      backups: services.backups ?? null,
+      signal: shutdownAbort.signal,
+    });
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
     const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
@@ -78,8 +93,11 @@ export const serveVerb: Verb = {
       }
       return EXIT.ok;
     } finally {
+      const schedulerStopped = scheduler.stop();
       await runtime.shutdown('exit');
+      await schedulerStopped;
       await slack?.stop();
+      await discord?.stop();
       await ownHttp?.close();
       await services.close();
       services.demo?.stop();
