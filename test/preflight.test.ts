@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
+import { FakeDiscord } from './helpers/fake-discord.js';
+import { startFakeSlack } from './helpers/fake-slack.js';
 
 const db = useTestCluster();
 const work = mkdtempSync(join(tmpdir(), 'dbwarden-preflight-'));
@@ -220,5 +222,64 @@ describe('dbwarden preflight', () => {
       code: 'database-emptied',
       title: 'Database emptied',
     });
+  });
+
+  it('posts the deploy warning to Slack; Slack down never blocks a deploy unless --strict', async () => {
+    const fake = await startFakeSlack();
+    try {
+      const env = {
+        DBWARDEN_STORE: newStore(),
+        SLACK_BOT_TOKEN: fake.botToken,
+        SLACK_APP_TOKEN: fake.appToken,
+        SLACK_API_URL: fake.apiUrl,
+        SLACK_CHANNEL: 'C0DEPLOYS',
+      };
+      const r = await preflight(['--sql', DESTRUCTIVE, '--json'], env);
+      expect(r.code).toBe(0);
+      expect(r.json.posted).toBe(true);
+      const [post] = fake.api('chat.postMessage');
+      expect(post?.body.channel).toBe('C0DEPLOYS');
+      expect(String(post?.body.text)).toContain('Deploy preflight');
+      expect(post?.raw).toContain('drop-table');
+      expect(post?.raw).not.toContain(db.password);
+
+      fake.failNext('chat.postMessage', { status: 503, times: 10 });
+      const down = await preflight(['--sql', SAFE, '--json'], env);
+      expect(down.code).toBe(0);
+      expect(down.json.posted).toBe(false);
+      expect(down.json.problems).toEqual([
+        'Could not post the deploy warning: no channel accepted the message',
+      ]);
+      expect(down.err).toContain('chat.postMessage');
+      fake.failNext('chat.postMessage', { status: 503, times: 10 });
+      const strict = await preflight(['--sql', SAFE, '--strict'], env);
+      expect(strict.code).toBe(1);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('posts the deploy warning to the Discord channel over REST', async () => {
+    const token = ['discord', 'test', Date.now().toString(36), 'x'.repeat(12)].join('.');
+    const fake = await new FakeDiscord({ token, applicationId: '100000000000000001' }).start();
+    try {
+      const r = await preflight(['--sql', DESTRUCTIVE, '--json'], {
+        DBWARDEN_STORE: newStore(),
+        DISCORD_TOKEN: token,
+        DISCORD_APPLICATION_ID: '100000000000000001',
+        DISCORD_CHANNEL_ID: '400000000000000009',
+        DISCORD_API_URL: fake.apiUrl,
+      });
+      expect(r.code).toBe(0);
+      expect(r.json.posted).toBe(true);
+      const post = fake.calls.find(
+        (c) => c.method === 'POST' && c.path === '/channels/400000000000000009/messages',
+      );
+      expect(post?.raw).toContain('Deploy preflight');
+      expect(post?.raw).toContain('drop-table');
+      expect(post?.raw).not.toContain(db.password);
+    } finally {
+      await fake.stop();
+    }
   });
 });

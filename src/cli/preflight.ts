@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
+import { directNotifiers } from '../chat/direct-notifiers.js';
 import { renderText } from '../chat/render-text.js';
-import { slackWebClient } from '../chat/slack-api.js';
-import { slackNotifier } from '../chat/slack-notifier.js';
 import { parseDuration } from '../core/format.js';
 import { type PendingSql, pendingFromDjango, pendingFromFiles } from '../deploy/pending-sql.js';
 import { PREFLIGHT_EXIT, runPreflight } from '../deploy/preflight.js';
@@ -63,19 +62,8 @@ export const preflightVerb: Verb = {
       return strict ? PREFLIGHT_EXIT.failure : PREFLIGHT_EXIT.ok;
     }
     const { config, logger } = services;
-    // A one-shot command: post straight to the channel, no bot connection needed.
-    if (config.slack?.channel)
-      services.notifiers.push(
-        slackNotifier({
-          client: slackWebClient(config.slack.botToken, config.slack.apiUrl, logger),
-          channel: config.slack.channel,
-          logger,
-          environment: config.environment,
-          redact: services.target.redact,
-          // A deploy is waiting: retry briefly, then report the channel as down rather than hold the deploy.
-          policy: { attempts: 2, baseDelayMs: 500, maxRetryAfterMs: 5000 },
-        }),
-      );
+    // A one-shot command: post straight to the channels, no bot connection needed.
+    services.notifiers.push(...directNotifiers(config, logger, services.target.redact));
     try {
       const djangoDir = resolve(String(values.cwd ?? '.'));
       const pending =
