@@ -2,15 +2,18 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { acceptVerb } from './cli/accept.js';
+import { digestVerb } from './cli/digest.js';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
+import { watchVerb } from './cli/watch.js';
 import { loadDotEnv, SECRET_VARS } from './config.js';
 import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
 
 /** Every verb, in the order `dbwarden --help` lists them. */
-export const VERBS: Verb[] = [serveVerb, statusVerb];
+export const VERBS: Verb[] = [serveVerb, statusVerb, watchVerb, acceptVerb, digestVerb];
 
 function mainHelp(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length));

@@ -1,15 +1,26 @@
+import type { BlobStore } from './backup/store/blob-store.js';
+import { createFileStore } from './backup/store/file-store.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
+import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
+import { createConsoleNotifier } from './chat/console-notifier.js';
 import { type Config, loadConfig } from './config.js';
+import { buildDigest, type Digest } from './core/digest.js';
+import { digestReport } from './core/digest-report.js';
+import type { GuardConfig } from './core/guard.js';
+import { fanOut, type Notifier } from './core/notifier.js';
 import type { Report } from './core/report.js';
 import { createRedactor } from './core/secrets.js';
+import { snapshotFromStatus } from './core/snapshot.js';
 import { type DbStatus, probeStatus } from './core/status.js';
 import { statusReport } from './core/status-report.js';
-import { createTarget, type Target } from './core/target.js';
+import { createTarget, parsePostgresUrl, type Target } from './core/target.js';
+import { type WatchResult, watchOnce } from './core/watch.js';
 import type { LocalCluster } from './demo/cluster.js';
 import { startDemoDatabase } from './demo/demo.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { nextRunAfter } from './schedule.js';
 
 /** Everything built once from the config and passed down: the composition root. */
 export interface Services {
@@ -23,12 +34,27 @@ export interface Services {
   /** Prometheus metrics for /metrics; every status probe records into it. */
   metrics: Metrics;
   close(): Promise<void>;
+  /** Where backups and dbwarden's memory (snapshots, open warnings, run markers) live. */
+  store: BlobStore;
+  clock: () => Date;
+  /** Chat channels that take posts (Slack, Discord adapters push theirs here). */
+  notifiers: Notifier[];
+  /** Posts to every channel in `notifiers`; the console when there is none. */
+  notifier: Notifier;
+  guardConfig: GuardConfig;
+  /** One round of the data-loss watch. */
+  watch(): Promise<WatchResult>;
+  /** The daily digest, as data and as a Report. */
+  digest(): Promise<Digest>;
+  digestReport(): Promise<Report>;
 }
 
 export interface BuildOptions {
   env?: NodeJS.ProcessEnv;
   logDestination?: NodeJS.WritableStream;
   clock?: () => Date;
+  /** Where the console notifier writes when no chat is configured (default: stdout). */
+  consoleOutput?: NodeJS.WritableStream;
 }
 
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
@@ -80,7 +106,60 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     async close() {
       await target.close();
     },
+    ...guardServices(config, target, url, logger, clock, status, opts.consoleOutput ?? process.stdout),
   };
   services.commands.push(dbStatusCommand({ statusReport: services.statusReport }));
+  services.commands.push(digestCommand({ digestReport: services.digestReport }));
   return services;
+}
+
+/** The guard's store, channels and watch: added to the services in one block to keep merges easy. */
+function guardServices(
+  config: Config,
+  target: Target,
+  url: string,
+  logger: Logger,
+  clock: () => Date,
+  status: () => Promise<DbStatus>,
+  consoleOutput: NodeJS.WritableStream,
+): Pick<
+  Services,
+  'store' | 'clock' | 'notifiers' | 'notifier' | 'guardConfig' | 'watch' | 'digest' | 'digestReport'
+> {
+  const store = createFileStore(config.store);
+  const notifiers: Notifier[] = [];
+  const consoleNotifier = createConsoleNotifier(consoleOutput);
+  const channels = fanOut(notifiers, (name, err) =>
+    logger.error({ channel: name, err: String(err) }, 'posting to a channel failed'),
+  );
+  const notifier: Notifier = {
+    get name() {
+      return notifiers.length > 0 ? notifiers.map((n) => n.name).join('+') : consoleNotifier.name;
+    },
+    post: (report) => (notifiers.length > 0 ? channels.post(report) : consoleNotifier.post(report)),
+  };
+  const guardConfig: GuardConfig = {
+    environment: config.environment,
+    target: { name: target.name, display: target.display, host: parsePostgresUrl(url).host },
+    backupMaxAgeMs: config.guard.backupMaxAgeMs,
+    rowsDropPct: config.guard.rowsDropPct,
+    unreachableChecks: config.guard.unreachableChecks,
+    drillsConfigured: config.backup.drillCron !== null,
+    excludeTables: config.backup.excludeTables,
+  };
+  const watch = () =>
+    watchOnce({ store, probe: status, notifier, guardConfig, clock, timezone: config.timezone, logger });
+  const digest = async () => {
+    const s = await status();
+    const now = clock();
+    return buildDigest({
+      store,
+      now,
+      current: snapshotFromStatus(s),
+      target: s.target,
+      nextBackupAt: nextRunAfter(config.schedule.backupCron, config.timezone, now),
+    });
+  };
+  const report = async () => digestReport(await digest(), config.timezone);
+  return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report };
 }

@@ -118,6 +118,14 @@ describe('S3 errors people can act on', () => {
     expect(err.message).toContain('"no-such-bucket"');
     expect(err.hint).toMatch(/Create the bucket/);
     await expect(store.put('a.txt', 'x')).rejects.toMatchObject({ code: 'store-bucket-missing' });
+    // A streamed put that fails this way stops reading its source.
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < 1000; i++) yield Buffer.alloc(64 * 1024, i);
+      })(),
+    );
+    await expect(store.put('b.dump', source)).rejects.toMatchObject({ code: 'store-bucket-missing' });
+    expect(source.destroyed).toBe(true);
     await expect(store.get('a.txt')).rejects.toMatchObject({ code: 'store-bucket-missing' });
   });
 

@@ -1,11 +1,7 @@
-import { createFileStore } from '../backup/store/file-store.js';
 import { runConsoleChat } from '../chat/console.js';
-import { createLogNotifier } from '../chat/log-notifier.js';
 import { type SlackBot, startSlack } from '../chat/slack.js';
-import { fanOut, type Notifier } from '../core/notifier.js';
-import { createHttpServer, type HttpServer } from '../http.js';
+import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
-import type { ChatLink } from '../readiness.js';
 import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -38,40 +34,39 @@ export const serveVerb: Verb = {
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
     // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
     const shutdownAbort = new AbortController();
-    // Chat adapters start after the runtime (they may need its HTTP server) and join these lists.
-    const notifiers: Notifier[] = [createLogNotifier(logger)];
-    const chatLinks: ChatLink[] = [];
+    const chatLinks: { name: string; connected(): boolean }[] = [];
     const runtime = await startRuntime({
       services,
-      store: createFileStore(config.store),
-      notifier: fanOut(notifiers, (name, err) =>
-        logger.error({ notifier: name, err }, 'channel post failed'),
-      ),
+      store: services.store,
+      notifier: services.notifier,
       chats: () => chatLinks,
       backups: null,
       abortBackups: () => shutdownAbort.abort(),
       signals: true,
     });
+    // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
+    const ownHttp = runtime.http ? null : createHttpServer({ logger });
+    let slack: SlackBot | null = null;
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
     const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
-    let slack: SlackBot | null = null;
-    let slackHttp: HttpServer | null = null;
     try {
-      // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT, default 3000).
-      if (config.slack) {
-        const httpMode = !config.slack.appToken;
-        if (httpMode && !runtime.http) slackHttp = createHttpServer({ logger });
-        slack = await startSlack({
-          config,
-          commands: services.commands,
-          logger,
-          http: runtime.http ?? slackHttp,
-          redact: services.target.redact,
-        });
-        if (slackHttp)
-          logger.info({ port: await slackHttp.listen(3000) }, 'http listening (Slack HTTP mode)');
+      // Inside the try: a Slack that refuses to start (bad token) still gets an orderly shutdown.
+      slack = config.slack
+        ? await startSlack({
+            config,
+            commands: services.commands,
+            logger,
+            http: runtime.http ?? ownHttp,
+            redact: services.target.redact,
+          })
+        : null;
+      if (slack) {
         chatLinks.push({ name: 'slack', connected: slack.connected });
-        if (slack.notifier) notifiers.push(slack.notifier);
+        if (slack.notifier) services.notifiers.push(slack.notifier);
+      }
+      if (slack?.mode === 'http' && ownHttp) {
+        const port = await ownHttp.listen(3000);
+        logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
       }
       if (useConsole) {
         const stopped = await Promise.race([
@@ -87,7 +82,7 @@ export const serveVerb: Verb = {
     } finally {
       await runtime.shutdown('exit');
       await slack?.stop();
-      await slackHttp?.close();
+      await ownHttp?.close();
       await services.close();
       services.demo?.stop();
     }

@@ -93,9 +93,17 @@ export function createTarget(url: string, opts: TargetOptions): Target {
     user: p.user,
   };
 
+  // A checked-out client has no pool error listener: a server going away mid-use would crash the process.
+  // The failure still reaches the caller through the query's rejection.
+  const guarded = new WeakSet<pg.PoolClient>();
   async function connect(): Promise<pg.PoolClient> {
     try {
-      return await pool.connect();
+      const client = await pool.connect();
+      if (!guarded.has(client)) {
+        client.on('error', () => {});
+        guarded.add(client);
+      }
+      return client;
     } catch (err) {
       throw classifyConnectError(err, info, redact);
     }

@@ -75,7 +75,7 @@ export function describeS3Error(err: unknown, ctx: S3Context): StoreError {
     return new StoreError(
       'store-access-denied',
       `Access to ${ctx.location} was denied during ${ctx.action}.`,
-      'Let these credentials list, read, write and delete under the prefix (s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject).',
+      'Let these credentials list, read, write and delete under the prefix (s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload).',
     );
   if (/region is missing/i.test(e.message ?? ''))
     return new StoreError('store-config', 'No S3 region is configured.', 'Set AWS_REGION (R2: auto).');

@@ -1,0 +1,213 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFileStore } from '../src/backup/store/file-store.js';
+import { renderText } from '../src/chat/render-text.js';
+import { runCli } from '../src/cli.js';
+import { buildDigest, sparkline } from '../src/core/digest.js';
+import { digestReport } from '../src/core/digest-report.js';
+import { saveSnapshot } from '../src/core/snapshot.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { buildServices } from '../src/main.js';
+import { useTestCluster } from './helpers/cluster.js';
+import { manifest, snapshot, writeManifests } from './helpers/fixtures.js';
+
+const H = 3_600_000;
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'dbwarden-digest-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const target = { name: 'app', environment: 'production', display: 'postgres://app@db.internal:5432/app' };
+
+describe('digest from a stored history', () => {
+  it('draws a sparkline, gaps included', () => {
+    expect(sparkline([1, 2, 3, 4, 5, 6, 7, 8])).toBe('▁▂▃▄▅▆▇█');
+    expect(sparkline([5, null, 5])).toBe('▄ ▄');
+    expect(sparkline([null, null])).toBe('  ');
+  });
+
+  it('confirms last night’s backup and shows growth over 24 h and 7 d across 14 days of snapshots', async () => {
+    const store = createFileStore(tempDir());
+    const now = new Date('2026-11-24T08:00:00.000Z'); // 09:00 in Berlin
+    // 14 days of hourly snapshots: the database grows 1 MB and 10 users a day.
+    for (let h = 14 * 24; h >= 1; h -= 4) {
+      const at = new Date(now.getTime() - h * H);
+      const day = 14 - Math.floor(h / 24);
+      await saveSnapshot(
+        store,
+        snapshot({
+          at: at.toISOString(),
+          sizeBytes: 100 * 2 ** 20 + day * 2 ** 20,
+          tables: {
+            'public.auth_user': { rows: 100 + day * 10, exact: true, sizeBytes: 8192 },
+            'public.orders': { rows: 1000, exact: true, sizeBytes: 81920 },
+          },
+        }),
+      );
+    }
+    const nightly = manifest({
+      id: '20261124T020000000Z-n1',
+      startedAt: '2026-11-24T02:00:00.000Z',
+      durationMs: 4100,
+      sizeBytes: 12 * 2 ** 20,
+    });
+    const older = manifest({
+      id: '20261123T020000000Z-n0',
+      startedAt: '2026-11-23T02:00:00.000Z',
+      sizeBytes: 11 * 2 ** 20,
+    });
+    await writeManifests(store, [older, nightly]);
+    const current = snapshot({
+      at: now.toISOString(),
+      sizeBytes: 114 * 2 ** 20,
+      tables: {
+        'public.auth_user': { rows: 240, exact: true, sizeBytes: 8192 },
+        'public.orders': { rows: 1000, exact: true, sizeBytes: 81920 },
+      },
+    });
+    const d = await buildDigest({
+      store,
+      now,
+      current,
+      target,
+      nextBackupAt: new Date('2026-11-25T02:00:00.000Z'),
+    });
+    expect(d.backup.state).toBe('ok');
+    expect(d.backup.latest?.id).toBe(nightly.id);
+    expect(d.database.size24h).toBe(113 * 2 ** 20);
+    expect(d.database.size7d).toBe(107 * 2 ** 20);
+    expect(d.database.tables).toContainEqual({
+      table: 'public.auth_user',
+      rows: 240,
+      rows24h: 230,
+      rows7d: 170,
+    });
+    expect([...d.sparkline]).toHaveLength(14);
+    expect(d.sparkline.startsWith('▁')).toBe(true);
+    expect(d.sparkline.endsWith('█')).toBe(true);
+    expect(d.catalog).toMatchObject({ kept: 2, totalBytes: 23 * 2 ** 20 });
+
+    const text = renderText(digestReport(d, 'Europe/Berlin'));
+    expect(digestReport(d, 'Europe/Berlin').level).toBe('ok');
+    expect(text).toContain(`✅ ${nightly.id} · 12.0 MB in 4.10 s · verified`);
+    expect(text).toContain('114 MB (+1.00 MB in 24 h, +7.00 MB in 7 d)');
+    expect(text).toContain('public.auth_user: 240 · +10 · +70');
+    expect(text).toMatch(/Next backup:\s+2026-11-25 03:00 (CET|GMT\+1)/);
+    expect(text).toContain('none');
+  });
+
+  it('is loud when last night’s backup failed (with the cause) or is missing', async () => {
+    const store = createFileStore(tempDir());
+    const now = new Date('2026-11-24T08:00:00.000Z');
+    const old = manifest({ id: '20261120T020000000Z-o', startedAt: '2026-11-20T02:00:00.000Z' });
+    await writeManifests(store, [old]);
+    const missing = await buildDigest({ store, now, current: null, target, nextBackupAt: null });
+    expect(missing.backup.state).toBe('missing');
+    const mr = digestReport(missing, 'UTC');
+    expect(mr.level).toBe('critical');
+    expect(renderText(mr)).toContain(
+      `MISSING: no backup finished in the last day (newest good: ${old.id}, 4 d ago)`,
+    );
+    expect(renderText(mr)).toContain('unknown (database not answering)');
+
+    const failed = manifest({
+      id: '20261124T020000000Z-f',
+      startedAt: '2026-11-24T02:00:00.000Z',
+      status: 'failed',
+      verified: false,
+      error: {
+        code: 'backup-failed',
+        message: 'pg_dump: server version 16.2; pg_dump version 15.6',
+        hint: 'install postgresql-client-16',
+      },
+    });
+    await writeManifests(store, [failed]);
+    const f = digestReport(
+      await buildDigest({ store, now, current: null, target, nextBackupAt: null }),
+      'UTC',
+    );
+    expect(f.level).toBe('critical');
+    expect(renderText(f)).toContain('FAILED 20261124T020000000Z-f: pg_dump: server version 16.2');
+    expect(renderText(f)).toContain('→ install postgresql-client-16');
+  });
+});
+
+describe('digest over a simulated day on a real database', () => {
+  const db = useTestCluster();
+  beforeAll(async () => {
+    await seedDemo(db.url);
+  });
+
+  it('counts a day’s new users and confirms the night’s backup; open warnings listed; `dbwarden digest --json`', async () => {
+    const dir = tempDir();
+    const env = {
+      DATABASE_URL: db.url,
+      DBWARDEN_STORE: dir,
+      DBWARDEN_ENV: 'staging',
+      DBWARDEN_WATCH_TABLES: 'auth_user,billing_transaction',
+      DBWARDEN_TIMEZONE: 'America/New_York',
+      DBWARDEN_BACKUP_CRON: '0 3 * * *',
+      LOG_LEVEL: 'silent',
+    };
+    let now = new Date('2026-11-23T14:00:00.000Z');
+    const out = new PassThrough();
+    let posted = '';
+    out.on('data', (c) => {
+      posted += c;
+    });
+    const services = await buildServices({ env, clock: () => now, consoleOutput: out });
+    try {
+      await services.watch(); // yesterday, 09:00 New York
+      await db.sql(
+        `INSERT INTO auth_user (username, email, password) SELECT 'new' || i, 'n' || i || '@x.test', 'x' FROM generate_series(1, 12) i`,
+      );
+      now = new Date('2026-11-24T08:00:00.000Z'); // the night: 03:00 New York
+      const store = createFileStore(dir);
+      await writeManifests(store, [
+        manifest({ id: '20261124T080000000Z-night', startedAt: now.toISOString() }),
+      ]);
+      now = new Date('2026-11-24T13:30:00.000Z');
+      await db.sql('DELETE FROM billing_transaction WHERE id % 2 = 0');
+      await services.watch(); // rows-dropped: open
+      now = new Date('2026-11-24T14:00:00.000Z');
+      const d = await services.digest();
+      expect(d.backup).toMatchObject({ state: 'ok', latest: { id: '20261124T080000000Z-night' } });
+      expect(d.database.tables).toContainEqual({
+        table: 'public.auth_user',
+        rows: 52,
+        rows24h: 40,
+        rows7d: null,
+      });
+      expect(d.openWarnings.map((w) => w.code)).toEqual(['rows-dropped']);
+      expect(d.nextBackupAt).toBe('2026-11-25T08:00:00.000Z');
+      const text = renderText(await services.digestReport());
+      expect(text).toContain('public.auth_user: 52 · +12 · n/a');
+      expect(text).toContain('Rows vanished [rows-dropped]');
+      expect(text).toMatch(/Next backup:\s+2026-11-25 03:00 (EST|GMT-5)/);
+      expect(posted).toContain('Rows vanished'); // the watch posted it to the console channel
+    } finally {
+      await services.close();
+    }
+
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let json = '';
+    stdout.on('data', (c) => {
+      json += c;
+    });
+    const code = await runCli(['digest', '--json'], { stdout, stderr, env });
+    expect(code).toBe(3); // in real time that backup is days old: last night's backup is missing
+    expect(JSON.parse(json)).toMatchObject({
+      target: { environment: 'staging' },
+      openWarnings: [{ code: 'rows-dropped' }],
+    });
+  });
+});

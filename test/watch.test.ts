@@ -1,0 +1,341 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BlobStore } from '../src/backup/store/blob-store.js';
+import { createFileStore } from '../src/backup/store/file-store.js';
+import { createConsoleNotifier } from '../src/chat/console-notifier.js';
+import { runCli } from '../src/cli.js';
+import type { GuardConfig } from '../src/core/guard.js';
+import type { Notifier } from '../src/core/notifier.js';
+import type { Report } from '../src/core/report.js';
+import { listSnapshots } from '../src/core/snapshot.js';
+import { probeStatus } from '../src/core/status.js';
+import { createTarget, type Target } from '../src/core/target.js';
+import { acceptCurrent, loadWatchState, watchOnce } from '../src/core/watch.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { canControlCluster, useTestCluster } from './helpers/cluster.js';
+import { manifest, writeManifests } from './helpers/fixtures.js';
+
+const db = useTestCluster();
+const WATCH = ['auth_user', 'billing_customer', 'billing_meter', 'billing_transaction'];
+const dirs: string[] = [];
+const targets: Target[] = [];
+afterAll(async () => {
+  for (const t of targets) await t.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** The team channel: every report posted, as text a person would read (through the real console notifier). */
+function channel(): Notifier & { reports: Report[]; text: () => string } {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c) => {
+    text += c.toString();
+  });
+  const con = createConsoleNotifier(out);
+  const reports: Report[] = [];
+  return {
+    name: 'test-channel',
+    reports,
+    text: () => text,
+    async post(r) {
+      reports.push(r);
+      await con.post(r);
+    },
+  };
+}
+
+async function reseed(): Promise<void> {
+  await db.sql('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  await seedDemo(db.url);
+}
+
+/** A watch over the test database with a fresh store, as `dbwarden serve` builds it. */
+function setup(opts: { environment?: string; clock?: () => Date } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-'));
+  dirs.push(dir);
+  const store = createFileStore(dir);
+  const target = createTarget(db.url, {
+    environment: opts.environment ?? 'test',
+    connectTimeoutMs: 2000,
+    statementTimeoutMs: 5000,
+  });
+  targets.push(target);
+  const clock = opts.clock ?? (() => new Date());
+  const guardConfig: GuardConfig = {
+    environment: opts.environment ?? 'test',
+    target: { name: target.name, display: target.display, host: target.host },
+    backupMaxAgeMs: 26 * 3_600_000,
+    rowsDropPct: 20,
+    unreachableChecks: 2,
+    drillsConfigured: false,
+  };
+  const ch = channel();
+  // A recreated test cluster has a new password: follow db.url as a redeployed app would.
+  let url = db.url;
+  let current = target;
+  const deps = {
+    store,
+    probe: () => {
+      if (db.url !== url) {
+        url = db.url;
+        current = createTarget(url, {
+          environment: opts.environment ?? 'test',
+          connectTimeoutMs: 2000,
+          statementTimeoutMs: 5000,
+        });
+        targets.push(current);
+      }
+      return probeStatus({ target: current, watchTables: WATCH, clock });
+    },
+    notifier: ch,
+    guardConfig,
+    clock,
+    timezone: 'Europe/Berlin',
+  };
+  return { store, target, ch, deps, watch: () => watchOnce(deps), dir };
+}
+
+/** A good backup taken a minute ago, of the database as it is now. */
+async function goodBackup(store: BlobStore, id = `${Date.now()}-good`) {
+  const s = await probeStatus({
+    target: targets[targets.length - 1]!,
+    watchTables: WATCH,
+  });
+  const m = manifest({
+    id,
+    startedAt: new Date(Date.now() - 60_000).toISOString(),
+    identity: s.identity,
+    tables: Object.fromEntries(s.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
+  });
+  await writeManifests(store, [m]);
+  return m;
+}
+
+const codesOf = (r: { warnings: { code: string }[] }) => r.warnings.map((w) => w.code);
+
+beforeAll(async () => {
+  await seedDemo(db.url);
+});
+
+describe('watch against a real database', () => {
+  it('stays quiet when all is well, and remembers a snapshot outside the database', async () => {
+    const { store, ch, watch } = setup();
+    await goodBackup(store);
+    const r = await watch();
+    expect(r.reachable).toBe(true);
+    expect(r.warnings).toEqual([]);
+    expect(ch.reports).toEqual([]);
+    expect(await listSnapshots(store)).toHaveLength(1);
+  });
+
+  it('DELETE 30 % → rows-dropped posted once with the way back; restored rows → resolved', async () => {
+    await reseed();
+    const { store, ch, watch, target } = setup();
+    const backup = await goodBackup(store);
+    await watch();
+    await db.sql('CREATE TABLE saved AS SELECT * FROM billing_transaction WHERE id % 10 < 3');
+    await db.sql('DELETE FROM billing_transaction WHERE id % 10 < 3');
+    const r = await watch();
+    expect(codesOf(r)).toEqual(['rows-dropped']);
+    expect(r.posted).toEqual([{ code: 'rows-dropped', kind: 'new' }]);
+    expect(ch.text()).toContain('public.billing_transaction: 20,000 → 14,000 (−30 %)');
+    expect(ch.text()).toContain(`dbwarden restore ${backup.id} --to ${target.display}`);
+    expect(ch.text()).not.toContain(db.password);
+    // Posted once: the next rounds see it still open and stay quiet.
+    expect((await watch()).posted).toEqual([]);
+    expect((await watch()).posted).toEqual([]);
+    expect(ch.reports).toHaveLength(1);
+    await db.sql('INSERT INTO billing_transaction SELECT * FROM saved; DROP TABLE saved');
+    const back = await watch();
+    expect(back.warnings).toEqual([]);
+    expect(back.posted).toEqual([{ code: 'rows-dropped', kind: 'resolved' }]);
+    expect(ch.reports[1]).toMatchObject({ level: 'ok' });
+  });
+
+  it('TRUNCATE one watched table → rows-dropped; a Django-like flush of every table → database-emptied', async () => {
+    await reseed();
+    const { store, watch } = setup();
+    await goodBackup(store);
+    await watch();
+    await db.sql('TRUNCATE billing_transaction');
+    expect(codesOf(await watch())).toEqual(['rows-dropped']);
+    await db.sql(
+      'TRUNCATE auth_user, billing_customer, billing_meter, billing_transaction, django_migrations',
+    );
+    const r = await watch();
+    expect(codesOf(r)).toContain('database-emptied');
+    const w = r.warnings.find((x) => x.code === 'database-emptied')!;
+    expect(w.details).toContain('public.auth_user: 40 → 0');
+    expect(w.wayBack).not.toBeNull();
+    expect(r.posted).toContainEqual({ code: 'database-emptied', kind: 'new' });
+  });
+
+  it('DROP TABLE → table-missing (critical), with the backup from before', async () => {
+    await reseed();
+    const { store, watch } = setup();
+    const backup = await goodBackup(store);
+    await watch();
+    await db.sql('DROP TABLE billing_transaction');
+    const r = await watch();
+    const w = r.warnings.find((x) => x.code === 'table-missing')!;
+    expect(w.level).toBe('critical');
+    expect(w.details).toEqual(['public.billing_transaction: had 20,000 rows']);
+    expect(w.wayBack?.backupId).toBe(backup.id);
+  });
+
+  it('a stale, failed or shrunk backup from the store’s manifests', async () => {
+    await reseed();
+    let now = new Date();
+    const { store, watch } = setup({ clock: () => now });
+    const good = await goodBackup(store);
+    await watch();
+    now = new Date(Date.now() + 30 * 3_600_000);
+    const stale = await watch();
+    expect(codesOf(stale)).toEqual(['backup-stale']);
+    expect(stale.warnings[0]!.message).toContain(good.id);
+    now = new Date();
+    const failed = manifest({
+      id: `${Date.now()}-failed`,
+      startedAt: new Date().toISOString(),
+      status: 'failed',
+      verified: false,
+      error: {
+        code: 'backup-failed',
+        message: 'pg_dump exited with code 1: permission denied for table billing_meter',
+      },
+    });
+    await writeManifests(store, [failed]);
+    const f = await watch();
+    expect(codesOf(f)).toEqual(['backup-failed']);
+    expect(f.posted).toEqual([
+      { code: 'backup-failed', kind: 'new' },
+      { code: 'backup-stale', kind: 'resolved' },
+    ]);
+    await store.delete(`backups/${failed.id}.json`);
+    const shrunk = manifest({
+      ...good,
+      id: `${Date.now()}-shrunk`,
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date(Date.now() + 1000).toISOString(),
+      sizeBytes: 1000,
+      tables: { 'public.auth_user': 0 },
+    });
+    await writeManifests(store, [shrunk]);
+    const s = await watch();
+    expect(codesOf(s)).toEqual(['backup-shrunk']);
+    expect(s.warnings[0]!.details.join('\n')).toMatch(
+      /less than half.*\n.*holds 1 tables; the database had 5/,
+    );
+  });
+
+  it('not-production-database for a localhost URL with DBWARDEN_ENV=production', async () => {
+    const { store, watch, ch } = setup({ environment: 'production' });
+    await goodBackup(store);
+    const r = await watch();
+    expect(codesOf(r)).toEqual(['not-production-database']);
+    expect(ch.text()).toContain('developer machine');
+  });
+
+  it.runIf(canControlCluster)(
+    'server stopped → unreachable only after 2 checks; started → recovered',
+    async () => {
+      await reseed();
+      const { store, watch, ch } = setup();
+      await goodBackup(store);
+      await watch();
+      db.stop();
+      try {
+        const first = await watch();
+        expect(first.reachable).toBe(false);
+        expect(first.warnings).toEqual([]);
+        const second = await watch();
+        expect(codesOf(second)).toEqual(['unreachable']);
+        expect(second.warnings[0]!.message).toContain('2 checks in a row');
+        expect(second.posted).toEqual([{ code: 'unreachable', kind: 'new' }]);
+        expect((await watch()).posted).toEqual([]);
+      } finally {
+        db.start();
+      }
+      const back = await watch();
+      expect(codesOf(back)).toEqual(['recovered']);
+      expect(back.posted).toEqual([{ code: 'unreachable', kind: 'resolved' }]);
+      expect(ch.reports.map((r) => r.level)).toEqual(['critical', 'ok']);
+      expect(ch.reports[1]!.title).toContain('reachable again');
+    },
+  );
+
+  it.runIf(canControlCluster)(
+    'cluster recreated (same name, port, schema) → database-replaced with the old backup; accept silences it',
+    async () => {
+      await reseed();
+      const { store, watch, ch, deps, target } = setup();
+      const old = await goodBackup(store);
+      await watch();
+      await db.recreate();
+      await seedDemo(db.url);
+      const r = await watch();
+      expect(codesOf(r)).toEqual(['database-replaced']);
+      expect(r.posted).toEqual([{ code: 'database-replaced', kind: 'new' }]);
+      expect(ch.text()).toContain(`dbwarden restore ${old.id} --to ${target.display}`);
+      expect(ch.text()).toContain('deleted and recreated');
+      expect((await watch()).posted).toEqual([]);
+      const accepted = await acceptCurrent(deps, 'cli:test');
+      expect(accepted.cleared).toEqual(['database-replaced']);
+      const after = await watch();
+      expect(after.warnings).toEqual([]);
+      expect(after.posted).toEqual([]);
+      expect((await loadWatchState(store)).accepted?.by).toBe('cli:test');
+    },
+  );
+
+  it('`dbwarden watch --once --json` and `dbwarden accept` from the CLI', async () => {
+    await reseed();
+    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-cli-'));
+    dirs.push(dir);
+    const env = {
+      DATABASE_URL: db.url,
+      DBWARDEN_STORE: dir,
+      DBWARDEN_ENV: 'staging',
+      DBWARDEN_WATCH_TABLES: WATCH.join(','),
+      LOG_LEVEL: 'silent',
+    };
+    const cli = async (args: string[]) => {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      let out = '';
+      let err = '';
+      stdout.on('data', (c) => {
+        out += c;
+      });
+      stderr.on('data', (c) => {
+        err += c;
+      });
+      const code = await runCli(args, { stdout, stderr, env });
+      return { code, out, err };
+    };
+    await writeManifests(createFileStore(dir), [
+      manifest({ id: `${Date.now()}-cli`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
+    ]);
+    const first = await cli(['watch', '--once', '--json']);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.out)).toMatchObject({ reachable: true, warnings: [], posted: [] });
+    await db.sql('DELETE FROM auth_user WHERE id > 10');
+    const second = await cli(['watch', '--once', '--json']);
+    expect(second.code).toBe(3);
+    const json = JSON.parse(second.out);
+    expect(json.warnings[0]).toMatchObject({ code: 'rows-dropped', level: 'critical' });
+    expect(json.posted).toEqual([{ code: 'rows-dropped', kind: 'new' }]);
+    // No chat configured: the console got the post.
+    expect(second.err).toContain('Rows vanished');
+    expect(second.out + second.err).not.toContain(db.password);
+    const acc = await cli(['accept']);
+    expect(acc.code).toBe(0);
+    expect(acc.out).toContain('Accepted');
+    const third = await cli(['watch', '--once']);
+    expect(third.code).toBe(0);
+    expect(third.out).toContain('No warnings');
+  });
+});
