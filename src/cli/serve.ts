@@ -2,6 +2,7 @@ import { runConsoleChat } from '../chat/console.js';
 import { type SlackBot, startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
+import { startSchedule } from '../scheduled-jobs.js';
 import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -40,13 +41,18 @@ export const serveVerb: Verb = {
       store: services.store,
       notifier: services.notifier,
       chats: () => chatLinks,
-      backups: null,
+      backups: services.backups ?? null,
       abortBackups: () => shutdownAbort.abort(),
       signals: true,
     });
     // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
     const ownHttp = runtime.http ? null : createHttpServer({ logger });
     let slack: SlackBot | null = null;
+    // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
+    const scheduler = await startSchedule(services, {
+      backups: services.backups ?? null,
+      signal: shutdownAbort.signal,
+    });
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
     const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
@@ -80,7 +86,9 @@ export const serveVerb: Verb = {
       }
       return EXIT.ok;
     } finally {
+      const schedulerStopped = scheduler.stop();
       await runtime.shutdown('exit');
+      await schedulerStopped;
       await slack?.stop();
       await ownHttp?.close();
       await services.close();
