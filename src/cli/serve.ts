@@ -1,4 +1,5 @@
 import { runConsoleChat } from '../chat/console.js';
+import { startDiscord } from '../chat/discord.js';
 import { type SlackBot, startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
@@ -48,6 +49,14 @@ export const serveVerb: Verb = {
     // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
     const ownHttp = runtime.http ? null : createHttpServer({ logger });
     let slack: SlackBot | null = null;
+    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
+    const discord = config.discord
+      ? await startDiscord({ config, commands: services.commands, logger })
+      : null;
+    if (discord) {
+      chatLinks.push({ name: 'discord', connected: discord.connected });
+      if (discord.notifier) services.notifiers.push(discord.notifier);
+    }
     // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
     const scheduler = await startSchedule(services, {
       backups: services.backups ?? null,
@@ -90,6 +99,7 @@ export const serveVerb: Verb = {
       await runtime.shutdown('exit');
       await schedulerStopped;
       await slack?.stop();
+      await discord?.stop();
       await ownHttp?.close();
       await services.close();
       services.demo?.stop();
