@@ -265,7 +265,18 @@ function slackReply(opts: {
       await update(report);
     }
   };
-  return { update };
+  return {
+    async update(report) {
+      try {
+        await update(report);
+      } catch (err) {
+        // A lost progress edit is not worth failing the command (the next edit or the result follows); the
+        // result itself must arrive, so its failure propagates (and is logged by the caller).
+        if (!report.progress) throw err;
+        opts.logger.warn({ err: asDbwardenError(err).toJSON() }, 'progress update not delivered');
+      }
+    },
+  };
 }
 
 /** A failed auth.test or connection as a readable error. */
