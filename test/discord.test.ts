@@ -54,6 +54,7 @@ async function startBot(
     logger: services.logger,
     editIntervalMs: 50,
     postRetryDelaysMs: [100, 200],
+    redact: services.target.redact,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   running.push({ bot, services });
@@ -242,7 +243,8 @@ describe('Discord bot against a fake Discord', () => {
       usage: '[label]',
       async run(args, user, reply) {
         seen.push({ args, roles: user.roles, id: user.id });
-        if (args === 'boom') throw new Error('kaput');
+        // A failure whose text quotes the password: the redactor must catch it on the way out.
+        if (args === 'boom') throw new Error(`kaput, password ${db.password} refused`);
         await reply.update({ ...report('Working', 'working'), progress: { fraction: 0.5, label: 'half' } });
         await gate;
         await reply.update(report('Done', `${args} done`));
@@ -283,7 +285,7 @@ describe('Discord bot against a fake Discord', () => {
     });
     const edit = await fake.waitForCall(webhookEdits(failing.token));
     expect(edit.body.embeds[0].title).toBe('/slow-job failed');
-    expect(edit.body.embeds[0].description).toContain('kaput');
+    expect(edit.body.embeds[0].description).toContain('kaput, password \\*\\*\\* refused');
     expect(edit.raw).not.toMatch(/\bat .+\.(ts|js):\d+/);
   });
 
