@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { acceptVerb } from './cli/accept.js';
 import { digestVerb } from './cli/digest.js';
 import { discordVerb } from './cli/discord.js';
+import { preflightVerb } from './cli/preflight.js';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
@@ -14,8 +15,15 @@ import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
 
 /** Every verb, in the order `dbwarden --help` lists them. */
-export const VERBS: Verb[] = [serveVerb, statusVerb, watchVerb, acceptVerb, digestVerb];
-VERBS.push(discordVerb);
+export const VERBS: Verb[] = [
+  serveVerb,
+  statusVerb,
+  preflightVerb,
+  watchVerb,
+  acceptVerb,
+  digestVerb,
+  discordVerb,
+];
 
 function mainHelp(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length));

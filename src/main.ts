@@ -1,3 +1,4 @@
+import type { BackupService } from './backup/service.js';
 import type { BlobStore } from './backup/store/blob-store.js';
 import { createFileStore } from './backup/store/file-store.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
@@ -47,6 +48,8 @@ export interface Services {
   /** The daily digest, as data and as a Report. */
   digest(): Promise<Digest>;
   digestReport(): Promise<Report>;
+  /** Takes and lists backups (set by the backup module); scheduled backups need it. */
+  backups?: BackupService | null;
 }
 
 export interface BuildOptions {

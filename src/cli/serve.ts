@@ -3,6 +3,7 @@ import { startDiscord } from '../chat/discord.js';
 import { startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
+import { startSchedule } from '../scheduled-jobs.js';
 import { startRuntime } from '../serve/runtime.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -41,7 +42,7 @@ export const serveVerb: Verb = {
       store: services.store,
       notifier: services.notifier,
       chats: () => chatLinks,
-      backups: null,
+      backups: services.backups ?? null,
       abortBackups: () => shutdownAbort.abort(),
       signals: true,
     });
@@ -77,6 +78,11 @@ export const serveVerb: Verb = {
       const port = await ownHttp.listen(3000);
       logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
     }
+    // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
+    const scheduler = await startSchedule(services, {
+      backups: services.backups ?? null,
+      signal: shutdownAbort.signal,
+    });
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
     const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
@@ -92,7 +98,9 @@ export const serveVerb: Verb = {
       }
       return EXIT.ok;
     } finally {
+      const schedulerStopped = scheduler.stop();
       await runtime.shutdown('exit');
+      await schedulerStopped;
       await slack?.stop();
       await discord?.stop();
       await ownHttp?.close();

@@ -265,3 +265,19 @@ export async function acceptCurrent(
   await saveWatchState(deps.store, state);
   return { snapshot: snap, cleared, previousIdentity: before?.identity ?? null };
 }
+
+/** Record that a warning was just posted by someone else (e.g. the backup job), so the watch does not repeat it. */
+export async function notePosted(
+  store: BlobStore,
+  w: Pick<OpenWarning, 'code' | 'level' | 'title'>,
+  now: Date,
+): Promise<void> {
+  const state = await loadWatchState(store);
+  const open = state.open[w.code];
+  state.open[w.code] = {
+    ...w,
+    since: open?.since ?? now.toISOString(),
+    lastPostedAt: now.toISOString(),
+  };
+  await saveWatchState(store, state);
+}
