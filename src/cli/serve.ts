@@ -42,7 +42,7 @@ export const serveVerb: Verb = {
       store: services.store,
       notifier: services.notifier,
       chats: () => chatLinks,
-      backups: services.backups ?? null,
+      backups: services.backups,
       abortBackups: () => shutdownAbort.abort(),
       signals: true,
     });
@@ -80,7 +80,7 @@ export const serveVerb: Verb = {
     }
     // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
     const scheduler = await startSchedule(services, {
-      backups: services.backups ?? null,
+      backups: services.backups,
       signal: shutdownAbort.signal,
     });
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
