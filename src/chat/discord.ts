@@ -130,7 +130,12 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
       },
     };
     const reply = throttledReply(deliver, opts.editIntervalMs ?? 1_000, clock);
-    const user: ChatUser = { id: i.user.id, name: i.user.username, roles: rolesOf(i.member) };
+    const user: ChatUser = {
+      id: i.user.id,
+      name: i.user.username,
+      roles: rolesOf(i.member),
+      platform: 'discord',
+    };
     try {
       await command.run(args, user, reply);
     } catch (err) {
