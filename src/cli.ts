@@ -6,6 +6,8 @@ import { acceptVerb } from './cli/accept.js';
 import { backupVerb } from './cli/backup.js';
 import { backupsVerb } from './cli/backups.js';
 import { digestVerb } from './cli/digest.js';
+import { discordVerb } from './cli/discord.js';
+import { preflightVerb } from './cli/preflight.js';
 import { restoreVerb } from './cli/restore.js';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
@@ -20,13 +22,15 @@ import { createRedactor } from './core/secrets.js';
 export const VERBS: Verb[] = [
   serveVerb,
   statusVerb,
-  watchVerb,
-  acceptVerb,
-  digestVerb,
   backupVerb,
   backupsVerb,
   verifyVerb,
   restoreVerb,
+  preflightVerb,
+  watchVerb,
+  acceptVerb,
+  digestVerb,
+  discordVerb,
 ];
 
 function mainHelp(): string {

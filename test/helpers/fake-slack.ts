@@ -7,8 +7,11 @@ import { type WebSocket, WebSocketServer } from 'ws';
 export interface RecordedCall {
   seq: number;
   at: number;
-  /** api: Web API method; response_url: a POST to a command's response_url; ack: a Socket Mode envelope ack. */
-  kind: 'api' | 'response_url' | 'ack' | 'mark';
+  /**
+   * api: Web API method; response_url: a POST to a command's response_url; ack: a Socket Mode envelope ack;
+   * connect: a Socket Mode WebSocket opened (and sent hello); mark: a point the test recorded.
+   */
+  kind: 'api' | 'response_url' | 'ack' | 'connect' | 'mark';
   /** Web API method (chat.postMessage…), the response_url id, the acked envelope id or a mark's name. */
   method: string;
   /** Parsed body (form fields with JSON values decoded, or JSON). */
@@ -36,8 +39,14 @@ export interface FakeSlack {
   calls: RecordedCall[];
   /** Web API calls of one method, in order. */
   api(method: string): RecordedCall[];
-  /** Make the next `times` calls of a method fail with this HTTP status (and Retry-After seconds for 429). */
-  failNext(method: string, failure: { status: number; retryAfter?: number; times?: number }): void;
+  /**
+   * Make the next `times` calls of a method fail: with an HTTP status (and Retry-After seconds for 429), or with
+   * HTTP 200 and a Slack error code (`{ ok: false, error }`).
+   */
+  failNext(
+    method: string,
+    failure: { status: number; retryAfter?: number; error?: string; times?: number },
+  ): void;
   /** Channels where chat.postMessage answers not_in_channel. */
   notInChannel: Set<string>;
   /** Socket Mode: send a slash_commands envelope on the open WebSocket. */
@@ -50,6 +59,8 @@ export interface FakeSlack {
   mark(name: string): RecordedCall;
   /** Resolve with the first recorded call matching, waiting for it if needed. */
   waitFor(match: (c: RecordedCall) => boolean, timeoutMs?: number): Promise<RecordedCall>;
+  /** Close the Socket Mode connection abruptly, as a network drop or a recycled Slack host would. */
+  dropSocket(): void;
   /** Resolves once a Socket Mode client has connected and been sent hello. */
   socketOpen(): Promise<void>;
   close(): Promise<void>;
@@ -61,7 +72,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const appToken = ['xapp', '1', 'A0TEST', Date.now()].join('-');
   const signingSecret = randomUUID().replace(/-/g, '');
   const calls: RecordedCall[] = [];
-  const failures = new Map<string, { status: number; retryAfter?: number; times: number }[]>();
+  const failures = new Map<
+    string,
+    { status: number; retryAfter?: number; error?: string; times: number }[]
+  >();
   const messages = new Map<string, { channel: string; text: string }>();
   const notInChannel = new Set<string>();
   const waiters: { match: (c: RecordedCall) => boolean; resolve: (c: RecordedCall) => void }[] = [];
@@ -123,7 +137,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       return json(
         res,
         fail.status,
-        { ok: false, error: fail.status === 429 ? 'ratelimited' : 'internal_error' },
+        { ok: false, error: fail.error ?? (fail.status === 429 ? 'ratelimited' : 'internal_error') },
         fail.retryAfter !== undefined ? { 'retry-after': String(fail.retryAfter) } : {},
       );
     }
@@ -204,6 +218,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           connection_info: { app_id: 'A0TEST' },
         }),
       );
+      record({ kind: 'connect', method: 'hello', body: {}, raw: req.url ?? '', status: 101 });
       socketReady();
     });
   });
@@ -293,6 +308,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       });
     },
     socketOpen: () => socketOpened,
+    dropSocket() {
+      socket?.terminate();
+    },
     async close() {
       for (const c of wss.clients) c.terminate();
       wss.close();

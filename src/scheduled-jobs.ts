@@ -1,0 +1,190 @@
+import { createCatalog } from './backup/catalog.js';
+import type { BackupManifest } from './backup/manifest.js';
+import { isGood } from './backup/manifest.js';
+import { findTool } from './backup/pg-tools.js';
+import type { BackupService } from './backup/service.js';
+import { verifyAndRecord } from './backup/verify.js';
+import { asDbwardenError } from './core/errors.js';
+import { formatBytes, formatCount, formatDuration } from './core/format.js';
+import type { Report } from './core/report.js';
+import { notePosted, readManifests } from './core/watch.js';
+import type { Services } from './main.js';
+import { createScheduler, type Job, type Scheduler, type TickOutcome } from './schedule.js';
+
+/** The short "backup done" post. */
+export function backupDoneReport(m: BackupManifest, targetName: string): Report {
+  return {
+    title: `Backup done: ${targetName}`,
+    level: 'ok',
+    summary: `Backup ${m.id}: ${formatBytes(m.sizeBytes)} in ${formatDuration(m.durationMs)}${m.verified ? ', verified' : ''}`,
+    fields: [
+      { label: 'Backup', value: m.id },
+      { label: 'Size', value: formatBytes(m.sizeBytes) },
+      { label: 'Took', value: formatDuration(m.durationMs) },
+      { label: 'Verified', value: m.verified ? 'yes (checksum and pg_restore --list)' : 'no' },
+    ],
+    sections: [],
+  };
+}
+
+/** The loud "backup failed" post, with the cause and what to do. */
+export function backupFailedReport(err: unknown, targetName: string): Report {
+  const e = asDbwardenError(err);
+  return {
+    title: `Backup failed: ${targetName}`,
+    level: 'critical',
+    summary: `Scheduled backup of ${targetName} failed: ${e.message}`,
+    fields: [{ label: 'Cause', value: e.message }],
+    sections: [
+      {
+        title: 'Backup failed [backup-failed]',
+        lines: [e.message, `→ ${e.hint ?? 'Fix the cause, then run `dbwarden backup` (or /backup-now).'}`],
+      },
+    ],
+  };
+}
+
+/** Take the scheduled backup and post the result; a failure is posted once and kept open as backup-failed. */
+export async function runScheduledBackup(
+  services: Services,
+  backups: BackupService,
+  signal?: AbortSignal,
+): Promise<void> {
+  try {
+    const m = await backups.run({ requestedBy: 'schedule', ...(signal ? { signal } : {}) });
+    await services.notifier.post(backupDoneReport(m, services.target.name));
+  } catch (err) {
+    await services.notifier.post(backupFailedReport(err, services.target.name));
+    // The watch would post the failed manifest again: record that the channel already knows.
+    await notePosted(
+      services.store,
+      { code: 'backup-failed', level: 'critical', title: 'Backup failed' },
+      services.clock(),
+    );
+    throw err;
+  }
+}
+
+/** Restore-drill the newest good backup (checksum, archive, restore into a scratch database) and post the result. */
+export async function runScheduledDrill(services: Services): Promise<void> {
+  const { config, store } = services;
+  const catalog = createCatalog(store);
+  const m = (await catalog.list()).find(isGood);
+  if (!m) {
+    await services.notifier.post({
+      title: `Restore drill skipped: ${services.target.name}`,
+      level: 'warn',
+      summary: 'No good backup to drill yet.',
+      fields: [],
+      sections: [{ lines: ['No good backup to drill yet.', '→ Take one with `dbwarden backup`.'] }],
+    });
+    return;
+  }
+  const pgRestore = await findTool('pg_restore', config.backup.pgRestore);
+  const { manifest, problem } = await verifyAndRecord(
+    {
+      store,
+      catalog,
+      pgRestore,
+      target: services.target,
+      drillUrl: config.backup.drillUrl,
+      clock: services.clock,
+    },
+    m,
+    { drill: true },
+  );
+  const d = manifest.drill;
+  if (problem) {
+    const e = asDbwardenError(problem);
+    await services.notifier.post({
+      title: `Restore drill failed: ${services.target.name}`,
+      level: 'critical',
+      summary: `Restore drill of ${m.id} failed: ${e.message}`,
+      fields: [{ label: 'Backup', value: m.id }],
+      sections: [
+        {
+          title: 'Restore drill failed [backup-unverified]',
+          lines: [e.message, `→ ${e.hint ?? 'Look at the drill problem.'}`],
+        },
+      ],
+    });
+    throw problem;
+  }
+  await services.notifier.post({
+    title: `Restore drill ok: ${services.target.name}`,
+    level: 'ok',
+    summary: `Backup ${m.id} restored: ${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows in ${formatDuration(d?.durationMs ?? 0)}`,
+    fields: [
+      { label: 'Backup', value: m.id },
+      { label: 'Restored', value: `${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows` },
+      { label: 'Took', value: formatDuration(d?.durationMs ?? 0) },
+    ],
+    sections: [],
+  });
+}
+
+export interface ScheduleOptions {
+  backups?: BackupService | null;
+  instanceId?: string;
+  settleMs?: number;
+  /** Aborts a running scheduled backup (serve's shutdown). */
+  signal?: AbortSignal;
+}
+
+/** The serve-time jobs: watch, backup, digest and (with DBWARDEN_DRILL_CRON) drill, on the config's crons and zone. */
+export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): Job[] {
+  const { config } = services;
+  const jobs: Job[] = [
+    { name: 'watch', cron: config.schedule.watchCron, run: async () => void (await services.watch()) },
+    {
+      name: 'digest',
+      cron: config.schedule.digestCron,
+      run: async () => services.notifier.post(await services.digestReport()),
+    },
+  ];
+  const backups = opts.backups;
+  if (backups)
+    jobs.push({
+      name: 'backup',
+      cron: config.schedule.backupCron,
+      run: () => runScheduledBackup(services, backups),
+    });
+  if (config.backup.drillCron)
+    jobs.push({ name: 'drill', cron: config.backup.drillCron, run: () => runScheduledDrill(services) });
+  return jobs;
+}
+
+/**
+ * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup older
+ * than the max age), one catch-up backup runs now, once across replicas.
+ */
+export async function startSchedule(
+  services: Services,
+  opts: ScheduleOptions = {},
+): Promise<Scheduler & { catchUp: Promise<TickOutcome> | null }> {
+  const scheduler = createScheduler(scheduledJobs(services, opts), {
+    store: services.store,
+    target: services.target,
+    timezone: services.config.timezone,
+    clock: services.clock,
+    logger: services.logger,
+    ...(opts.instanceId ? { instanceId: opts.instanceId } : {}),
+    ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
+  });
+  scheduler.start();
+  let catchUp: Promise<TickOutcome> | null = null;
+  if (opts.backups) {
+    const newest = (await readManifests(services.store))
+      .filter(isGood)
+      .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0];
+    const age = newest ? services.clock().getTime() - Date.parse(newest.finishedAt) : Infinity;
+    if (age > services.config.guard.backupMaxAgeMs) {
+      services.logger.info({ newest: newest?.id ?? null }, 'newest backup too old: catching up now');
+      // Keyed by the stale backup: every replica starting now agrees on one catch-up.
+      catchUp = scheduler
+        .runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`)
+        .catch((): TickOutcome => 'failed');
+    }
+  }
+  return Object.assign(scheduler, { catchUp });
+}
