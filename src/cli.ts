@@ -3,17 +3,35 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { acceptVerb } from './cli/accept.js';
+import { backupVerb } from './cli/backup.js';
+import { backupsVerb } from './cli/backups.js';
 import { digestVerb } from './cli/digest.js';
+import { discordVerb } from './cli/discord.js';
+import { preflightVerb } from './cli/preflight.js';
+import { restoreVerb } from './cli/restore.js';
 import { serveVerb } from './cli/serve.js';
 import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
+import { verifyVerb } from './cli/verify.js';
 import { watchVerb } from './cli/watch.js';
 import { loadDotEnv, SECRET_VARS } from './config.js';
 import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
 
 /** Every verb, in the order `dbwarden --help` lists them. */
-export const VERBS: Verb[] = [serveVerb, statusVerb, watchVerb, acceptVerb, digestVerb];
+export const VERBS: Verb[] = [
+  serveVerb,
+  statusVerb,
+  backupVerb,
+  backupsVerb,
+  verifyVerb,
+  restoreVerb,
+  preflightVerb,
+  watchVerb,
+  acceptVerb,
+  digestVerb,
+  discordVerb,
+];
 
 function mainHelp(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length));

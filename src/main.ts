@@ -1,7 +1,9 @@
 import { createBackupService } from './backup/backup-service.js';
+import type { Catalog } from './backup/catalog.js';
 import type { BackupService } from './backup/service.js';
 import type { BlobStore } from './backup/store/blob-store.js';
 import { openStore } from './backup/store/open-store.js';
+import { backupNowCommand } from './chat/commands/backup-now.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
@@ -35,6 +37,9 @@ export interface Services {
   commands: ChatCommand[];
   /** Prometheus metrics for /metrics; every status probe records into it. */
   metrics: Metrics;
+  backups: BackupService;
+  /** The manifests in the store: read, rewrite after verify, restore from. */
+  catalog: Catalog;
   close(): Promise<void>;
   /** Where backups and dbwarden's memory (snapshots, open warnings, run markers) live. */
   store: BlobStore;
@@ -49,8 +54,6 @@ export interface Services {
   /** The daily digest, as data and as a Report. */
   digest(): Promise<Digest>;
   digestReport(): Promise<Report>;
-  /** Takes and lists backups (set by the backup module); scheduled backups need it. */
-  backups?: BackupService | null;
 }
 
 export interface BuildOptions {
@@ -64,6 +67,7 @@ export interface BuildOptions {
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
 export async function buildServices(opts: BuildOptions = {}): Promise<Services> {
   const config = loadConfig(opts.env ?? process.env);
+  const store = openStore(config);
   let demo: LocalCluster | null = null;
   let url = config.databaseUrl;
   if (!url) {
@@ -93,8 +97,13 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   });
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
+  const backups = createBackupService({ target, store, config, clock, logger, metrics });
+  const lastBackup = async () => {
+    const m = await backups.latestGood();
+    return m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null;
+  };
   const status = async () => {
-    const s = await probeStatus({ target, watchTables: config.watchTables, clock });
+    const s = await probeStatus({ target, watchTables: config.watchTables, clock, lastBackup });
     metrics.statusProbed(s);
     return s;
   };
@@ -107,13 +116,16 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     statusReport: async () => statusReport(await status(), config.timezone),
     commands: [],
     metrics,
+    backups,
+    catalog: backups.catalog,
     async close() {
       await target.close();
     },
-    ...guardServices(config, target, url, logger, clock, status, opts.consoleOutput ?? process.stdout),
+    ...guardServices(config, target, url, logger, clock, status, opts.consoleOutput ?? process.stdout, store),
   };
   services.commands.push(dbStatusCommand({ statusReport: services.statusReport }));
   services.commands.push(digestCommand({ digestReport: services.digestReport }));
+  services.commands.push(backupNowCommand({ backups, config, clock, target, location: store.location }));
   return services;
 }
 
@@ -126,21 +138,11 @@ function guardServices(
   clock: () => Date,
   status: () => Promise<DbStatus>,
   consoleOutput: NodeJS.WritableStream,
+  store: BlobStore,
 ): Pick<
   Services,
-  | 'store'
-  | 'clock'
-  | 'notifiers'
-  | 'notifier'
-  | 'guardConfig'
-  | 'watch'
-  | 'digest'
-  | 'digestReport'
-  | 'backups'
+  'store' | 'clock' | 'notifiers' | 'notifier' | 'guardConfig' | 'watch' | 'digest' | 'digestReport'
 > {
-  const store = openStore(config);
-  // Scheduled backups need the backup service; built here until the backup module wires its own.
-  const backups = createBackupService({ target, store, config, clock, logger });
   const notifiers: Notifier[] = [];
   const consoleNotifier = createConsoleNotifier(consoleOutput);
   const channels = fanOut(notifiers, (name, err) =>
@@ -175,5 +177,5 @@ function guardServices(
     });
   };
   const report = async () => digestReport(await digest(), config.timezone);
-  return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report, backups };
+  return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report };
 }

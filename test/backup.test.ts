@@ -7,6 +7,7 @@ import { findTool } from '../src/backup/pg-tools.js';
 import { verifyAndRecord } from '../src/backup/verify.js';
 import { BackupFailed } from '../src/core/errors.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { createMetrics } from '../src/metrics.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
@@ -62,9 +63,13 @@ describe('backups of a real database with the real pg_dump', () => {
   it('takes a complete, verified backup with exact row counts in the manifest next to the dump', async () => {
     await seedDemo(db.url);
     const { store, dir } = tempStore();
-    const { service } = serviceFor(db.url, store);
+    const metrics = createMetrics({ defaults: false });
+    const { service } = serviceFor(db.url, store, {}, { metrics });
     const phases: string[] = [];
     const m = await service.run({ requestedBy: 'cli', onProgress: (p) => phases.push(p.phase) });
+    const exposed = await metrics.registry.metrics();
+    expect(exposed).toMatch(/dbwarden_backups_total\{result="success"\} 1/);
+    expect(exposed).toContain(`dbwarden_backup_last_size_bytes ${m.sizeBytes}`);
     expect(m).toMatchObject({
       status: 'complete',
       verified: true,
@@ -156,6 +161,41 @@ describe('backups of a real database with the real pg_dump', () => {
     expect(dumpFiles(dir)).toEqual([`${next.id}.dump`]);
   });
 
+  it('stops a backup at the timeout or when cancelled: pg_dump killed, nothing left but the failed manifest', async () => {
+    const { store, dir } = tempStore();
+    let pid = 0;
+    const { service } = serviceFor(
+      db.url,
+      store,
+      { DBWARDEN_BACKUP_TIMEOUT: '1s' },
+      { onDumpSpawn: (p) => (pid = p) },
+    );
+    const release = await holdTableLock('auth_user');
+    const err = await service.run({ requestedBy: 'schedule' }).catch((e) => e);
+    expect(err.code).toBe('timeout');
+    expect(err.hint).toContain('DBWARDEN_BACKUP_TIMEOUT');
+    const alive = (p: number) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive(pid)).toBe(false);
+    const controller = new AbortController();
+    pid = 0;
+    const cancelled = service.run({ requestedBy: 'cli', signal: controller.signal });
+    cancelled.catch(() => {});
+    await until(() => pid > 0);
+    controller.abort();
+    const err2 = await cancelled.catch((e) => e);
+    await release();
+    expect(err2.message).toBe('The backup was cancelled');
+    expect(dumpFiles(dir)).toEqual([]);
+    expect((await service.list()).map((m) => m.status)).toEqual(['failed', 'failed']);
+  });
+
   it('refuses a second backup while one runs, in this process and from another replica, naming who started it', async () => {
     const { store } = tempStore();
     let pid = 0;
@@ -175,6 +215,26 @@ describe('backups of a real database with the real pg_dump', () => {
     await release();
     expect((await running).status).toBe('complete');
     expect(first.running()).toBeNull();
+  });
+
+  it('an unreachable database is a failed backup, recorded with the reason', async () => {
+    const { createServer } = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const url = db.url.replace(/:\d+\//, `:${port}/`);
+    const { service } = serviceFor(url, tempStore().store);
+    const err = await service.run({ requestedBy: 'schedule' }).catch((e) => e);
+    expect(err).toBeInstanceOf(BackupFailed);
+    expect(err.code).toBe('unreachable-refused');
+    expect((await service.list())[0]).toMatchObject({
+      status: 'failed',
+      requestedBy: 'schedule',
+      error: { code: 'unreachable-refused', message: `Connection refused by 127.0.0.1:${port}` },
+    });
   });
 
   it('an old pg_dump against a newer server is refused with both versions and what to install', async () => {
@@ -204,9 +264,11 @@ describe('backups of a real database with the real pg_dump', () => {
     const real = (await findTool('pg_dump', null)).path;
     const skipping = scriptTool(`exec ${real} "$@" --exclude-table=public.billing_meter`);
     const { store, dir } = tempStore();
-    const { service } = serviceFor(db.url, store, { PG_DUMP: skipping });
+    const metrics = createMetrics({ defaults: false });
+    const { service } = serviceFor(db.url, store, { PG_DUMP: skipping }, { metrics });
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
     expect(err.code).toBe('dump-incomplete');
+    expect(await metrics.registry.metrics()).toMatch(/dbwarden_backups_total\{result="failure"\} 1/);
     expect(err.message).toBe('The dump holds data for 4 of 5 tables; missing: public.billing_meter');
     expect(await service.latestGood()).toBeNull();
     expect(dumpFiles(dir)).toEqual([]);

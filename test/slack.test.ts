@@ -1,5 +1,10 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlackCallFailed } from '../src/chat/slack-api.js';
 import type { Report } from '../src/core/report.js';
@@ -9,6 +14,8 @@ import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fak
 import { type RunningBot, startBot } from './helpers/slack-bot.js';
 
 const db = useTestCluster();
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsx = join(root, 'node_modules/tsx/dist/cli.mjs');
 let fake: FakeSlack;
 /** Passwords of every database URL the bot was given: none may reach Slack. */
 const passwords: string[] = [];
@@ -280,6 +287,97 @@ describe('Slack channel posts (Notifier)', () => {
         expect(logs()).toContain('"slackError":"not_in_channel"');
       },
     );
+  });
+});
+
+describe('npm start (dbwarden serve) with Slack credentials', () => {
+  const serve = (env: Record<string, string>) => {
+    const child = spawn(process.execPath, [tsx, 'src/cli.ts', 'serve'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    return { child, exited, stderr: () => stderr };
+  };
+  const baseEnv = () => ({
+    DATABASE_URL: db.url,
+    DBWARDEN_STORE: mkdtempSync(join(tmpdir(), 'dbwarden-serve-store-')),
+    DBWARDEN_ENV: 'production',
+    SLACK_API_URL: fake.apiUrl,
+    SLACK_CHANNEL: 'C0TEAM',
+  });
+
+  it('runs the Slack bot in Socket Mode, answers /db-status and stops on SIGTERM', async () => {
+    const connects = fake.calls.filter((c) => c.kind === 'connect').length;
+    const bot = serve({ ...baseEnv(), SLACK_BOT_TOKEN: fake.botToken, SLACK_APP_TOKEN: fake.appToken });
+    try {
+      await fake.waitFor(
+        (c) => c.kind === 'connect' && fake.calls.filter((x) => x.kind === 'connect').length > connects,
+        60_000,
+      );
+      fake.sendSlashCommand({ command: '/db-status', channelId: 'C0SERVE' });
+      const post = await fake.waitFor(toChannel('C0SERVE'), 60_000);
+      expect(text(post)).toContain('auth_user: 40 rows');
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      expect(bot.stderr()).toContain('Slack bot running (Socket Mode)');
+    } finally {
+      bot.child.kill('SIGKILL');
+    }
+  });
+
+  it('serves Slack HTTP mode on the shared PORT server next to /readyz, which reports the Slack link', async () => {
+    const port = await closedPort();
+    const bot = serve({
+      ...baseEnv(),
+      SLACK_BOT_TOKEN: fake.botToken,
+      SLACK_SIGNING_SECRET: fake.signingSecret,
+      PORT: String(port),
+    });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      type Ready = { checks: { chat: { ok: boolean; detail: string } } };
+      let ready: Ready | null = null;
+      for (let i = 0; i < 120 && !ready?.checks.chat.ok; i++) {
+        ready = await fetch(`${base}/readyz`).then(
+          (r) => r.json() as Promise<Ready>,
+          () => null,
+        );
+        if (!ready?.checks.chat.ok) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(ready!.checks.chat).toEqual({ ok: true, detail: 'connected: slack' });
+      const { body } = fake.slashForm({ command: '/db-status', channelId: 'C0SERVEHTTP' });
+      const res = await fetch(`${base}/slack/events`, { method: 'POST', body, headers: fake.sign(body) });
+      expect(res.status).toBe(200);
+      const post = await fake.waitFor(toChannel('C0SERVEHTTP'), 60_000);
+      expect(text(post)).toContain('auth_user: 40 rows');
+      const forged = await fetch(`${base}/slack/events`, {
+        method: 'POST',
+        body,
+        headers: fake.sign(body, undefined, 'wrong-secret'),
+      });
+      expect(forged.status).toBe(401);
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+    } finally {
+      bot.child.kill('SIGKILL');
+    }
+  });
+
+  it("refuses to start with a bad bot token, naming Slack's error and never the token", async () => {
+    const wrong = ['xoxb', 'wrong', Date.now()].join('-');
+    const bot = serve({ ...baseEnv(), SLACK_BOT_TOKEN: wrong, SLACK_APP_TOKEN: fake.appToken });
+    try {
+      expect(await bot.exited).toBe(1);
+      expect(bot.stderr()).toContain('Slack auth.test failed: invalid_auth');
+      expect(bot.stderr()).toContain('SLACK_BOT_TOKEN');
+      expect(bot.stderr()).not.toContain(wrong);
+    } finally {
+      bot.child.kill('SIGKILL');
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { BackupFailed } from '../core/errors.js';
 import type { Target } from '../core/target.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { type Catalog, createCatalog, dumpKey, newBackupId } from './catalog.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
@@ -17,6 +18,8 @@ export interface BackupServiceDeps {
   config: Pick<Config, 'backup'>;
   clock?: () => Date;
   logger: Logger;
+  /** Counts backups and exposes the newest good one on /metrics, when wired. */
+  metrics?: Pick<Metrics, 'backupFinished'>;
   /** Told the pg_dump process id as soon as it runs (tests watch it). */
   onDumpSpawn?: (pid: number) => void;
 }
@@ -95,6 +98,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         throw storeFailed(store, err);
       });
       progress('done', taken.sizeBytes);
+      deps.metrics?.backupFinished('success', manifest);
       logger.info(
         {
           backup: id,
@@ -107,31 +111,48 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       // RETENTION: the keep policy (src/backup/retention.ts, applyRetention) is applied here, after a good backup.
       return manifest;
     } catch (err) {
-      const e = asBackupFailed(err, target.redact);
       await catalog.removeDump(id);
-      const finished = clock();
-      const failed: BackupManifest = {
-        ...base,
-        status: 'failed',
-        finishedAt: finished.toISOString(),
-        durationMs: finished.getTime() - startedAt.getTime(),
-        sizeBytes: bytes,
-        sha256: '',
-        pgDumpVersion: '',
-        serverVersion: '',
-        identity: null,
-        tables: {},
-        verified: false,
-        verifiedAt: null,
-        drill: null,
-        error: e.toJSON(),
-      };
-      await catalog.writeManifest(failed).catch((werr) => {
-        logger.error({ backup: id, err: String(werr) }, 'could not record the failed backup');
-      });
-      logger.error({ backup: id, code: e.code, error: e.message }, 'backup failed');
-      throw e;
+      throw await recordFailure(id, startedAt, req.requestedBy, err, bytes);
     }
+  }
+
+  /** A run that failed leaves a failed manifest (when the store takes it) saying why. */
+  async function recordFailure(
+    id: string,
+    startedAt: Date,
+    requestedBy: string,
+    err: unknown,
+    bytes = 0,
+  ): Promise<BackupFailed> {
+    const e = asBackupFailed(err, target.redact);
+    const finished = clock();
+    const failed: BackupManifest = {
+      id,
+      target: { name: target.name, environment: target.environment, display: target.display },
+      status: 'failed',
+      startedAt: startedAt.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - startedAt.getTime(),
+      dumpKey: dumpKey(id),
+      sizeBytes: bytes,
+      sha256: '',
+      format: 'custom',
+      pgDumpVersion: '',
+      serverVersion: '',
+      identity: null,
+      tables: {},
+      requestedBy,
+      verified: false,
+      verifiedAt: null,
+      drill: null,
+      error: e.toJSON(),
+    };
+    await catalog.writeManifest(failed).catch((werr) => {
+      logger.error({ backup: id, err: String(werr) }, 'could not record the failed backup');
+    });
+    logger.error({ backup: id, code: e.code, error: e.message }, 'backup failed');
+    deps.metrics?.backupFinished('failure');
+    return e;
   }
 
   return {
@@ -143,11 +164,18 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       if (current) throw alreadyRunning(current.requestedBy, current.startedAt.toISOString());
       const startedAt = clock();
       current = { requestedBy: req.requestedBy, startedAt };
+      const id = newBackupId(startedAt);
       try {
-        const lock = await tryBackupLock(target, `${req.requestedBy} since ${startedAt.toISOString()}`);
+        let lock: Awaited<ReturnType<typeof tryBackupLock>>;
+        try {
+          lock = await tryBackupLock(target, `${req.requestedBy} since ${startedAt.toISOString()}`);
+        } catch (err) {
+          // The database is unreachable (or refuses us): that is a failed backup, and it is recorded.
+          throw await recordFailure(id, startedAt, req.requestedBy, err);
+        }
         if ('busy' in lock) throw alreadyRunning(lock.holder, null, true);
         try {
-          return await execute(newBackupId(startedAt), startedAt, req);
+          return await execute(id, startedAt, req);
         } finally {
           await lock.release();
         }

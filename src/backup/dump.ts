@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
-import { BackupFailed } from '../core/errors.js';
+import { BackupFailed, DbwardenError } from '../core/errors.js';
 import type { Target } from '../core/target.js';
 import { type PgTool, toolEnv } from './pg-tools.js';
 import type { BlobStore } from './store/blob-store.js';
@@ -59,9 +59,12 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
     o.timeoutMs,
   );
   timer.unref();
+  // A reason dbwarden gave (shutdown, a user) is kept; a bare abort() reads as a cancellation.
   const onOuterAbort = () =>
     abort.abort(
-      o.signal?.reason instanceof Error ? o.signal.reason : new BackupFailed('The backup was cancelled'),
+      o.signal?.reason instanceof DbwardenError
+        ? o.signal.reason
+        : new BackupFailed('The backup was cancelled', undefined, 'cancelled'),
     );
   if (o.signal?.aborted) onOuterAbort();
   o.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -122,6 +125,9 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
     },
   });
 
+  // pg_dump may end before the store starts reading (it creates directories first): the store's pipeline
+  // still sees the stored error, but it must not surface as an uncaught 'error' event meanwhile.
+  meter.on('error', () => {});
   try {
     await o.store.put(o.key, child.stdout.pipe(meter), { signal: abort.signal });
     const exit = await exited;

@@ -52,7 +52,8 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   const pgDump = await findTool('pg_dump', o.pgDump);
   const excluded = patternMatcher(o.excludeTables);
   let snap: Snapshot | null = null;
-  let outcome: { ok: true; value: TakenDump } | { ok: false; error: unknown } | null = null;
+  type Dumped = Omit<TakenDump, 'pgRestore'>;
+  let outcome: { ok: true; value: Dumped } | { ok: false; error: unknown } | null = null;
 
   // target.withClient rewraps errors thrown inside it, so failures travel out as values.
   const session = o.target.withClient(async (client) => {
@@ -100,7 +101,6 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
             sizeBytes: dump.sizeBytes,
             sha256: dump.sha256,
             pgDump,
-            pgRestore: pgDump, // replaced below
             serverVersion: snap.serverVersion,
             identity: snap.identity,
             tables,
@@ -124,15 +124,15 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
     // Connecting failed (TargetUnreachable) or the session broke.
     outcome ??= { ok: false, error };
   }
-  const result = outcome as { ok: true; value: TakenDump } | { ok: false; error: unknown } | null;
+  const result = outcome as { ok: true; value: Dumped } | { ok: false; error: unknown } | null;
   if (result === null) throw new BackupFailed('The backup stopped unexpectedly');
   if (!result.ok) throw result.error;
-  const taken = result.value;
+  const dumped = result.value;
 
   // pg_restore must read what this pg_dump writes.
   const pgRestore = await findTool('pg_restore', o.pgRestore);
   assertNewEnough(pgRestore, pgDump.major, pgDump.version, 'read archives of pg_dump');
-  taken.pgRestore = pgRestore;
+  const taken: TakenDump = { ...dumped, pgRestore };
   const listing = await listArchive(pgRestore, await o.store.get(incomingKey(o.id)));
   const expected = (snap as Snapshot | null)?.tables.filter((t) => !excluded(t)) ?? [];
   assertComplete(expected, listing.tableData, taken.sizeBytes);

@@ -6,6 +6,8 @@ export interface ChatUser {
   name?: string;
   /** Discord role IDs; empty elsewhere. */
   roles?: string[];
+  /** "slack", "discord", "console": recorded as who asked ("slack:U123"). */
+  platform?: string;
 }
 
 /** Where a command's answer goes: each call replaces the previous message (progress, then the result). */

@@ -68,7 +68,7 @@ export function runConsoleChat(opts: ConsoleChatOptions): Promise<void> {
           try {
             await command.run(
               rest.join(' '),
-              { id: opts.user ?? 'console', name: opts.user ?? 'console' },
+              { id: opts.user ?? 'console', name: opts.user ?? 'console', platform: 'console' },
               reply,
             );
           } catch (err) {

@@ -1,4 +1,5 @@
 import { runConsoleChat } from '../chat/console.js';
+import { startDiscord } from '../chat/discord.js';
 import { startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
@@ -41,7 +42,7 @@ export const serveVerb: Verb = {
       store: services.store,
       notifier: services.notifier,
       chats: () => chatLinks,
-      backups: services.backups ?? null,
+      backups: services.backups,
       abortBackups: () => shutdownAbort.abort(),
       signals: true,
     });
@@ -60,13 +61,21 @@ export const serveVerb: Verb = {
       chatLinks.push({ name: 'slack', connected: slack.connected });
       if (slack.notifier) services.notifiers.push(slack.notifier);
     }
+    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
+    const discord = config.discord
+      ? await startDiscord({ config, commands: services.commands, logger })
+      : null;
+    if (discord) {
+      chatLinks.push({ name: 'discord', connected: discord.connected });
+      if (discord.notifier) services.notifiers.push(discord.notifier);
+    }
     if (slack?.mode === 'http' && ownHttp) {
       const port = await ownHttp.listen(3000);
       logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
     }
     // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
     const scheduler = await startSchedule(services, {
-      backups: services.backups ?? null,
+      backups: services.backups,
       signal: shutdownAbort.signal,
     });
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
@@ -88,6 +97,7 @@ export const serveVerb: Verb = {
       await runtime.shutdown('exit');
       await schedulerStopped;
       await slack?.stop();
+      await discord?.stop();
       await ownHttp?.close();
       await services.close();
       services.demo?.stop();

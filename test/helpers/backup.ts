@@ -39,7 +39,7 @@ export function backupServiceFor(
   url: string,
   store: BlobStore,
   env: Record<string, string> = {},
-  extra: { onDumpSpawn?: (pid: number) => void } = {},
+  extra: Partial<Pick<Parameters<typeof createBackupService>[0], 'onDumpSpawn' | 'clock' | 'metrics'>> = {},
 ) {
   const target = testTarget(url);
   const config = loadConfig({ DATABASE_URL: url, ...env });

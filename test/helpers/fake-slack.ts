@@ -7,8 +7,11 @@ import { type WebSocket, WebSocketServer } from 'ws';
 export interface RecordedCall {
   seq: number;
   at: number;
-  /** api: Web API method; response_url: a POST to a command's response_url; ack: a Socket Mode envelope ack. */
-  kind: 'api' | 'response_url' | 'ack' | 'mark';
+  /**
+   * api: Web API method; response_url: a POST to a command's response_url; ack: a Socket Mode envelope ack;
+   * connect: a Socket Mode WebSocket opened (and sent hello); mark: a point the test recorded.
+   */
+  kind: 'api' | 'response_url' | 'ack' | 'connect' | 'mark';
   /** Web API method (chat.postMessage…), the response_url id, the acked envelope id or a mark's name. */
   method: string;
   /** Parsed body (form fields with JSON values decoded, or JSON). */
@@ -50,6 +53,8 @@ export interface FakeSlack {
   mark(name: string): RecordedCall;
   /** Resolve with the first recorded call matching, waiting for it if needed. */
   waitFor(match: (c: RecordedCall) => boolean, timeoutMs?: number): Promise<RecordedCall>;
+  /** Close the Socket Mode connection abruptly, as a network drop or a recycled Slack host would. */
+  dropSocket(): void;
   /** Resolves once a Socket Mode client has connected and been sent hello. */
   socketOpen(): Promise<void>;
   close(): Promise<void>;
@@ -204,6 +209,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
           connection_info: { app_id: 'A0TEST' },
         }),
       );
+      record({ kind: 'connect', method: 'hello', body: {}, raw: req.url ?? '', status: 101 });
       socketReady();
     });
   });
@@ -293,6 +299,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       });
     },
     socketOpen: () => socketOpened,
+    dropSocket() {
+      socket?.terminate();
+    },
     async close() {
       for (const c of wss.clients) c.terminate();
       wss.close();

@@ -1,0 +1,209 @@
+import {
+  type ChatInputCommandInteraction,
+  Client,
+  DiscordAPIError,
+  Events,
+  GatewayIntentBits,
+  MessageFlags,
+  Status,
+} from 'discord.js';
+import type { Config } from '../config.js';
+import { asDbwardenError, ConfigError } from '../core/errors.js';
+import type { Notifier } from '../core/notifier.js';
+import { errorReport, type Report } from '../core/report.js';
+import type { Logger } from '../log.js';
+import type { ChatCommand, ChatUser, CommandReply } from './commands.js';
+import { discordCommands, registerCommands } from './discord-commands.js';
+import { createDiscordNotifier, postToChannel } from './discord-notifier.js';
+import { renderDiscord, renderDiscordMessage } from './render-discord.js';
+import { throttledReply } from './throttle.js';
+
+/** An interaction token works for 15 minutes; edits after this go to the channel as a new message. */
+const TOKEN_LIFE_MS = 14.5 * 60_000;
+
+export interface StartDiscordOptions {
+  config: Config;
+  commands: ChatCommand[];
+  logger: Logger;
+  /** Milliseconds since the epoch; tests move it to pass the interaction token's life. */
+  clock?: () => number;
+  /** At most one edit of a command's reply per this many ms (Discord allows ~5 per 5 s per message). */
+  editIntervalMs?: number;
+  /** Waits between channel post attempts after 5xx or network failures. */
+  postRetryDelaysMs?: number[];
+}
+
+export interface DiscordBot {
+  /** Posts to DISCORD_CHANNEL_ID over REST; null when no channel is configured. */
+  notifier: Notifier | null;
+  /** The gateway session is up (commands arrive). Channel posts do not need it. */
+  connected(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Log in to Discord, register the slash commands if they changed, and answer them with the neutral commands. */
+export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBot> {
+  const cfg = opts.config.discord;
+  if (!cfg) throw new ConfigError(['DISCORD_TOKEN: needed to start the Discord bot']);
+  const d = cfg;
+  const clock = opts.clock ?? Date.now;
+  const log = opts.logger.child({ chat: 'discord' });
+  // Guilds is the least we can ask for: slash commands arrive as interactions whatever the intents.
+  const client = new Client({
+    intents: [GatewayIntentBits.Guilds],
+    rest: d.apiUrl ? { api: d.apiUrl } : {},
+  });
+  client.rest.setToken(d.token);
+  const rest = client.rest;
+  const environment = opts.config.environment;
+  const specs = discordCommands(opts.commands);
+  const byName = new Map(specs.map((s) => [s.data.name, s]));
+
+  const notifier = d.channelId
+    ? createDiscordNotifier({
+        rest,
+        channelId: d.channelId,
+        environment,
+        logger: log,
+        ...(opts.postRetryDelaysMs ? { retryDelaysMs: opts.postRetryDelaysMs } : {}),
+      })
+    : null;
+
+  async function handle(i: ChatInputCommandInteraction): Promise<void> {
+    const started = clock();
+    const spec = byName.get(i.commandName);
+    const ctx = { command: i.commandName, user: i.user.id, interaction: i.id };
+    if (!spec) {
+      log.warn(ctx, 'discord: unknown command');
+      await i.reply({
+        content: `Unknown command /${i.commandName.slice(0, 32)}`,
+        flags: MessageFlags.Ephemeral,
+      });
+      return;
+    }
+    const args = spec.args(i);
+    const command = spec.command as ChatCommand & { ephemeral?: (args: string) => boolean };
+    const ephemeral = command.ephemeral?.(args) ?? false;
+    // Acknowledge first: Discord gives 3 seconds, a status probe or a backup may take longer.
+    await i.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+    log.info({ ...ctx, ephemeral }, 'discord: command');
+
+    const deliver: CommandReply = {
+      async update(report: Report) {
+        const now = new Date(clock());
+        if (clock() - started < TOKEN_LIFE_MS) {
+          try {
+            await i.editReply({ content: '', embeds: renderDiscord(report, { environment, now }) });
+            return;
+          } catch (err) {
+            if (!tokenGone(err)) {
+              log.error({ ...ctx, err: describe(err) }, 'discord: editing the reply failed');
+              return;
+            }
+          }
+        }
+        if (ephemeral) {
+          // A private answer must not land in the channel for everyone.
+          log.warn(ctx, 'discord: interaction expired, a private answer was not delivered');
+          return;
+        }
+        const channelId = i.channelId ?? d.channelId;
+        if (!channelId) {
+          log.error(ctx, 'discord: interaction expired and no channel to post the answer to');
+          return;
+        }
+        const message = renderDiscordMessage(
+          { ...report, summary: `/${command.name}: ${report.summary}` },
+          { environment, now },
+        );
+        await postToChannel(
+          {
+            rest,
+            channelId,
+            logger: log,
+            ...(opts.postRetryDelaysMs ? { retryDelaysMs: opts.postRetryDelaysMs } : {}),
+          },
+          message,
+          report.title,
+        ).catch((err) => log.error({ ...ctx, err: describe(err) }, 'discord: posting the answer failed'));
+      },
+    };
+    const reply = throttledReply(deliver, opts.editIntervalMs ?? 1_000, clock);
+    const user: ChatUser = { id: i.user.id, name: i.user.username, roles: rolesOf(i.member) };
+    try {
+      await command.run(args, user, reply);
+    } catch (err) {
+      log.error({ ...ctx, err: describe(err) }, 'discord: command failed');
+      await reply.update(errorReport(`/${command.name} failed`, asDbwardenError(err)));
+    }
+    await reply.flush();
+  }
+
+  client.on(Events.InteractionCreate, (i) => {
+    if (!i.isChatInputCommand()) return;
+    handle(i).catch((err) =>
+      log.error(
+        { command: i.commandName, interaction: i.id, err: describe(err) },
+        'discord: interaction failed',
+      ),
+    );
+  });
+  client.on(Events.ShardDisconnect, (e) => log.warn({ code: e.code }, 'discord: gateway closed for good'));
+  let stopping = false;
+  client.on(Events.ShardReconnecting, () => {
+    if (!stopping) log.warn('discord: gateway connection lost, reconnecting');
+  });
+  client.on(Events.ShardResume, () => log.info('discord: gateway session resumed'));
+  client.on(Events.ShardError, (err) => log.warn({ err: describe(err) }, 'discord: gateway error'));
+  client.on(Events.Error, (err) => log.error({ err: describe(err) }, 'discord: client error'));
+  client.on(Events.ClientReady, (c) => log.info({ user: c.user.tag }, 'discord: connected'));
+
+  try {
+    const r = await registerCommands({
+      rest,
+      applicationId: d.applicationId,
+      guildId: d.guildId,
+      commands: specs,
+    });
+    log.info(r, r.changed ? 'discord: commands registered' : 'discord: commands already up to date');
+  } catch (err) {
+    // Commands registered earlier keep working; say loudly why this time failed.
+    log.error(
+      { err: describe(err) },
+      'discord: command registration failed (was the bot invited with the applications.commands scope?)',
+    );
+  }
+
+  try {
+    await client.login(d.token);
+  } catch (err) {
+    await client.destroy();
+    throw asDbwardenError(err);
+  }
+
+  return {
+    notifier,
+    connected: () =>
+      client.ws.shards.size > 0 && [...client.ws.shards.values()].every((s) => s.status === Status.Ready),
+    async stop() {
+      stopping = true;
+      await client.destroy();
+    },
+  };
+}
+
+/** Member role IDs for authorisation: a cached member has a manager, an uncached one a plain ID list. */
+function rolesOf(member: ChatInputCommandInteraction['member']): string[] {
+  if (!member) return [];
+  const roles = member.roles as string[] | { cache: Map<string, unknown> };
+  return Array.isArray(roles) ? [...roles] : [...roles.cache.keys()];
+}
+
+/** Discord says the interaction token is no longer valid (expired or unknown). */
+function tokenGone(err: unknown): boolean {
+  return err instanceof DiscordAPIError && (err.code === 50027 || err.code === 10015 || err.code === 10062);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,46 @@
+import { backupDoneReport } from '../backup/backup-report.js';
+import type { BackupManifest } from '../backup/manifest.js';
+import { renderText } from '../chat/render-text.js';
+import { buildServices } from '../main.js';
+import { progressLine } from './progress-line.js';
+import { EXIT, type Verb } from './verb.js';
+
+/** Where a backup's dump is, as a user would look for it. */
+export function backupLocation(storeLocation: string, m: BackupManifest): string {
+  return `${storeLocation.replace(/\/+$/, '')}/${m.dumpKey}`;
+}
+
+export const backupVerb: Verb = {
+  name: 'backup',
+  summary: 'Take a verified backup now (pg_dump -Fc into the store)',
+  usage: 'dbwarden backup [--json]',
+  help: [
+    '--json   print {id, startedAt, finishedAt, sizeBytes, sha256, verified, location}, or {error} on failure',
+    'Exit 0 when the backup is complete and verified, 1 when it failed (nothing partial is left behind).',
+  ],
+  options: { json: { type: 'boolean' } },
+  async run({ values, stdout, stderr, env }) {
+    const services = await buildServices({ env, logDestination: stderr });
+    const line = progressLine(stderr, services.target.name);
+    try {
+      const m = await services.backups
+        .run({ requestedBy: 'cli', onProgress: (p) => line.update(p) })
+        .finally(() => line.clear());
+      const location = backupLocation(services.store.location, m);
+      if (values.json) {
+        const { id, startedAt, finishedAt, sizeBytes, sha256, verified } = m;
+        stdout.write(
+          `${JSON.stringify({ id, startedAt, finishedAt, sizeBytes, sha256, verified, location }, null, 2)}\n`,
+        );
+      } else {
+        const color = Boolean((stdout as { isTTY?: boolean }).isTTY);
+        stdout.write(
+          `${renderText(backupDoneReport(m, services.store.location, services.config.timezone), { color })}\n`,
+        );
+      }
+      return EXIT.ok;
+    } finally {
+      await services.close();
+    }
+  },
+};

@@ -1,0 +1,47 @@
+import { REST } from 'discord.js';
+import { discordCommands, registerCommands } from '../chat/discord-commands.js';
+import { ConfigError, UsageError } from '../core/errors.js';
+import { buildServices } from '../main.js';
+import { EXIT, type Verb } from './verb.js';
+
+export const discordVerb: Verb = {
+  name: 'discord',
+  summary: 'Discord housekeeping: register the slash commands now',
+  usage: 'dbwarden discord register',
+  help: [
+    'register   put /db-status and friends on Discord (guild commands with DISCORD_GUILD_ID, global otherwise);',
+    '           nothing is written when Discord already has the same definitions. `serve` does this on start too.',
+  ],
+  options: {},
+  positionals: [1, 1],
+  async run({ positionals, stdout, stderr, env }) {
+    if (positionals[0] !== 'register')
+      throw new UsageError(
+        `unknown discord action "${positionals[0]?.slice(0, 40)}"`,
+        'Usage: dbwarden discord register',
+      );
+    const services = await buildServices({ env, logDestination: stderr });
+    try {
+      const d = services.config.discord;
+      if (!d)
+        throw new ConfigError([
+          'DISCORD_TOKEN: needed to register Discord commands (with DISCORD_APPLICATION_ID)',
+        ]);
+      const rest = new REST(d.apiUrl ? { api: d.apiUrl } : {}).setToken(d.token);
+      const r = await registerCommands({
+        rest,
+        applicationId: d.applicationId,
+        guildId: d.guildId,
+        commands: discordCommands(services.commands),
+      });
+      const where =
+        r.scope === 'guild' ? `in guild ${d.guildId}` : 'globally (may take up to an hour to show)';
+      const list = r.names.map((n) => `/${n}`).join(', ');
+      stdout.write(`${r.changed ? 'Registered' : 'Already up to date:'} ${list} ${where}\n`);
+      return EXIT.ok;
+    } finally {
+      await services.close();
+      services.demo?.stop();
+    }
+  },
+};

@@ -1,0 +1,59 @@
+import { restoreBackup } from '../backup/restore.js';
+import { UsageError } from '../core/errors.js';
+import { formatCount, formatDuration } from '../core/format.js';
+import { buildServices } from '../main.js';
+import { EXIT, type Verb } from './verb.js';
+
+export const restoreVerb: Verb = {
+  name: 'restore',
+  summary: 'Restore a backup into a database (never the guarded one unless told so)',
+  usage: 'dbwarden restore <id> --to <postgres-url> [--clean] [--i-know-this-is-production] [--json]',
+  help: [
+    '--to <url>                     the database to restore into (create it first)',
+    '--clean                        the database is not empty: drop and recreate the backup’s objects',
+    '--i-know-this-is-production    allow restoring into the database dbwarden guards',
+    '--json                         print {id, to, dropped, tables, durationMs}',
+    'The checksum is verified first; row counts are printed after.',
+  ],
+  options: {
+    to: { type: 'string' },
+    clean: { type: 'boolean' },
+    'i-know-this-is-production': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  positionals: [1, 1],
+  async run({ values, positionals, stdout, stderr, env }) {
+    const to = values.to;
+    if (typeof to !== 'string' || !/^postgres(ql)?:\/\//.test(to))
+      throw new UsageError('restore needs --to <postgres://…> naming the database to restore into');
+    const services = await buildServices({ env, logDestination: stderr });
+    try {
+      const catalog = services.catalog;
+      const say = (line: string) => (values.json ? stderr : stdout).write(`${line}\n`);
+      const r = await restoreBackup({
+        store: services.store,
+        catalog,
+        id: positionals[0]!,
+        toUrl: to,
+        clean: Boolean(values.clean),
+        iKnowThisIsProduction: Boolean(values['i-know-this-is-production']),
+        production: { url: services.config.databaseUrl, target: services.target },
+        pgRestore: services.config.backup.pgRestore,
+        say,
+      });
+      if (values.json) {
+        stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      } else {
+        const width = Math.max(...r.tables.map((t) => t.name.length));
+        say(`Restored ${r.id} into ${r.to} in ${formatDuration(r.durationMs)}. Rows now (at backup time):`);
+        for (const t of r.tables)
+          say(
+            `  ${t.name.padEnd(width)}  ${formatCount(t.rows).padStart(12)}  (${formatCount(t.atBackup)})${t.rows === t.atBackup ? '' : '  ← differs'}`,
+          );
+      }
+      return r.tables.every((t) => t.rows === t.atBackup) ? EXIT.ok : EXIT.failure;
+    } finally {
+      await services.close();
+    }
+  },
+};

@@ -1,0 +1,63 @@
+import { findTool } from '../backup/pg-tools.js';
+import { verifyAndRecord } from '../backup/verify.js';
+import { DbwardenError } from '../core/errors.js';
+import { formatCount, formatDuration } from '../core/format.js';
+import { buildServices } from '../main.js';
+import { EXIT, type Verb } from './verb.js';
+
+export const verifyVerb: Verb = {
+  name: 'verify',
+  summary: 'Check a backup: checksum, pg_restore --list, and with --drill a restore into a scratch database',
+  usage: 'dbwarden verify <id> [--drill] [--json]',
+  help: [
+    '--drill  also restore it into DBWARDEN_DRILL_URL (or a temporary database) and compare row counts',
+    '--json   print {id, ok, verified, verifiedAt, drill, error?}',
+    'The result is recorded in the backup’s manifest. Exit 0 when every check passed, 1 otherwise.',
+  ],
+  options: { json: { type: 'boolean' }, drill: { type: 'boolean' } },
+  positionals: [1, 1],
+  async run({ values, positionals, stdout, stderr, env }) {
+    const services = await buildServices({ env, logDestination: stderr });
+    try {
+      const id = positionals[0]!;
+      const catalog = services.catalog;
+      const m = await catalog.read(id);
+      if (!m)
+        throw new DbwardenError(
+          'backup-not-found',
+          `No backup ${id.slice(0, 40)} in ${services.store.location}`,
+          'List backups with `dbwarden backups`.',
+        );
+      const pgRestore = await findTool('pg_restore', services.config.backup.pgRestore);
+      const { manifest, problem } = await verifyAndRecord(
+        {
+          store: services.store,
+          catalog,
+          pgRestore,
+          target: services.target,
+          drillUrl: services.config.backup.drillUrl,
+        },
+        m,
+        { drill: Boolean(values.drill) },
+      );
+      if (values.json) {
+        const { verified, verifiedAt, drill } = manifest;
+        stdout.write(
+          `${JSON.stringify({ id, ok: problem === null, verified, verifiedAt, drill, ...(problem ? { error: problem.toJSON() } : {}) }, null, 2)}\n`,
+        );
+      } else {
+        stdout.write(
+          `${problem ? '✗' : '✓'} ${id}: checksum and archive ${manifest.verified ? 'ok' : 'FAILED'}\n`,
+        );
+        if (manifest.drill && values.drill)
+          stdout.write(
+            `${manifest.drill.ok ? '✓' : '✗'} restore drill: ${manifest.drill.tables} tables, ${formatCount(manifest.drill.rows)} rows in ${formatDuration(manifest.drill.durationMs)}${manifest.drill.problem ? ` — ${manifest.drill.problem}` : ''}\n`,
+          );
+        if (problem) stderr.write(`${problem.message}${problem.hint ? `\n  → ${problem.hint}` : ''}\n`);
+      }
+      return problem ? EXIT.failure : EXIT.ok;
+    } finally {
+      await services.close();
+    }
+  },
+};

@@ -1,0 +1,138 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { adminQuery, useTestCluster } from './helpers/cluster.js';
+
+const db = useTestCluster();
+const store = mkdtempSync(join(tmpdir(), 'dbwarden-cli-store-'));
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  const code = await runCli(args, {
+    stdout,
+    stderr,
+    env: { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: store, ...env },
+  });
+  for (const text of [out, err]) expect(text).not.toContain(db.password);
+  return { code, out, err };
+}
+
+const sample = `SELECT (SELECT count(*) FROM auth_user) AS users, (SELECT count(*) FROM billing_transaction) AS tx,
+  (SELECT string_agg(username || ':' || email, ',' ORDER BY id) FROM auth_user WHERE id % 7 = 0) AS some_users,
+  (SELECT sum(amount_cents)::text FROM billing_transaction) AS total,
+  (SELECT string_agg(id::text || ':' || amount_cents, ',' ORDER BY id) FROM billing_transaction WHERE id % 997 = 0) AS some_tx`;
+
+describe('dbwarden backup, backups, verify, restore', () => {
+  let id = '';
+
+  it('backup --json prints the promised shape and status then shows it as the last backup', async () => {
+    await seedDemo(db.url);
+    const r = await cli(['backup', '--json']);
+    expect(r.code).toBe(0);
+    const b = JSON.parse(r.out);
+    expect(Object.keys(b).sort()).toEqual(
+      ['finishedAt', 'id', 'location', 'sha256', 'sizeBytes', 'startedAt', 'verified'].sort(),
+    );
+    expect(b).toMatchObject({ verified: true, location: `${store}/backups/${b.id}.dump` });
+    expect(b.sha256).toMatch(/^[0-9a-f]{64}$/);
+    id = b.id;
+    const s = JSON.parse((await cli(['status', '--json'])).out);
+    expect(s.lastBackup).toEqual({
+      id,
+      finishedAt: b.finishedAt,
+      ageSeconds: expect.any(Number),
+      verified: true,
+      sizeBytes: b.sizeBytes,
+    });
+    expect(s.warnings.map((w: { code: string }) => w.code)).not.toContain('no-backup');
+  });
+
+  it('backup without --json prints the confirmation; backups lists newest first', async () => {
+    const r = await cli(['backup']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Backup of app complete/);
+    expect(r.out).toMatch(/^SHA-256: +[0-9a-f]{12}…$/m);
+    expect(r.out).toMatch(/^Verified: +✓/m);
+    const list = JSON.parse((await cli(['backups', '--json'])).out);
+    expect(list).toHaveLength(2);
+    expect(list[1].id).toBe(id);
+    const text = (await cli(['backups'])).out;
+    expect(text.split('\n')[0]).toMatch(/^ID +STATUS +SIZE +AGE/);
+    expect(text).toContain(`${id}  verified`);
+  });
+
+  it('a failing backup prints {error} JSON with a hint and exits non-zero', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-old-'));
+    writeFileSync(join(dir, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 11.22"\n');
+    chmodSync(join(dir, 'pg_dump'), 0o755);
+    const r = await cli(['backup', '--json'], { PG_DUMP: join(dir, 'pg_dump') });
+    expect(r.code).toBe(1);
+    const e = JSON.parse(r.out).error;
+    expect(e.code).toBe('tool-missing');
+    expect(e.message).toMatch(/^pg_dump 11\.22 .* cannot back up PostgreSQL \d+/);
+    expect(e.hint).toMatch(/postgresql-client-\d+/);
+    expect(r.err).toContain('→ Install postgresql-client-');
+  });
+
+  it('verify --drill --json checks the checksum, the archive and a real restore', async () => {
+    const r = await cli(['verify', id, '--drill', '--json']);
+    expect(r.code).toBe(0);
+    const v = JSON.parse(r.out);
+    expect(v).toMatchObject({ id, ok: true, verified: true, drill: { ok: true, tables: 5, rows: 20896 } });
+    const listed = JSON.parse((await cli(['backups', '--json'])).out);
+    expect(listed.map((m: { status: string }) => m.status)).toEqual(['failed', 'complete', 'complete']);
+    expect(listed.find((m: { id: string }) => m.id === id).drill.ok).toBe(true);
+    const missing = await cli(['verify', '20200101T000000Z-abcdef', '--json']);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.out).error.code).toBe('backup-not-found');
+  });
+
+  it('round trip: drop the data, restore, identical counts and rows; unsafe restores refused', async () => {
+    const before = (await adminQuery(db.url, sample)).rows[0];
+    expect(Number(before.tx)).toBe(20000);
+
+    const refused = await cli(['restore', id, '--to', db.url, '--json']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.out).error).toMatchObject({ code: 'restore-refused' });
+    expect(JSON.parse(refused.out).error.message).toMatch(/is the database dbwarden guards/);
+
+    await adminQuery(db.url, 'CREATE DATABASE copy');
+    const copy = db.url.replace(/\/app$/, '/copy');
+    const fresh = await cli(['restore', id, '--to', copy, '--json']);
+    expect(fresh.code).toBe(0);
+    expect(JSON.parse(fresh.out).tables).toContainEqual({
+      name: 'public.billing_transaction',
+      rows: 20000,
+      atBackup: 20000,
+    });
+    expect((await adminQuery(copy, sample)).rows[0]).toEqual(before);
+
+    const notEmpty = await cli(['restore', id, '--to', copy]);
+    expect(notEmpty.code).toBe(1);
+    expect(notEmpty.err).toMatch(/is not empty: it has 5 table\(s\)/);
+    expect(notEmpty.err).toContain('--clean');
+
+    await adminQuery(db.url, 'DROP TABLE billing_transaction, billing_meter, billing_customer, auth_user');
+    const back = await cli(['restore', id, '--to', db.url, '--clean', '--i-know-this-is-production']);
+    expect(back.code).toBe(0);
+    expect(back.out).toContain('--clean: will drop and recreate 1 table(s): public.django_migrations');
+    expect(back.out).toMatch(/Checksum verified: sha256 [0-9a-f]{12}…/);
+    expect(back.out).toMatch(/public\.billing_transaction +20,000 +\(20,000\)/);
+    expect((await adminQuery(db.url, sample)).rows[0]).toEqual(before);
+  });
+
+  it('restore without --to is a usage error', async () => {
+    const r = await cli(['restore', id]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/needs --to/);
+  });
+});

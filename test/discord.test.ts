@@ -1,0 +1,319 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatCommand } from '../src/chat/commands.js';
+import { type DiscordBot, startDiscord } from '../src/chat/discord.js';
+import { LEVEL_COLOUR } from '../src/chat/render-discord.js';
+import { runCli } from '../src/cli.js';
+import type { Report } from '../src/core/report.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { buildServices, type Services } from '../src/main.js';
+import { useTestCluster } from './helpers/cluster.js';
+import { FakeDiscord, type RecordedCall } from './helpers/fake-discord.js';
+
+const db = useTestCluster();
+// Built at run time: no token-shaped literal in the repository.
+const TOKEN = ['fake', randomBytes(12).toString('hex'), randomBytes(12).toString('hex')].join('.');
+const APP = '100000000000000001';
+const CHANNEL = '200000000000000001';
+const GUILD = '300000000000000001';
+
+let fake: FakeDiscord;
+const storeDir = mkdtempSync(join(tmpdir(), 'dbwarden-discord-'));
+let logs = '';
+const running: { bot: DiscordBot; services: Services }[] = [];
+
+function env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: db.url,
+    DBWARDEN_ENV: 'production',
+    DBWARDEN_STORE: storeDir,
+    DISCORD_TOKEN: TOKEN,
+    DISCORD_APPLICATION_ID: APP,
+    DISCORD_CHANNEL_ID: CHANNEL,
+    DISCORD_GUILD_ID: GUILD,
+    DISCORD_API_URL: fake.apiUrl,
+    LOG_LEVEL: 'debug',
+    ...extra,
+  };
+}
+
+/** The bot as `dbwarden serve` builds it: services from the environment, then the Discord adapter. */
+async function startBot(
+  opts: { env?: Record<string, string | undefined>; extra?: ChatCommand[]; clock?: () => number } = {},
+) {
+  const logDestination = new PassThrough();
+  logDestination.on('data', (d) => (logs += d));
+  const services = await buildServices({ env: env(opts.env), logDestination });
+  const bot = await startDiscord({
+    config: services.config,
+    commands: [...services.commands, ...(opts.extra ?? [])],
+    logger: services.logger,
+    editIntervalMs: 50,
+    postRetryDelaysMs: [100, 200],
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  running.push({ bot, services });
+  return { bot, services };
+}
+
+async function stopAll() {
+  for (const { bot, services } of running.splice(0)) {
+    await bot.stop();
+    await services.close();
+  }
+}
+
+const webhookEdits = (token: string) => (c: RecordedCall) =>
+  c.method === 'PATCH' && c.path === `/webhooks/${APP}/${token}/messages/@original`;
+
+beforeAll(async () => {
+  fake = await new FakeDiscord({ token: TOKEN, applicationId: APP, heartbeatIntervalMs: 1500 }).start();
+  await seedDemo(db.url);
+});
+
+afterAll(async () => {
+  await stopAll();
+  await fake?.stop();
+  rmSync(storeDir, { recursive: true, force: true });
+});
+
+describe('Discord bot against a fake Discord', () => {
+  it('registers guild commands once, and global commands without a guild', async () => {
+    const guildRoute = `/applications/${APP}/guilds/${GUILD}/commands`;
+    await startBot();
+    await stopAll();
+    const puts = () => fake.calls.filter((c) => c.method === 'PUT' && c.path === guildRoute);
+    expect(puts()).toHaveLength(1);
+    const names = fake.commands.get(GUILD)!.map((c) => c.name);
+    expect(names).toContain('db-status');
+    const dbStatus = puts()[0]!.body.find((c: { name: string }) => c.name === 'db-status');
+    expect(dbStatus.options).toEqual([expect.objectContaining({ name: 'me', type: 5 })]);
+    // Servers only: no DMs, where there is no member and no roles to authorise by.
+    expect(dbStatus.contexts).toEqual([0]);
+
+    // A restart with the same definitions reads and leaves them alone.
+    await startBot();
+    await stopAll();
+    expect(fake.calls.filter((c) => c.method === 'GET' && c.path === guildRoute)).toHaveLength(2);
+    expect(puts()).toHaveLength(1);
+    expect(fake.identifies).toBe(2);
+
+    // Someone changed a definition on Discord's side: the next start puts ours back.
+    fake.commands.get(GUILD)![0]!.description = 'edited elsewhere';
+    await startBot();
+    await stopAll();
+    expect(puts()).toHaveLength(2);
+
+    await startBot({ env: { DISCORD_GUILD_ID: undefined } });
+    await stopAll();
+    expect(
+      fake.calls.filter((c) => c.method === 'PUT' && c.path === `/applications/${APP}/commands`),
+    ).toHaveLength(1);
+    expect(fake.commands.get('global')!.map((c) => c.name)).toEqual(names);
+  });
+
+  it('registers on demand with `dbwarden discord register`', async () => {
+    const run = async () => {
+      const stdout = new PassThrough();
+      let out = '';
+      stdout.on('data', (d) => (out += d));
+      const code = await runCli(['discord', 'register'], {
+        stdout,
+        stderr: new PassThrough(),
+        env: env({ DISCORD_GUILD_ID: '300000000000000777' }),
+      });
+      return { code, out };
+    };
+    const first = await run();
+    const names = fake.commands.get('300000000000000777')!.map((c) => `/${c.name}`);
+    expect(names).toContain('/db-status');
+    expect(first).toEqual({ code: 0, out: `Registered ${names.join(', ')} in guild 300000000000000777\n` });
+    expect(await run()).toEqual({
+      code: 0,
+      out: `Already up to date: ${names.join(', ')} in guild 300000000000000777\n`,
+    });
+  });
+
+  it('answers /db-status: deferred at once, then edited with the status embed', async () => {
+    const { bot, services } = await startBot();
+    expect(bot.connected()).toBe(true);
+    const level = (await services.statusReport()).level;
+    const { id, token } = fake.sendCommand({ name: 'db-status' });
+    const edit = await fake.waitForCall(webhookEdits(token));
+    const callback = fake.calls.find((c) => c.path === `/interactions/${id}/${token}/callback`)!;
+    expect(callback.body).toEqual({ type: 5, data: { flags: 0 } });
+    expect(fake.calls.indexOf(callback)).toBeLessThan(fake.calls.indexOf(edit));
+    const [embed] = edit.body.embeds;
+    expect(embed.title).toBe('production · app');
+    expect(embed.color).toBe(LEVEL_COLOUR[level]);
+    expect(embed.footer.text).toMatch(/^production · checked /);
+    const field = (name: string) => embed.fields.find((f: { name: string }) => f.name === name)?.value;
+    expect(field('Reachable')).toBe('yes');
+    expect(field('Database')).toBe(`postgres://postgres@127.0.0.1:${db.port}/app`);
+    expect(embed.description).toContain('auth\\_user: 40 rows');
+  });
+
+  it('answers /db-status me privately', async () => {
+    const { id, token } = fake.sendCommand({
+      name: 'db-status',
+      options: [{ name: 'me', type: 5, value: true }],
+    });
+    await fake.waitForCall(webhookEdits(token));
+    const callback = fake.calls.find((c) => c.path === `/interactions/${id}/${token}/callback`)!;
+    expect(callback.body).toEqual({ type: 5, data: { flags: 64 } });
+  });
+
+  it('tells why the database is unreachable, without a stack trace', async () => {
+    await stopAll();
+    const closed = new URL(db.url);
+    closed.port = '1';
+    await startBot({ env: { DATABASE_URL: closed.toString(), DBWARDEN_CONNECT_TIMEOUT: '3s' } });
+    const { token } = fake.sendCommand({ name: 'db-status' });
+    const edit = await fake.waitForCall(webhookEdits(token));
+    const [embed] = edit.body.embeds;
+    expect(embed.color).toBe(0xe74c3c);
+    const reachable = embed.fields.find((f: { name: string }) => f.name === 'Reachable').value;
+    expect(reachable).toMatch(/^no: .*refused/i);
+    expect(edit.raw).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    await stopAll();
+  });
+
+  it('delivers a channel post after a 429 and after a 500', async () => {
+    const { bot } = await startBot();
+    const path = `/channels/${CHANNEL}/messages`;
+    const before = fake.calls.filter((c) => c.path === path).length;
+    fake.failNext('POST', path, 429, 1, 0.3);
+    await bot.notifier!.post(report('Nightly digest', 'all good'));
+    fake.failNext('POST', path, 500, 4);
+    await bot.notifier!.post(report('Backup finished', 'backup 42 stored'));
+    const posts = fake.calls.filter((c) => c.path === path).slice(before);
+    // 1 rate-limited + 1 delivered, then 4 server errors + 1 delivered.
+    expect(posts).toHaveLength(7);
+    expect(posts[1]!.body.embeds[0].title).toBe('Nightly digest');
+    expect(posts[6]!.body.content).toBe('backup 42 stored');
+    expect(posts[6]!.body.allowed_mentions).toEqual({ parse: [] });
+  });
+
+  it('rejects, and logs, a channel post Discord refuses', async () => {
+    const { bot } = running[0]!;
+    fake.failNext('POST', `/channels/${CHANNEL}/messages`, 500, 100);
+    await expect(bot.notifier!.post(report('Lost', 'never arrives'))).rejects.toThrow(/Discord did not take/);
+    expect(logs).toContain('discord: post failed');
+    // Clear the remaining injected failures for the next tests.
+    fake.failNext('POST', `/channels/${CHANNEL}/messages`, 500, 0);
+  });
+
+  it('survives gateway drops: resumes, posts over REST meanwhile, and answers commands after', async () => {
+    const { bot } = running[0]!;
+    const resumes = fake.resumes;
+    fake.pauseGateway();
+    fake.drop({ code: 4000 });
+    await waitUntil(() => !bot.connected());
+    await bot.notifier!.post(report('During the outage', 'posted while the gateway was down'));
+    expect(bot.connected()).toBe(false);
+    expect(fake.calls.at(-1)!.body.content).toBe('posted while the gateway was down');
+    fake.unpauseGateway();
+    await fake.waitForSession(() => fake.resumes === resumes + 1);
+    await waitUntil(() => bot.connected());
+    const { token } = fake.sendCommand({ name: 'db-status' });
+    await fake.waitForCall(webhookEdits(token));
+
+    // A normal close means "start over": a new IDENTIFY, still no restart of dbwarden.
+    const identifies = fake.identifies;
+    fake.drop({ code: 1000 });
+    await fake.waitForSession(() => fake.identifies === identifies + 1);
+    const again = fake.sendCommand({ name: 'db-status' });
+    await fake.waitForCall(webhookEdits(again.token));
+  });
+
+  it('dispatches any command generically, posts to the channel past the token life, renders errors', async () => {
+    await stopAll();
+    let now = Date.now();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const seen: { args: string; roles: string[] | undefined; id: string }[] = [];
+    const slow: ChatCommand = {
+      name: 'slow-job',
+      description: 'A long job that reports progress',
+      usage: '[label]',
+      async run(args, user, reply) {
+        seen.push({ args, roles: user.roles, id: user.id });
+        if (args === 'boom') throw new Error('kaput');
+        await reply.update({ ...report('Working', 'working'), progress: { fraction: 0.5, label: 'half' } });
+        await gate;
+        await reply.update(report('Done', `${args} done`));
+      },
+    };
+    await startBot({ extra: [slow], clock: () => now });
+    expect(fake.commands.get(GUILD)!.find((c) => c.name === 'slow-job')!.options).toEqual([
+      expect.objectContaining({ name: 'args', type: 3 }),
+    ]);
+    const { token } = fake.sendCommand({
+      name: 'slow-job',
+      options: [{ name: 'args', type: 3, value: 'nightly' }],
+      userId: '500000000000000009',
+      roles: ['600000000000000001', '600000000000000002'],
+    });
+    const first = await fake.waitForCall(webhookEdits(token));
+    expect(first.body.embeds[0].description).toContain('50%  half');
+    expect(seen[0]).toEqual({
+      args: 'nightly',
+      roles: ['600000000000000001', '600000000000000002'],
+      id: '500000000000000009',
+    });
+    // Sixteen minutes later the interaction token is dead: the answer becomes a channel message.
+    now += 16 * 60_000;
+    fake.expireInteractionToken(token);
+    const posted = fake.calls.length;
+    release();
+    const post = await fake.waitForCall(
+      (c) => fake.calls.indexOf(c) >= posted && c.path === '/channels/400000000000000001/messages',
+    );
+    expect(post.body.content).toBe('/slow-job: nightly done');
+    expect(post.body.embeds[0].title).toBe('Done');
+    expect(fake.calls.filter(webhookEdits(token))).toHaveLength(1);
+
+    const failing = fake.sendCommand({
+      name: 'slow-job',
+      options: [{ name: 'args', type: 3, value: 'boom' }],
+    });
+    const edit = await fake.waitForCall(webhookEdits(failing.token));
+    expect(edit.body.embeds[0].title).toBe('/slow-job failed');
+    expect(edit.body.embeds[0].description).toContain('kaput');
+    expect(edit.raw).not.toMatch(/\bat .+\.(ts|js):\d+/);
+  });
+
+  it('never sends the bot token or the database password anywhere but the auth header and IDENTIFY', () => {
+    expect(fake.calls.length).toBeGreaterThan(20);
+    for (const c of fake.calls) {
+      for (const text of [c.path, c.query, c.raw]) {
+        expect(text).not.toContain(TOKEN);
+        expect(text).not.toContain(db.password);
+      }
+      expect([undefined, `Bot ${TOKEN}`]).toContain(c.authorization);
+    }
+    for (const f of fake.frames) {
+      expect(f.raw).not.toContain(db.password);
+      if (f.op !== 2 && f.op !== 6) expect(f.raw).not.toContain(TOKEN);
+    }
+    expect(logs).toContain('discord: command');
+    expect(logs).not.toContain(TOKEN);
+    expect(logs).not.toContain(db.password);
+  });
+});
+
+function report(title: string, summary: string): Report {
+  return { title, level: 'ok', summary, fields: [{ label: 'What', value: summary }], sections: [] };
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -1,0 +1,223 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
+import { seedDemo } from '../src/demo/seed.js';
+import { canControlCluster, useTestCluster } from './helpers/cluster.js';
+
+const db = useTestCluster();
+const work = mkdtempSync(join(tmpdir(), 'dbwarden-preflight-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const SAFE = 'test/fixtures/migrations/django_0004_add_field.sql';
+const DESTRUCTIVE = 'test/fixtures/migrations/prisma_migration.sql';
+const PYTHON = process.env.DBWARDEN_TEST_PYTHON ?? '/usr/bin/python3';
+const hasDjango = spawnSync(PYTHON, ['-c', 'import django, psycopg2'], { stdio: 'ignore' }).status === 0;
+if (!hasDjango)
+  console.warn(`preflight: --django test left out: ${PYTHON} cannot import django and psycopg2`);
+
+let storeN = 0;
+const newStore = () => join(work, `store-${storeN++}`);
+
+/** Run `dbwarden preflight …` in-process; the log (where posts go without a chat) is stderr. */
+async function preflight(args: string[], env: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  const code = await runCli(['preflight', ...args], {
+    stdout,
+    stderr,
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'info', ...env },
+  });
+  const posts = err
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { report?: { title: string; level: string }; msg: string })
+    .filter((l) => l.report);
+  return { code, out, err, posts, json: args.includes('--json') ? JSON.parse(out) : null };
+}
+
+describe('dbwarden preflight', () => {
+  it('remembers a database on first sight, passes safe SQL and posts the all-clear', async () => {
+    await seedDemo(db.url);
+    const store = newStore();
+    const r = await preflight(['--sql', SAFE, '--json', '--strict'], { DBWARDEN_STORE: store });
+    expect(r.code).toBe(0);
+    expect(r.json).toMatchObject({
+      verdict: 'pass',
+      exitCode: 0,
+      database: {
+        reachable: true,
+        state: 'first-seen',
+        display: `postgres://postgres@127.0.0.1:${db.port}/app`,
+      },
+      pending: [SAFE],
+      findings: [],
+      destructive: false,
+      backup: null,
+      blocking: [],
+      problems: [],
+      posted: true,
+    });
+    expect(r.posts.map((p) => p.report)).toEqual([
+      { title: 'Deploy preflight: nothing dangerous pending', level: 'ok' },
+    ]);
+    const again = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: store });
+    expect(again.json.database.state).toBe('same');
+    expect(again.err).not.toContain(db.password);
+  });
+
+  it('lists destructive statements; --strict stops the deploy unless DBWARDEN_ALLOW_DESTRUCTIVE=1', async () => {
+    const store = newStore();
+    const r = await preflight(['--sql', DESTRUCTIVE, SAFE, '--strict'], { DBWARDEN_STORE: store });
+    expect(r.code).toBe(3);
+    expect(r.out).toContain('Deploy preflight: the deploy is stopped (--strict)');
+    expect(r.out).toContain('Destructive statements pending');
+    expect(r.out).toMatch(/prisma_migration\.sql:9 drop-table — DROP TABLE "Session"/);
+    expect(r.out).toContain('drop-column');
+    expect(r.posts[0]?.report).toEqual({
+      title: 'Deploy preflight: the deploy is stopped (--strict)',
+      level: 'critical',
+    });
+
+    const warned = await preflight(['--sql', DESTRUCTIVE, '--json'], { DBWARDEN_STORE: store });
+    expect(warned.code).toBe(0);
+    expect(warned.json.verdict).toBe('block');
+    expect(warned.json.destructive).toBe(true);
+
+    const allowed = await preflight(['--sql', DESTRUCTIVE, '--json', '--strict'], {
+      DBWARDEN_STORE: store,
+      DBWARDEN_ALLOW_DESTRUCTIVE: '1',
+    });
+    expect(allowed.json.blocking).toEqual([]);
+    expect(allowed.json.destructive).toBe(true);
+  });
+
+  it('reports unparseable SQL as a finding, never a pass', async () => {
+    const r = await preflight(['--sql', 'test/fixtures/migrations/broken.sql', '--json'], {
+      DBWARDEN_STORE: newStore(),
+    });
+    expect(r.code).toBe(0);
+    expect(r.json.findings[0]).toMatchObject({ rule: 'unparseable', severity: 'error' });
+    expect(r.json.verdict).toBe('block');
+  });
+
+  it('never blocks a deploy because dbwarden failed, unless --strict', async () => {
+    const store = newStore();
+    const missing = await preflight(['--sql', 'no/such.sql', '--json'], { DBWARDEN_STORE: store });
+    expect(missing.code).toBe(0);
+    expect(missing.json.problems).toEqual(['Cannot read no/such.sql: ENOENT']);
+    expect(missing.json.verdict).toBe('warn');
+    const strict = await preflight(['--sql', 'no/such.sql', '--strict'], { DBWARDEN_STORE: store });
+    expect(strict.code).toBe(1);
+    const badConfig = await preflight(['--sql', SAFE], {
+      DBWARDEN_STORE: store,
+      DBWARDEN_COMPRESSION: 'lots',
+    });
+    expect(badConfig.code).toBe(0);
+    expect(badConfig.err).toContain('DBWARDEN_COMPRESSION');
+  });
+
+  it('finishes within --timeout when asking for pending migrations hangs', async () => {
+    const slow = join(work, 'slow-python');
+    writeFileSync(slow, '#!/bin/sh\nexec sleep 60\n');
+    chmodSync(slow, 0o755);
+    const r = await preflight(['--django', '--timeout', '2s', '--json'], {
+      DBWARDEN_STORE: newStore(),
+      DBWARDEN_PYTHON: slow,
+    });
+    expect(r.code).toBe(0);
+    expect(r.json.problems[0]).toMatch(
+      /ran out of time \(--timeout 2 s\) while reading the pending migrations|was stopped after/,
+    );
+    expect(r.json.posted).toBe(true);
+    const strict = await preflight(['--django', '--timeout', '2s', '--strict'], {
+      DBWARDEN_STORE: newStore(),
+      DBWARDEN_PYTHON: slow,
+    });
+    expect(strict.code).toBe(1);
+  });
+
+  it.runIf(hasDjango)(
+    'asks a real Django project for its unapplied migrations and lints their SQL',
+    async () => {
+      // A database of its own: the seeded demo tables are not this project's.
+      await db.sql('CREATE DATABASE djangoapp');
+      const url = db.url.replace(/\/app$/, '/djangoapp');
+      const manage = (...args: string[]) =>
+        spawnSync(PYTHON, ['manage.py', ...args], {
+          cwd: 'test/fixtures/djangoapp',
+          env: { PATH: process.env.PATH, DATABASE_URL: url },
+          encoding: 'utf8',
+        });
+      const env = { DATABASE_URL: url, DBWARDEN_STORE: newStore(), DBWARDEN_PYTHON: PYTHON };
+      const args = ['--django', '--cwd', 'test/fixtures/djangoapp', '--json', '--strict'];
+      expect(manage('migrate', 'billing', '0001').status).toBe(0);
+      const r = await preflight(args, env);
+      expect(r.json.pending).toEqual(['billing.0002_customer_email', 'billing.0003_remove_customer_phone']);
+      expect(r.json.findings.map((f: { source: string; rule: string }) => [f.source, f.rule])).toEqual([
+        ['billing.0003_remove_customer_phone', 'drop-column'],
+        ['billing.0003_remove_customer_phone', 'drop-column'],
+      ]);
+      expect(r.code).toBe(3);
+      const migrated = manage('migrate');
+      expect(migrated.status, migrated.stderr).toBe(0);
+      const done = await preflight(args, env);
+      expect(done.json.problems).toEqual([]);
+      expect(done.json.pending).toEqual([]);
+      expect(done.code).toBe(0);
+    },
+  );
+
+  it.runIf(canControlCluster)('on an unreachable database: warns, and exits 2 with --strict', async () => {
+    db.stop();
+    try {
+      const r = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: newStore() });
+      expect(r.code).toBe(0);
+      expect(r.json.database.state).toBe('unreachable');
+      expect(r.json.blocking[0]).toContain('Connection refused');
+      const strict = await preflight(['--sql', SAFE, '--strict'], { DBWARDEN_STORE: newStore() });
+      expect(strict.code).toBe(2);
+    } finally {
+      db.start();
+    }
+  });
+
+  it.runIf(canControlCluster)(
+    'on a replaced database: --strict exits non-zero and the post says so',
+    async () => {
+      const store = newStore();
+      expect((await preflight(['--sql', SAFE], { DBWARDEN_STORE: store })).code).toBe(0);
+      await db.recreate();
+      const r = await preflight(['--sql', SAFE, '--strict'], { DBWARDEN_STORE: store });
+      expect(r.code).toBe(3);
+      expect(r.out).toContain('🚨 REPLACED');
+      expect(r.out).toContain('The database was replaced: it is not the one dbwarden remembers');
+      expect(r.posts[0]?.report).toEqual({
+        title: 'Deploy preflight: the deploy is stopped (--strict)',
+        level: 'critical',
+      });
+      // Not accepted as the new normal: the next deploy is stopped too.
+      expect((await preflight(['--sql', SAFE, '--strict'], { DBWARDEN_STORE: store })).code).toBe(3);
+      const lax = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: store });
+      expect(lax.code).toBe(0);
+      expect(lax.json.database.state).toBe('replaced');
+    },
+  );
+
+  it('on an emptied database: --strict exits non-zero', async () => {
+    const store = newStore();
+    await seedDemo(db.url);
+    expect((await preflight(['--sql', SAFE], { DBWARDEN_STORE: store })).code).toBe(0);
+    await db.sql('TRUNCATE auth_user CASCADE');
+    const r = await preflight(['--sql', SAFE, '--strict', '--json'], { DBWARDEN_STORE: store });
+    expect(r.code).toBe(3);
+    expect(r.json.database.state).toBe('emptied');
+    expect(r.json.database.vanished).toContainEqual({ table: 'public.auth_user', before: 40, after: 0 });
+  });
+});
