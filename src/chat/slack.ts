@@ -175,7 +175,7 @@ async function runCommand(
   const throttled = throttledReply(reply, opts.intervalMs);
   const started = Date.now();
   try {
-    await command.run(args, user, throttled);
+    await command.run(args, { ...user, platform: 'slack' }, throttled);
   } catch (err) {
     opts.logger.warn({ err: asDbwardenError(err).toJSON() }, 'command failed');
     await throttled.update(errorReport(`/${command.name} failed`, asDbwardenError(err)));

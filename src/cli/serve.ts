@@ -51,7 +51,12 @@ export const serveVerb: Verb = {
     let slack: SlackBot | null = null;
     // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
     const discord = config.discord
-      ? await startDiscord({ config, commands: services.commands, logger })
+      ? await startDiscord({
+          config,
+          commands: services.commands,
+          logger,
+          redact: services.target.redact,
+        })
       : null;
     if (discord) {
       chatLinks.push({ name: 'discord', connected: discord.connected });
