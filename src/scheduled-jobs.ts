@@ -1,12 +1,15 @@
+import { createCatalog } from './backup/catalog.js';
 import type { BackupManifest } from './backup/manifest.js';
 import { isGood } from './backup/manifest.js';
+import { findTool } from './backup/pg-tools.js';
 import type { BackupService } from './backup/service.js';
+import { verifyAndRecord } from './backup/verify.js';
 import { asDbwardenError } from './core/errors.js';
-import { formatBytes, formatDuration } from './core/format.js';
+import { formatBytes, formatCount, formatDuration } from './core/format.js';
 import type { Report } from './core/report.js';
 import { notePosted, readManifests } from './core/watch.js';
 import type { Services } from './main.js';
-import { createScheduler, type Job, type Scheduler } from './schedule.js';
+import { createScheduler, type Job, type Scheduler, type TickOutcome } from './schedule.js';
 
 /** The short "backup done" post. */
 export function backupDoneReport(m: BackupManifest, targetName: string): Report {
@@ -62,17 +65,73 @@ export async function runScheduledBackup(
   }
 }
 
+/** Restore-drill the newest good backup (checksum, archive, restore into a scratch database) and post the result. */
+export async function runScheduledDrill(services: Services): Promise<void> {
+  const { config, store } = services;
+  const catalog = createCatalog(store);
+  const m = (await catalog.list()).find(isGood);
+  if (!m) {
+    await services.notifier.post({
+      title: `Restore drill skipped: ${services.target.name}`,
+      level: 'warn',
+      summary: 'No good backup to drill yet.',
+      fields: [],
+      sections: [{ lines: ['No good backup to drill yet.', '→ Take one with `dbwarden backup`.'] }],
+    });
+    return;
+  }
+  const pgRestore = await findTool('pg_restore', config.backup.pgRestore);
+  const { manifest, problem } = await verifyAndRecord(
+    {
+      store,
+      catalog,
+      pgRestore,
+      target: services.target,
+      drillUrl: config.backup.drillUrl,
+      clock: services.clock,
+    },
+    m,
+    { drill: true },
+  );
+  const d = manifest.drill;
+  if (problem) {
+    const e = asDbwardenError(problem);
+    await services.notifier.post({
+      title: `Restore drill failed: ${services.target.name}`,
+      level: 'critical',
+      summary: `Restore drill of ${m.id} failed: ${e.message}`,
+      fields: [{ label: 'Backup', value: m.id }],
+      sections: [
+        {
+          title: 'Restore drill failed [backup-unverified]',
+          lines: [e.message, `→ ${e.hint ?? 'Look at the drill problem.'}`],
+        },
+      ],
+    });
+    throw problem;
+  }
+  await services.notifier.post({
+    title: `Restore drill ok: ${services.target.name}`,
+    level: 'ok',
+    summary: `Backup ${m.id} restored: ${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows in ${formatDuration(d?.durationMs ?? 0)}`,
+    fields: [
+      { label: 'Backup', value: m.id },
+      { label: 'Restored', value: `${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows` },
+      { label: 'Took', value: formatDuration(d?.durationMs ?? 0) },
+    ],
+    sections: [],
+  });
+}
+
 export interface ScheduleOptions {
   backups?: BackupService | null;
-  /** A restore drill of the newest backup, when the backup module offers one. */
-  drill?: (() => Promise<void>) | null;
   instanceId?: string;
   settleMs?: number;
   /** Aborts a running scheduled backup (serve's shutdown). */
   signal?: AbortSignal;
 }
 
-/** The serve-time jobs: watch, backup, digest and (when configured) drill, on the config's crons and zone. */
+/** The serve-time jobs: watch, backup, digest and (with DBWARDEN_DRILL_CRON) drill, on the config's crons and zone. */
 export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): Job[] {
   const { config } = services;
   const jobs: Job[] = [
@@ -90,9 +149,8 @@ export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): J
       cron: config.schedule.backupCron,
       run: () => runScheduledBackup(services, backups),
     });
-  const drill = opts.drill;
-  if (drill && config.backup.drillCron)
-    jobs.push({ name: 'drill', cron: config.backup.drillCron, run: drill });
+  if (config.backup.drillCron)
+    jobs.push({ name: 'drill', cron: config.backup.drillCron, run: () => runScheduledDrill(services) });
   return jobs;
 }
 
@@ -100,7 +158,10 @@ export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): J
  * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup older
  * than the max age), one catch-up backup runs now, once across replicas.
  */
-export async function startSchedule(services: Services, opts: ScheduleOptions = {}): Promise<Scheduler> {
+export async function startSchedule(
+  services: Services,
+  opts: ScheduleOptions = {},
+): Promise<Scheduler & { catchUp: Promise<TickOutcome> | null }> {
   const scheduler = createScheduler(scheduledJobs(services, opts), {
     store: services.store,
     target: services.target,
@@ -111,6 +172,7 @@ export async function startSchedule(services: Services, opts: ScheduleOptions = 
     ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
   });
   scheduler.start();
+  let catchUp: Promise<TickOutcome> | null = null;
   if (opts.backups) {
     const newest = (await readManifests(services.store))
       .filter(isGood)
@@ -119,8 +181,10 @@ export async function startSchedule(services: Services, opts: ScheduleOptions = 
     if (age > services.config.guard.backupMaxAgeMs) {
       services.logger.info({ newest: newest?.id ?? null }, 'newest backup too old: catching up now');
       // Keyed by the stale backup: every replica starting now agrees on one catch-up.
-      void scheduler.runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`);
+      catchUp = scheduler
+        .runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`)
+        .catch((): TickOutcome => 'failed');
     }
   }
-  return scheduler;
+  return Object.assign(scheduler, { catchUp });
 }

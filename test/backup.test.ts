@@ -340,6 +340,15 @@ describe('backups of a real database with the real pg_dump', () => {
     const r = await verifyAndRecord(deps, lying, { drill: true });
     expect(r.problem?.code).toBe('drill-failed');
     expect(r.manifest.drill?.problem).toBe('public.auth_user: 40 rows restored, 41 at dump time');
+
+    // A drill URL that is the guarded database under another address is refused, and nothing is wiped.
+    const sameDb = db.url.replace('127.0.0.1', 'localhost');
+    const refused = await verifyAndRecord({ ...deps, drillUrl: sameDb }, m, { drill: true });
+    expect(refused.manifest.drill?.ok).toBe(false);
+    expect(refused.manifest.drill?.problem).toMatch(
+      /DBWARDEN_DRILL_URL points at the database dbwarden guards/,
+    );
+    expect((await adminQuery(db.url, 'SELECT count(*)::int AS n FROM auth_user')).rows[0].n).toBe(40);
   });
 });
 

@@ -116,6 +116,13 @@ describe('guard: each warning', () => {
     ).toEqual(['rows-dropped']);
   });
 
+  it('rows-dropped, once open, stays until the rows are back: new rows do not hide the loss', () => {
+    const grown = withRows(prev, { 'public.orders': 900 }); // 300 lost, 200 new: −10 %
+    expect(codes({ current: grown })).toEqual([]);
+    expect(codes({ current: grown, rowsDroppedOpen: true })).toEqual(['rows-dropped']);
+    expect(codes({ current: withRows(prev, { 'public.orders': 990 }), rowsDroppedOpen: true })).toEqual([]);
+  });
+
   it('the way back is the newest good backup from BEFORE the change', () => {
     const after = manifest({ id: '20261124T100200000Z-dddd', startedAt: '2026-11-24T10:02:00.000Z' });
     const failed = manifest({

@@ -74,6 +74,15 @@ describe('snapshot', () => {
     expect(snapshotFromStatus(status({ reachable: false, identity: null, sizeBytes: null }))).toBeNull();
   });
 
+  it('never overwrites an earlier snapshot taken in the same millisecond', async () => {
+    const store = tempStore();
+    const first = await saveSnapshot(store, snapshotFromStatus(status())!);
+    const second = await saveSnapshot(store, { ...snapshotFromStatus(status())!, sizeBytes: 1 });
+    expect(second).not.toBe(first);
+    expect((await loadSnapshot(store, first))?.sizeBytes).toBe(9_000_000);
+    expect((await loadSnapshot(store, second))?.sizeBytes).toBe(1);
+  });
+
   it('round-trips through the store under a time-sorted key', async () => {
     const store = tempStore();
     const a = snapshotFromStatus(status())!;

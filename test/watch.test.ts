@@ -155,6 +155,33 @@ describe('watch against a real database', () => {
     expect(ch.reports[1]).toMatchObject({ level: 'ok' });
   });
 
+  it('an open warning is posted again after a day as a reminder, never sooner', async () => {
+    await reseed();
+    let now = new Date();
+    const { store, watch, ch } = setup({ clock: () => now });
+    const good = await goodBackup(store);
+    await watch();
+    await db.sql('DELETE FROM billing_transaction WHERE id % 2 = 0');
+    expect((await watch()).posted).toEqual([{ code: 'rows-dropped', kind: 'new' }]);
+    const later = async (hours: number) => {
+      now = new Date(Date.now() + hours * 3_600_000);
+      const startedAt = new Date(now.getTime() - 60_000).toISOString();
+      await writeManifests(store, [
+        manifest({
+          ...good,
+          id: `later-${hours}`,
+          startedAt,
+          finishedAt: new Date(now.getTime() - 1000).toISOString(),
+        }),
+      ]);
+      return watch();
+    };
+    expect((await later(23)).posted).toEqual([]);
+    expect((await later(25)).posted).toEqual([{ code: 'rows-dropped', kind: 'reminder' }]);
+    expect(ch.text()).toContain('Still open: Rows vanished');
+    expect((await later(26)).posted).toEqual([]);
+  });
+
   it('TRUNCATE one watched table → rows-dropped; a Django-like flush of every table → database-emptied', async () => {
     await reseed();
     const { store, watch } = setup();

@@ -2,7 +2,7 @@ import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity } from '../core/identity.js';
 import type { Target } from '../core/target.js';
 import { listArchive } from './archive.js';
-import { assertComplete, type Catalog, incomingKey } from './catalog.js';
+import { assertComplete, type Catalog } from './catalog.js';
 import { runPgDump } from './dump.js';
 import { assertNewEnough, findTool, type PgTool } from './pg-tools.js';
 import type { BlobStore } from './store/blob-store.js';
@@ -85,7 +85,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
           pgDump,
           target: o.target,
           store: o.store,
-          key: incomingKey(o.id),
+          key: o.catalog.stagingKey(o.id),
           compression: o.compression,
           excludeTables: o.excludeTables,
           snapshot: snap.snapshot,
@@ -133,7 +133,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   const pgRestore = await findTool('pg_restore', o.pgRestore);
   assertNewEnough(pgRestore, pgDump.major, pgDump.version, 'read archives of pg_dump');
   const taken: TakenDump = { ...dumped, pgRestore };
-  const listing = await listArchive(pgRestore, await o.store.get(incomingKey(o.id)));
+  const listing = await listArchive(pgRestore, await o.store.get(o.catalog.stagingKey(o.id)));
   const expected = (snap as Snapshot | null)?.tables.filter((t) => !excluded(t)) ?? [];
   assertComplete(expected, listing.tableData, taken.sizeBytes);
   return taken;

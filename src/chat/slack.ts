@@ -6,7 +6,7 @@ import { errorReport, type Report } from '../core/report.js';
 import { createRedactor, type Redactor } from '../core/secrets.js';
 import type { HttpServer } from '../http.js';
 import type { Logger } from '../log.js';
-import type { ChatCommand, CommandReply } from './commands.js';
+import type { ChatCommand, ChatUser, CommandReply } from './commands.js';
 import { renderSlack } from './render-slack.js';
 import {
   boltLogger,
@@ -106,10 +106,16 @@ export async function startSlack(opts: SlackOptions): Promise<SlackBot> {
         redact,
         ...(opts.retry ? { policy: opts.retry } : {}),
       });
-      const run = runCommand(command, body.text, { id: body.user_id, name: body.user_name }, reply, {
-        logger,
-        intervalMs: opts.editIntervalMs ?? 1000,
-      }).finally(() => inflight.delete(run));
+      const run = runCommand(
+        command,
+        body.text,
+        { id: body.user_id, name: body.user_name, platform: 'slack' },
+        reply,
+        {
+          logger,
+          intervalMs: opts.editIntervalMs ?? 1000,
+        },
+      ).finally(() => inflight.delete(run));
       inflight.add(run);
       await run;
     });
@@ -166,14 +172,14 @@ export async function startSlack(opts: SlackOptions): Promise<SlackBot> {
 async function runCommand(
   command: ChatCommand,
   args: string,
-  user: { id: string; name?: string },
+  user: ChatUser,
   reply: CommandReply,
   opts: { logger: Logger; intervalMs: number },
 ): Promise<void> {
   const throttled = throttledReply(reply, opts.intervalMs);
   const started = Date.now();
   try {
-    await command.run(args, user, throttled);
+    await command.run(args, { ...user, platform: 'slack' }, throttled);
   } catch (err) {
     opts.logger.warn(
       { command: command.name, user: user.id, err: asDbwardenError(err).toJSON() },
@@ -265,7 +271,18 @@ function slackReply(opts: {
       await update(report);
     }
   };
-  return { update };
+  return {
+    async update(report) {
+      try {
+        await update(report);
+      } catch (err) {
+        // A lost progress edit is not worth failing the command (the next edit or the result follows); the
+        // result itself must arrive, so its failure propagates (and is logged by the caller).
+        if (!report.progress) throw err;
+        opts.logger.warn({ err: asDbwardenError(err).toJSON() }, 'progress update not delivered');
+      }
+    },
+  };
 }
 
 /** A failed auth.test or connection as a readable error. */

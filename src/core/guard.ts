@@ -67,6 +67,8 @@ export interface GuardInput {
   current: Snapshot | Unreachable;
   /** An `unreachable` warning was posted and is still open: a reachable database now means `recovered`. */
   unreachableOpen?: boolean;
+  /** `rows-dropped` is open: it clears only when the rows are (nearly) all back, not when growth hides the loss. */
+  rowsDroppedOpen?: boolean;
   /** Every backup manifest (any order). */
   manifests: BackupManifest[];
   /** The snapshot nearest before the newest good backup started: what that backup should hold. */
@@ -77,6 +79,8 @@ export interface GuardInput {
 
 /** A watched table must have at least this many rows before a fall counts as rows-dropped (noise floor). */
 export const MIN_ROWS_FOR_DROP = 10;
+/** While rows-dropped is open, a table still counts as dropped until fewer than this share of its rows is missing. */
+export const RESOLVE_DROP_PCT = 2;
 /** A successful restore drill is expected this often when drills are configured. */
 export const DRILL_MAX_AGE_MS = 7 * 86_400_000;
 
@@ -170,10 +174,13 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
     return out;
   }
 
+  const threshold = input.rowsDroppedOpen
+    ? Math.min(RESOLVE_DROP_PCT, config.rowsDropPct)
+    : config.rowsDropPct;
   const dropped = compared.filter((t) => {
     const before = prev.tables[t]!.rows;
     const now = cur.tables[t]!.rows;
-    return before >= MIN_ROWS_FOR_DROP && ((before - now) / before) * 100 > config.rowsDropPct;
+    return before >= MIN_ROWS_FOR_DROP && ((before - now) / before) * 100 > threshold;
   });
   if (dropped.length > 0) {
     out.push({

@@ -70,8 +70,10 @@ export function snapshotKeyTime(key: string): Date | null {
   return parseCompactTime(key.slice(SNAPSHOT_PREFIX.length, -'.json'.length));
 }
 
-/** Write a snapshot; returns its key. */
+/** Write a snapshot under a key of its own (never over an older one, e.g. the guard's baseline); returns the key. */
 export async function saveSnapshot(store: BlobStore, snap: Snapshot): Promise<string> {
+  // Two snapshots in the same millisecond (a stopped test clock, a fast retry) must not overwrite each other.
+  while (await store.stat(snapshotKey(snap.at))) snap.at = new Date(Date.parse(snap.at) + 1).toISOString();
   const key = snapshotKey(snap.at);
   await store.put(key, JSON.stringify(snap));
   return key;

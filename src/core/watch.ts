@@ -109,11 +109,27 @@ export async function readManifests(store: BlobStore): Promise<BackupManifest[]>
   return out;
 }
 
+const stateLocks = new WeakMap<BlobStore, Promise<unknown>>();
+
+/** Serialise read-modify-write of the watch state in this process (watch rounds, accept, the backup job's notes). */
+function withStateLock<T>(store: BlobStore, fn: () => Promise<T>): Promise<T> {
+  const run = (stateLocks.get(store) ?? Promise.resolve()).then(fn, fn);
+  stateLocks.set(
+    store,
+    run.catch(() => {}),
+  );
+  return run;
+}
+
 /**
  * One round of the watch: probe, remember a snapshot, compare with the baseline, post what is new (and what
  * cleared) once. Open warnings live in the store so a warning is not posted again every few minutes.
  */
-export async function watchOnce(deps: WatchDeps): Promise<WatchResult> {
+export function watchOnce(deps: WatchDeps): Promise<WatchResult> {
+  return withStateLock(deps.store, () => watchRound(deps));
+}
+
+async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   const { store, clock } = deps;
   const status = await deps.probe();
   const now = clock();
@@ -152,6 +168,7 @@ export async function watchOnce(deps: WatchDeps): Promise<WatchResult> {
       since: state.unreachableSince ?? status.checkedAt,
     },
     unreachableOpen: Boolean(state.open.unreachable),
+    rowsDroppedOpen: Boolean(state.open['rows-dropped']),
     manifests,
     atBackup,
     config: deps.guardConfig,
@@ -244,10 +261,14 @@ export interface AcceptResult {
  * `dbwarden accept`: the database as it is now is what is expected (a planned move, an intended deletion).
  * Its snapshot becomes the baseline and open data-loss warnings close without a "resolved" post.
  */
-export async function acceptCurrent(
+export function acceptCurrent(
   deps: Pick<WatchDeps, 'store' | 'probe' | 'clock'>,
   by: string,
 ): Promise<AcceptResult> {
+  return withStateLock(deps.store, () => accept(deps, by));
+}
+
+async function accept(deps: Pick<WatchDeps, 'store' | 'probe' | 'clock'>, by: string): Promise<AcceptResult> {
   const status = await deps.probe();
   const snap = snapshotFromStatus(status);
   if (!snap)
@@ -267,7 +288,15 @@ export async function acceptCurrent(
 }
 
 /** Record that a warning was just posted by someone else (e.g. the backup job), so the watch does not repeat it. */
-export async function notePosted(
+export function notePosted(
+  store: BlobStore,
+  w: Pick<OpenWarning, 'code' | 'level' | 'title'>,
+  now: Date,
+): Promise<void> {
+  return withStateLock(store, () => note(store, w, now));
+}
+
+async function note(
   store: BlobStore,
   w: Pick<OpenWarning, 'code' | 'level' | 'title'>,
   now: Date,
