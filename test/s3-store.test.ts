@@ -52,15 +52,6 @@ describe('the S3 store over HTTP', () => {
     expect(await s3.openUploads()).toEqual([]);
   });
 
-  test('a move is a server-side copy: the object never travels through dbwarden', async () => {
-    const store = freshStore();
-    await store.put('backups/incoming/moved.dump', Buffer.alloc(6 * MiB, 'y'));
-    await store.move?.('backups/incoming/moved.dump', 'backups/moved.dump');
-    expect(callsFor('backups/incoming/moved.dump')).not.toContain('GetObject');
-    expect(callsFor('backups/incoming/moved.dump')).toContain('DeleteObject');
-    expect((await store.stat('backups/moved.dump'))?.size).toBe(6 * MiB);
-  });
-
   test('a small object goes up in one PutObject', async () => {
     const store = freshStore();
     await store.put('backups/small.json', '{}');

@@ -45,7 +45,6 @@ export function storeContract(name: string, opts: StoreContractOptions): void {
     test('moves an object: whole under the new key, gone from the old one', async () => {
       const store = await opts.makeStore();
       await store.put('backups/incoming/x.dump', 'dump bytes');
-      expect(typeof store.move).toBe('function');
       const info = await moveObject(store, 'backups/incoming/x.dump', 'backups/x.dump');
       expect(info).toMatchObject({ key: 'backups/x.dump', size: 10 });
       expect(await readText(store, 'backups/x.dump')).toBe('dump bytes');

@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
 import {
-  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -19,8 +18,6 @@ import { describeS3Error, StoreError } from './s3-errors.js';
  */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_QUEUE_SIZE = 2;
-/** The largest object one CopyObject call may copy. */
-const MAX_COPY_BYTES = 5 * 1024 ** 3;
 
 export interface S3Location {
   bucket: string;
@@ -205,31 +202,6 @@ export function createS3Store(opts: S3StoreOptions): BlobStore {
         throw fail(`listing of ${listPrefix || 'the store'}`, err);
       }
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    },
-    async move(from, to) {
-      const size = (await stat(from))?.size;
-      // Beyond 5 GiB a single CopyObject is refused; stream it through us instead (rare for one app's database).
-      if (size === undefined || size > MAX_COPY_BYTES) {
-        const info = await this.put(to, await this.get(from));
-        await this.delete(from);
-        return info;
-      }
-      try {
-        // A server-side copy: a published dump never travels through dbwarden twice.
-        await client.send(
-          new CopyObjectCommand({
-            Bucket: bucket,
-            Key: objectKey(to),
-            CopySource: `${bucket}/${encodeURIComponent(objectKey(from)).replace(/%2F/g, '/')}`,
-          }),
-        );
-      } catch (err) {
-        throw fail(`copy of ${from} to ${to}`, err);
-      }
-      await this.delete(from);
-      const info = await stat(to);
-      if (!info) throw new StoreError('store-error', `S3 copied ${from} to ${to} but does not show it.`);
-      return info;
     },
     async delete(key) {
       const Key = objectKey(key);
