@@ -87,10 +87,10 @@ describe('scheduled backups with the real backup service', () => {
       const outcome = await schedulerFor(services).runTick('backup', new Date('2026-11-24T03:00:00Z'));
       expect(outcome).toBe('failed');
       expect(channel.text).toContain('🚨 Backup failed');
-      // The cause, as the failed manifest records it (pg_dump's own words).
+      // The cause, as the failed manifest records it (the table the role may not read).
       const [failed] = await services.backups!.list();
       expect(failed).toMatchObject({ status: 'failed', requestedBy: 'schedule' });
-      expect(failed!.error?.message).toMatch(/permission denied/);
+      expect(failed!.error?.message).toMatch(/permission denied for table/);
       expect(channel.text).toContain(failed!.error!.message.split('\n')[0]);
       expect(channel.text).not.toContain('limited-pw');
       const w = await services.watch();
