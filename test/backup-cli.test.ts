@@ -130,6 +130,22 @@ describe('dbwarden backup, backups, verify, restore', () => {
     expect((await adminQuery(db.url, sample)).rows[0]).toEqual(before);
   });
 
+  it('shows a progress line redrawn in place when stderr is a terminal', async () => {
+    const stdout = new PassThrough();
+    const stderr = Object.assign(new PassThrough(), { isTTY: true });
+    let err = '';
+    stderr.on('data', (d) => (err += d));
+    stdout.resume();
+    const code = await runCli(['backup'], {
+      stdout,
+      stderr,
+      env: { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: store },
+    });
+    expect(code).toBe(0);
+    expect(err).toMatch(/\r\x1b\[K[▓░]+ \d+% {2}(Starting|Dumping|Publishing|Verifying) · /);
+    expect(err.endsWith('\r\x1b[K')).toBe(true);
+  });
+
   it('restore without --to is a usage error', async () => {
     const r = await cli(['restore', id]);
     expect(r.code).toBe(1);

@@ -166,11 +166,9 @@ describe('POST /hooks/deploy', () => {
     expect((await post('/hooks/deploy', done, headers(done, 'gh-2'))).status).toBe(202);
     const report = await reportFor('shop @ c0ffee0');
     expect(report.level).toBe('critical');
-    expect(report.title).toBe('🚨 Deploy shop @ c0ffee0: data vanished');
-    expect(report.sections[0]).toEqual({
-      title: '🚨 Data vanished',
-      lines: ['public.billing_transaction: 20,000 rows → 0'],
-    });
+    expect(report.title).toBe('🚨 Deploy shop @ c0ffee0: rows vanished');
+    expect(report.sections[0]!.title).toBe('🚨 Rows vanished');
+    expect(report.sections[0]!.lines).toContain('public.billing_transaction: 20,000 → 0 (−100 %)');
     expect(report.sections).toContainEqual({
       title: 'Tables added / removed',
       lines: ['+ public.billing_invoice'],
@@ -193,15 +191,18 @@ describe('POST /hooks/deploy', () => {
     const r = await post('/hooks/deploy', body, { authorization: `Bearer ${SECRET}` });
     expect(r).toEqual({ status: 202, body: { accepted: 'generic:worker:v9', phase: 'failed' } });
     const report = await reportFor('worker @ v9');
-    // The emptied table stays an alarm: a critical reading is never remembered as the new normal.
-    expect(report.title).toBe('🚨 Deploy worker @ v9 failed: data vanished');
+    // No start event: compared with the guard's baseline (the first sight), where the rows were still there.
+    expect(report.title).toBe('🚨 Deploy worker @ v9 failed: rows vanished');
     expect(report.level).toBe('critical');
-    await db.sql('INSERT INTO billing_transaction (meter_id, amount_cents) SELECT id, 1 FROM billing_meter');
+    await db.sql(
+      'INSERT INTO billing_transaction (meter_id, amount_cents) SELECT 1 + i % 600, 1 FROM generate_series(1, 20000) i',
+    );
     const again = JSON.stringify({ service: 'worker', version: 'v10', status: 'failed', id: 'g-2' });
     expect((await post('/hooks/deploy', again, { authorization: `Bearer ${SECRET}` })).status).toBe(202);
     const calm = await reportFor('worker @ v10');
     expect(calm.title).toBe('Deploy worker @ v10 failed');
     expect(calm.level).toBe('warn');
+    expect(calm.sections.map((x) => x.title)).not.toContain('🚨 Rows vanished');
     expect(report.fields).toContainEqual({ label: 'Environment', value: 'staging' });
   });
 });

@@ -1,84 +1,33 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChatCommand } from '../src/chat/commands.js';
-import { type DiscordBot, startDiscord } from '../src/chat/discord.js';
+import type { DiscordBot } from '../src/chat/discord.js';
 import { LEVEL_COLOUR } from '../src/chat/render-discord.js';
 import { runCli } from '../src/cli.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
-import { buildServices, type Services } from '../src/main.js';
 import { useTestCluster } from './helpers/cluster.js';
-import { FakeDiscord, type RecordedCall } from './helpers/fake-discord.js';
+import { APP, CHANNEL, GUILD, useDiscordBot, webhookEdits } from './helpers/discord-bot.js';
+import type { FakeDiscord } from './helpers/fake-discord.js';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsx = join(root, 'node_modules/tsx/dist/cli.mjs');
 const db = useTestCluster();
-// Built at run time: no token-shaped literal in the repository.
-const TOKEN = ['fake', randomBytes(12).toString('hex'), randomBytes(12).toString('hex')].join('.');
-const APP = '100000000000000001';
-const CHANNEL = '200000000000000001';
-const GUILD = '300000000000000001';
-
+const harness = useDiscordBot(db);
+const TOKEN = harness.token;
+const env = harness.env;
+const startBot = harness.start;
+const stopAll = harness.stopAll;
 let fake: FakeDiscord;
-const storeDir = mkdtempSync(join(tmpdir(), 'dbwarden-discord-'));
-let logs = '';
-const running: { bot: DiscordBot; services: Services }[] = [];
-
-function env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  return {
-    DATABASE_URL: db.url,
-    DBWARDEN_ENV: 'production',
-    DBWARDEN_STORE: storeDir,
-    DISCORD_TOKEN: TOKEN,
-    DISCORD_APPLICATION_ID: APP,
-    DISCORD_CHANNEL_ID: CHANNEL,
-    DISCORD_GUILD_ID: GUILD,
-    DISCORD_API_URL: fake.apiUrl,
-    LOG_LEVEL: 'debug',
-    ...extra,
-  };
-}
-
-/** The bot as `dbwarden serve` builds it: services from the environment, then the Discord adapter. */
-async function startBot(
-  opts: { env?: Record<string, string | undefined>; extra?: ChatCommand[]; clock?: () => number } = {},
-) {
-  const logDestination = new PassThrough();
-  logDestination.on('data', (d) => (logs += d));
-  const services = await buildServices({ env: env(opts.env), logDestination });
-  const bot = await startDiscord({
-    config: services.config,
-    commands: [...services.commands, ...(opts.extra ?? [])],
-    logger: services.logger,
-    editIntervalMs: 50,
-    postRetryDelaysMs: [100, 200],
-    ...(opts.clock ? { clock: opts.clock } : {}),
-  });
-  running.push({ bot, services });
-  return { bot, services };
-}
-
-async function stopAll() {
-  for (const { bot, services } of running.splice(0)) {
-    await bot.stop();
-    await services.close();
-  }
-}
-
-const webhookEdits = (token: string) => (c: RecordedCall) =>
-  c.method === 'PATCH' && c.path === `/webhooks/${APP}/${token}/messages/@original`;
+/** The bot the channel-post and gateway tests share. */
+let sharedBot: DiscordBot | null = null;
 
 beforeAll(async () => {
-  fake = await new FakeDiscord({ token: TOKEN, applicationId: APP, heartbeatIntervalMs: 1500 }).start();
+  fake = harness.fake;
   await seedDemo(db.url);
-});
-
-afterAll(async () => {
-  await stopAll();
-  await fake?.stop();
-  rmSync(storeDir, { recursive: true, force: true });
 });
 
 describe('Discord bot against a fake Discord', () => {
@@ -184,6 +133,7 @@ describe('Discord bot against a fake Discord', () => {
 
   it('delivers a channel post after a 429 and after a 500', async () => {
     const { bot } = await startBot();
+    sharedBot = bot;
     const path = `/channels/${CHANNEL}/messages`;
     const before = fake.calls.filter((c) => c.path === path).length;
     fake.failNext('POST', path, 429, 1, 0.3);
@@ -199,16 +149,16 @@ describe('Discord bot against a fake Discord', () => {
   });
 
   it('rejects, and logs, a channel post Discord refuses', async () => {
-    const { bot } = running[0]!;
+    const bot = sharedBot!;
     fake.failNext('POST', `/channels/${CHANNEL}/messages`, 500, 100);
     await expect(bot.notifier!.post(report('Lost', 'never arrives'))).rejects.toThrow(/Discord did not take/);
-    expect(logs).toContain('discord: post failed');
+    expect(harness.logs).toContain('discord: post failed');
     // Clear the remaining injected failures for the next tests.
     fake.failNext('POST', `/channels/${CHANNEL}/messages`, 500, 0);
   });
 
   it('survives gateway drops: resumes, posts over REST meanwhile, and answers commands after', async () => {
-    const { bot } = running[0]!;
+    const bot = sharedBot!;
     const resumes = fake.resumes;
     fake.pauseGateway();
     fake.drop({ code: 4000 });
@@ -242,7 +192,8 @@ describe('Discord bot against a fake Discord', () => {
       usage: '[label]',
       async run(args, user, reply) {
         seen.push({ args, roles: user.roles, id: user.id });
-        if (args === 'boom') throw new Error('kaput');
+        // A failure whose text quotes the password: the redactor must catch it on the way out.
+        if (args === 'boom') throw new Error(`kaput, password ${db.password} refused`);
         await reply.update({ ...report('Working', 'working'), progress: { fraction: 0.5, label: 'half' } });
         await gate;
         await reply.update(report('Done', `${args} done`));
@@ -283,8 +234,33 @@ describe('Discord bot against a fake Discord', () => {
     });
     const edit = await fake.waitForCall(webhookEdits(failing.token));
     expect(edit.body.embeds[0].title).toBe('/slow-job failed');
-    expect(edit.body.embeds[0].description).toContain('kaput');
+    expect(edit.body.embeds[0].description).toContain('kaput, password \\*\\*\\* refused');
     expect(edit.raw).not.toMatch(/\bat .+\.(ts|js):\d+/);
+  });
+
+  it('runs under `npm start` (dbwarden serve) when its credentials are set, and stops on SIGTERM', async () => {
+    await stopAll();
+    const identifies = fake.identifies;
+    const child = spawn(process.execPath, [tsx, 'src/cli.ts', 'serve'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env({ LOG_LEVEL: 'info' }) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await fake.waitForSession(() => fake.identifies > identifies, 60_000);
+      const { token } = fake.sendCommand({ name: 'db-status' });
+      const edit = await fake.waitForCall(webhookEdits(token), 60_000);
+      expect(edit.body.embeds[0].description).toContain('auth\\_user: 40 rows');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('discord: connected');
+      expect(stderr).not.toContain(TOKEN);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('never sends the bot token or the database password anywhere but the auth header and IDENTIFY', () => {
@@ -300,9 +276,9 @@ describe('Discord bot against a fake Discord', () => {
       expect(f.raw).not.toContain(db.password);
       if (f.op !== 2 && f.op !== 6) expect(f.raw).not.toContain(TOKEN);
     }
-    expect(logs).toContain('discord: command');
-    expect(logs).not.toContain(TOKEN);
-    expect(logs).not.toContain(db.password);
+    expect(harness.logs).toContain('discord: command');
+    expect(harness.logs).not.toContain(TOKEN);
+    expect(harness.logs).not.toContain(db.password);
   });
 });
 

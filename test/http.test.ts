@@ -143,8 +143,8 @@ describe('HTTP: health, readiness, metrics', () => {
     // The first sight is remembered in the background: wait for it rather than race it.
     await runtime.settled();
     const b = await readBaseline(createFileStore(dir));
-    expect(b?.identity?.databaseName).toBe('app');
-    expect(b?.tables['public.auth_user']).toBe(40);
+    expect(b?.identity.databaseName).toBe('app');
+    expect(b?.tables['public.auth_user']).toEqual({ rows: 40, exact: true, sizeBytes: expect.any(Number) });
   });
 
   it('stops being ready once shutdown begins, then closes', async () => {

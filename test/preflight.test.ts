@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
+import { FakeDiscord } from './helpers/fake-discord.js';
+import { startFakeSlack } from './helpers/fake-slack.js';
 
 const db = useTestCluster();
 const work = mkdtempSync(join(tmpdir(), 'dbwarden-preflight-'));
@@ -34,11 +36,8 @@ async function preflight(args: string[], env: Record<string, string> = {}) {
     stderr,
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'info', ...env },
   });
-  const posts = err
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { report?: { title: string; level: string }; msg: string })
-    .filter((l) => l.report);
+  // Without a chat, the post is the report's text on stderr (stdout carries the report or --json).
+  const posts = err.split('\n').filter((l) => /^(✅|⚠️|🚨) Deploy preflight/.test(l));
   return { code, out, err, posts, json: args.includes('--json') ? JSON.parse(out) : null };
 }
 
@@ -64,9 +63,7 @@ describe('dbwarden preflight', () => {
       problems: [],
       posted: true,
     });
-    expect(r.posts.map((p) => p.report)).toEqual([
-      { title: 'Deploy preflight: nothing dangerous pending', level: 'ok' },
-    ]);
+    expect(r.posts).toEqual(['✅ Deploy preflight: nothing dangerous pending']);
     const again = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: store });
     expect(again.json.database.state).toBe('same');
     expect(again.err).not.toContain(db.password);
@@ -80,10 +77,7 @@ describe('dbwarden preflight', () => {
     expect(r.out).toContain('Destructive statements pending');
     expect(r.out).toMatch(/prisma_migration\.sql:9 drop-table — DROP TABLE "Session"/);
     expect(r.out).toContain('drop-column');
-    expect(r.posts[0]?.report).toEqual({
-      title: 'Deploy preflight: the deploy is stopped (--strict)',
-      level: 'critical',
-    });
+    expect(r.posts).toEqual(['🚨 Deploy preflight: the deploy is stopped (--strict)']);
 
     const warned = await preflight(['--sql', DESTRUCTIVE, '--json'], { DBWARDEN_STORE: store });
     expect(warned.code).toBe(0);
@@ -197,11 +191,9 @@ describe('dbwarden preflight', () => {
       const r = await preflight(['--sql', SAFE, '--strict'], { DBWARDEN_STORE: store });
       expect(r.code).toBe(3);
       expect(r.out).toContain('🚨 REPLACED');
-      expect(r.out).toContain('The database was replaced: it is not the one dbwarden remembers');
-      expect(r.posts[0]?.report).toEqual({
-        title: 'Deploy preflight: the deploy is stopped (--strict)',
-        level: 'critical',
-      });
+      expect(r.out).toContain('🚨 Database replaced');
+      expect(r.out).toContain('is not the same database any more');
+      expect(r.posts).toEqual(['🚨 Deploy preflight: the deploy is stopped (--strict)']);
       // Not accepted as the new normal: the next deploy is stopped too.
       expect((await preflight(['--sql', SAFE, '--strict'], { DBWARDEN_STORE: store })).code).toBe(3);
       const lax = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: store });
@@ -210,14 +202,84 @@ describe('dbwarden preflight', () => {
     },
   );
 
-  it('on an emptied database: --strict exits non-zero', async () => {
+  it('on an emptied database: --strict exits non-zero; vanished rows alone are a loud warning', async () => {
     const store = newStore();
     await seedDemo(db.url);
     expect((await preflight(['--sql', SAFE], { DBWARDEN_STORE: store })).code).toBe(0);
-    await db.sql('TRUNCATE auth_user CASCADE');
+    await db.sql('DELETE FROM auth_user');
+    const dropped = await preflight(['--sql', SAFE, '--strict', '--json'], { DBWARDEN_STORE: store });
+    expect(dropped.code).toBe(0);
+    expect(dropped.json.verdict).toBe('warn');
+    expect(dropped.json.database.state).toBe('same');
+    expect(dropped.json.database.dataLoss).toEqual([
+      expect.objectContaining({ code: 'rows-dropped', details: ['public.auth_user: 40 → 0 (−100 %)'] }),
+    ]);
+    await db.sql('TRUNCATE billing_transaction, billing_meter, billing_customer');
     const r = await preflight(['--sql', SAFE, '--strict', '--json'], { DBWARDEN_STORE: store });
     expect(r.code).toBe(3);
     expect(r.json.database.state).toBe('emptied');
-    expect(r.json.database.vanished).toContainEqual({ table: 'public.auth_user', before: 40, after: 0 });
+    expect(r.json.database.dataLoss[0]).toMatchObject({
+      code: 'database-emptied',
+      title: 'Database emptied',
+    });
+  });
+
+  it('posts the deploy warning to Slack; Slack down never blocks a deploy unless --strict', async () => {
+    const fake = await startFakeSlack();
+    try {
+      const env = {
+        DBWARDEN_STORE: newStore(),
+        SLACK_BOT_TOKEN: fake.botToken,
+        SLACK_APP_TOKEN: fake.appToken,
+        SLACK_API_URL: fake.apiUrl,
+        SLACK_CHANNEL: 'C0DEPLOYS',
+      };
+      const r = await preflight(['--sql', DESTRUCTIVE, '--json'], env);
+      expect(r.code).toBe(0);
+      expect(r.json.posted).toBe(true);
+      const [post] = fake.api('chat.postMessage');
+      expect(post?.body.channel).toBe('C0DEPLOYS');
+      expect(String(post?.body.text)).toContain('Deploy preflight');
+      expect(post?.raw).toContain('drop-table');
+      expect(post?.raw).not.toContain(db.password);
+
+      fake.failNext('chat.postMessage', { status: 503, times: 10 });
+      const down = await preflight(['--sql', SAFE, '--json'], env);
+      expect(down.code).toBe(0);
+      expect(down.json.posted).toBe(false);
+      expect(down.json.problems).toEqual([
+        'Could not post the deploy warning: no channel accepted the message',
+      ]);
+      expect(down.err).toContain('chat.postMessage');
+      fake.failNext('chat.postMessage', { status: 503, times: 10 });
+      const strict = await preflight(['--sql', SAFE, '--strict'], env);
+      expect(strict.code).toBe(1);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('posts the deploy warning to the Discord channel over REST', async () => {
+    const token = ['discord', 'test', Date.now().toString(36), 'x'.repeat(12)].join('.');
+    const fake = await new FakeDiscord({ token, applicationId: '100000000000000001' }).start();
+    try {
+      const r = await preflight(['--sql', DESTRUCTIVE, '--json'], {
+        DBWARDEN_STORE: newStore(),
+        DISCORD_TOKEN: token,
+        DISCORD_APPLICATION_ID: '100000000000000001',
+        DISCORD_CHANNEL_ID: '400000000000000009',
+        DISCORD_API_URL: fake.apiUrl,
+      });
+      expect(r.code).toBe(0);
+      expect(r.json.posted).toBe(true);
+      const post = fake.calls.find(
+        (c) => c.method === 'POST' && c.path === '/channels/400000000000000009/messages',
+      );
+      expect(post?.raw).toContain('Deploy preflight');
+      expect(post?.raw).toContain('drop-table');
+      expect(post?.raw).not.toContain(db.password);
+    } finally {
+      await fake.stop();
+    }
   });
 });

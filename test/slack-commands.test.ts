@@ -120,6 +120,18 @@ describe('Slack adapter, any ChatCommand', () => {
     expect(JSON.stringify(calls[0]!.body.blocks)).toContain('staging · Long job');
   });
 
+  it('a failed progress edit does not stop the job; the result is still delivered', async () => {
+    fake.failNext('chat.update', { status: 200, error: 'message_not_found' });
+    fake.sendSlashCommand({ command: '/long-job', channelId: 'C0LOSSY', userId: 'U0FAY' });
+    await fake.waitFor((c) => c.method === 'chat.update' && String(c.body.text) === 'done for U0FAY');
+    const edits = fake.api('chat.update').filter((c) => c.body.channel === 'C0LOSSY');
+    // The first edit was refused; later edits and the result went on to the same message.
+    expect(edits.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(edits.map((c) => c.body.ts)).size).toBe(1);
+    expect(logs).toContain('"slackError":"message_not_found"');
+    expect(logs).toContain('progress update not delivered');
+  });
+
   it('keeps an ephemeral job within the response_url budget and always delivers the result', async () => {
     const { responseUrl } = fake.sendSlashCommand({
       command: '/private-job',

@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { dbStatusCommand } from '../src/chat/commands/db-status.js';
+import { buildServices } from '../src/main.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
@@ -59,11 +61,32 @@ describe('manifest.json', () => {
     expect(readJson(root(SCHEMA))).toEqual(readJson(shared));
   });
 
-  it('declares the two commands with usage hints, minimal scopes and Socket Mode', () => {
-    const commands = manifest.features.slash_commands as { command: string; usage_hint: string }[];
-    expect(commands.map((c) => c.command)).toEqual(['/db-status', '/backup-now']);
-    const status = dbStatusCommand({ statusReport: async () => ({}) as never });
-    expect(commands[0]!.usage_hint).toBe(status.usage);
+  it('declares every chat command the bot serves, as the bot describes it, with minimal scopes and Socket Mode', async () => {
+    const services = await buildServices({
+      env: {
+        DATABASE_URL: 'postgres://app:unused@127.0.0.1:1/app',
+        DBWARDEN_STORE: mkdtempSync(join(tmpdir(), 'dbwarden-manifest-')),
+        LOG_LEVEL: 'silent',
+      },
+    });
+    try {
+      const declared = manifest.features.slash_commands as {
+        command: string;
+        description: string;
+        usage_hint?: string;
+      }[];
+      for (const c of services.commands) {
+        const entry = declared.find((d) => d.command === `/${c.name}`);
+        expect(entry, `/${c.name} missing from manifest.json`).toBeDefined();
+        expect(entry!.description).toBe(c.description);
+        // Slack wants a non-empty hint or none: commands without arguments have none.
+        expect(entry!.usage_hint).toBe(c.usage || undefined);
+      }
+      expect(declared.map((d) => d.command)).toContain('/db-status');
+      expect(declared.map((d) => d.command)).toContain('/backup-now');
+    } finally {
+      await services.close();
+    }
     expect(manifest.oauth_config.scopes.bot).toEqual(['commands', 'chat:write']);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
     expect(manifest.features.bot_user.display_name).toBe('dbwarden');

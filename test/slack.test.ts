@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlackCallFailed } from '../src/chat/slack-api.js';
 import type { Report } from '../src/core/report.js';
@@ -15,7 +15,8 @@ import { type RunningBot, startBot } from './helpers/slack-bot.js';
 
 const db = useTestCluster();
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tsx = join(root, 'node_modules/tsx/dist/cli.mjs');
+// tsx as a loader, not its CLI: the CLI relays signals through a parent process, which may deliver SIGTERM twice.
+const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 let fake: FakeSlack;
 /** Passwords of every database URL the bot was given: none may reach Slack. */
 const passwords: string[] = [];
@@ -292,7 +293,7 @@ describe('Slack channel posts (Notifier)', () => {
 
 describe('npm start (dbwarden serve) with Slack credentials', () => {
   const serve = (env: Record<string, string>) => {
-    const child = spawn(process.execPath, [tsx, 'src/cli.ts', 'serve'], {
+    const child = spawn(process.execPath, ['--import', tsxLoader, 'src/cli.ts', 'serve'], {
       cwd: root,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

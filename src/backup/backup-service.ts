@@ -7,6 +7,7 @@ import { type Catalog, createCatalog, dumpKey, newBackupId } from './catalog.js'
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
 import { type BackupManifest, isGood } from './manifest.js';
+import { applyRetention, planRetention } from './retention.js';
 import type { BackupProgress, BackupService, RunningBackup } from './service.js';
 import type { BlobStore } from './store/blob-store.js';
 import { asBackupFailed, takeDump } from './take-backup.js';
@@ -108,11 +109,29 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         },
         'backup complete and verified',
       );
-      // RETENTION: the keep policy (src/backup/retention.ts, applyRetention) is applied here, after a good backup.
+      await pruneOldBackups();
       return manifest;
     } catch (err) {
       await catalog.removeDump(id);
       throw await recordFailure(id, startedAt, req.requestedBy, err, bytes);
+    }
+  }
+
+  /**
+   * The keep policy, applied only after a good backup: a pruning problem is logged, never turned into a failed
+   * backup, and keeps what it could not delete.
+   */
+  async function pruneOldBackups(): Promise<void> {
+    try {
+      const plan = planRetention(await catalog.list(), deps.config.backup.keep, clock());
+      if (plan.remove.length === 0) return;
+      const result = await applyRetention(store, plan);
+      if (result.removed.length > 0)
+        logger.info({ removed: result.removed }, 'retention removed old backups');
+      for (const f of result.failed)
+        logger.warn({ backup: f.id, problem: f.message }, 'retention could not remove a backup');
+    } catch (err) {
+      logger.warn({ err }, 'retention skipped: the backup list could not be read');
     }
   }
 

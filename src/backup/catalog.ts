@@ -5,14 +5,14 @@ import { type BlobStore, moveObject, readText } from './store/blob-store.js';
 
 /** Dumps being written live here until they are checked; anything left here belongs to a crashed run. */
 export const INCOMING_PREFIX = `${MANIFEST_PREFIX}incoming/`;
-const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+const ID_RE = /^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]{6}$/;
 
-/** A new backup id: UTC time to the second plus a random suffix, e.g. "20261124T030000Z-a1b2c3". */
+/**
+ * A new backup id: UTC time to the millisecond plus a random suffix, e.g. "20261124T030000.123Z-a1b2c3", so two
+ * backups in the same second still sort in the order they started.
+ */
 export function newBackupId(now: Date): string {
-  const stamp = now
-    .toISOString()
-    .replace(/\.\d+Z$/, 'Z')
-    .replace(/[-:]/g, '');
+  const stamp = now.toISOString().replace(/[-:]/g, '');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -28,7 +28,12 @@ export const incomingKey = (id: string) => `${INCOMING_PREFIX}${id}.dump`;
 
 /** The manifests and dumps of one store: publish, read, list newest first, clean up after crashes. */
 export interface Catalog {
-  /** Move a checked dump from its temporary key to its published key. */
+  /**
+   * Where a backup's dump is written while it runs: a temporary key when the store can rename cheaply (files);
+   * else the final key, since the store's put is atomic anyway (S3) and only the manifest makes a dump trusted.
+   */
+  stagingKey(id: string): string;
+  /** Move a checked dump from its staging key to its published key. */
   publishDump(id: string): Promise<void>;
   /** Write (or rewrite) a manifest atomically; it is the last thing a backup writes. */
   writeManifest(m: BackupManifest): Promise<void>;
@@ -47,8 +52,10 @@ export interface Catalog {
 /** The catalog of backups kept in a store. */
 export function createCatalog(store: BlobStore): Catalog {
   return {
+    stagingKey: (id) => (store.move ? incomingKey(id) : dumpKey(id)),
     async publishDump(id) {
-      await moveObject(store, incomingKey(id), dumpKey(id));
+      // Copying a whole dump to rename it would double the upload; without a cheap move it was written in place.
+      if (store.move) await moveObject(store, incomingKey(id), dumpKey(id));
     },
     async writeManifest(m) {
       await store.put(manifestKey(m.id), `${JSON.stringify(m, null, 2)}\n`);

@@ -19,10 +19,16 @@ export interface RetentionPlan {
 export const LEFTOVER_AGE_MS = 24 * 3_600_000;
 
 /**
+ * Every good backup this young is kept, whatever the policy: a pre-migration backup must survive the nightly
+ * backup of the damaged database taken later the same day.
+ */
+export const KEEP_RECENT_MS = 48 * 3_600_000;
+
+/**
  * Which backups a keep policy deletes (grandfather-father-son over UTC days, ISO weeks and months, by finishedAt).
  * Of the good backups, it keeps the newest of each of the `daily` most recent days that have one, likewise for
  * weeks and months, and always the newest good backup. Failed or unverified backups are removed once older than
- * a day. When the newest backup is not good, nothing is removed: backups are broken, so keep everything.
+ * a day, and every good backup of the last 48 hours stays. When the newest backup is not good, nothing is removed: backups are broken, so keep everything.
  */
 export function planRetention(manifests: BackupManifest[], policy: KeepPolicy, now: Date): RetentionPlan {
   const sorted = [...manifests].sort(newestFirst);
@@ -51,6 +57,7 @@ export function planRetention(manifests: BackupManifest[], policy: KeepPolicy, n
     const t = finished(m);
     // A backup whose time cannot be read is kept: never delete what cannot be dated.
     if (!Number.isFinite(t)) keep.add(m);
+    else if (isGood(m) && now.getTime() - t < KEEP_RECENT_MS) keep.add(m);
     else if (!isGood(m) && now.getTime() - t <= LEFTOVER_AGE_MS) keep.add(m);
   }
   return { keep: sorted.filter((m) => keep.has(m)), remove: sorted.filter((m) => !keep.has(m)) };

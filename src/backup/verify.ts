@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
+import { readIdentity, sameIdentity } from '../core/identity.js';
 import { parsePostgresUrl, type Target } from '../core/target.js';
 import { listArchive, restoreArchive } from './archive.js';
 import type { Catalog } from './catalog.js';
@@ -120,6 +121,7 @@ async function openScratch(d: DrillDeps): Promise<Scratch> {
     const p = parsePostgresUrl(d.drillUrl);
     const env = libpqEnvOf(p);
     const clientConfig = { connectionString: d.drillUrl, application_name: 'dbwarden-drill' };
+    await assertNotTheTarget(d.target, clientConfig);
     const wipe = async () => {
       const c = new pg.Client(clientConfig);
       await c.connect();
@@ -154,6 +156,27 @@ async function openScratch(d: DrillDeps): Promise<Scratch> {
       await d.target.withClient((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
+}
+
+/** The drill wipes its database: it must never be the guarded one, under any address. */
+async function assertNotTheTarget(target: Target, clientConfig: pg.ClientConfig): Promise<void> {
+  const refuse = () =>
+    new DbwardenError(
+      'drill-is-target',
+      `DBWARDEN_DRILL_URL points at the database dbwarden guards (${target.display}): a drill would wipe it`,
+      'Point DBWARDEN_DRILL_URL at a separate, disposable database.',
+    );
+  const c = new pg.Client(clientConfig);
+  await c.connect();
+  try {
+    await c.query('BEGIN READ ONLY');
+    const scratch = await readIdentity(c);
+    await c.query('ROLLBACK');
+    const guarded = await target.readOnly((t) => readIdentity(t));
+    if (sameIdentity(scratch, guarded)) throw refuse();
+  } finally {
+    await c.end().catch(() => {});
+  }
 }
 
 /** Drop every user schema and recreate an empty public: the scratch database's "clean". */

@@ -3,6 +3,7 @@ import { DiscordAPIError, type REST, Routes } from 'discord.js';
 import { DbwardenError } from '../core/errors.js';
 import type { Notifier } from '../core/notifier.js';
 import type { Report } from '../core/report.js';
+import type { Redactor } from '../core/secrets.js';
 import type { Logger } from '../log.js';
 import { type DiscordMessage, renderDiscordMessage } from './render-discord.js';
 
@@ -18,6 +19,8 @@ export interface DiscordNotifierOptions {
    * and retries a 5xx a few times at once; these cover an outage longer than that.
    */
   retryDelaysMs?: number[];
+  /** Applied to every outgoing text: a secret that slipped into a report never reaches Discord. */
+  redact?: Redactor;
 }
 
 /** The team channel on Discord as a Notifier: embeds over REST, retried, and every failure logged and rejected. */
@@ -26,7 +29,8 @@ export function createDiscordNotifier(opts: DiscordNotifierOptions): Notifier {
   return {
     name: 'discord',
     async post(report: Report) {
-      const message = renderDiscordMessage(report, { environment: opts.environment, now: clock() });
+      const safe = redactReport(report, opts.redact);
+      const message = renderDiscordMessage(safe, { environment: opts.environment, now: clock() });
       await postToChannel(opts, message, report.title);
     },
   };
@@ -39,11 +43,12 @@ export async function postToChannel(
   what: string,
 ): Promise<void> {
   const delays = opts.retryDelaysMs ?? [2_000, 10_000, 30_000];
+  const body = { ...message, allowed_mentions: { parse: [] } };
   for (let attempt = 0; ; attempt++) {
     try {
       await opts.rest.post(Routes.channelMessages(opts.channelId), {
-        // Reports never ping anyone, whatever a table or branch happens to be called.
-        body: { ...message, allowed_mentions: { parse: [] } },
+        // Reports never ping anyone (allowed_mentions), whatever a table or branch happens to be called.
+        body,
       });
       opts.logger.info({ channel: opts.channelId, what, attempt: attempt + 1 }, 'discord: posted to channel');
       return;
@@ -80,4 +85,12 @@ function hintFor(err: unknown): string {
       return 'DISCORD_TOKEN was refused: reset the bot token and update the environment.';
   }
   return 'Discord or the network is failing; the message will be in the logs, try again later.';
+}
+
+/**
+ * The report with every string passed through the redactor, before rendering: escaping for Discord's markdown
+ * would otherwise change a secret's text so the redactor no longer recognises it. JSON-safe: it writes "***".
+ */
+export function redactReport(report: Report, redact: Redactor | undefined): Report {
+  return redact ? (JSON.parse(redact(JSON.stringify(report))) as Report) : report;
 }

@@ -11,10 +11,11 @@ import type { Config } from '../config.js';
 import { asDbwardenError, ConfigError } from '../core/errors.js';
 import type { Notifier } from '../core/notifier.js';
 import { errorReport, type Report } from '../core/report.js';
+import { createRedactor, type Redactor } from '../core/secrets.js';
 import type { Logger } from '../log.js';
 import type { ChatCommand, ChatUser, CommandReply } from './commands.js';
 import { discordCommands, registerCommands } from './discord-commands.js';
-import { createDiscordNotifier, postToChannel } from './discord-notifier.js';
+import { createDiscordNotifier, postToChannel, redactReport } from './discord-notifier.js';
 import { renderDiscord, renderDiscordMessage } from './render-discord.js';
 import { throttledReply } from './throttle.js';
 
@@ -31,6 +32,8 @@ export interface StartDiscordOptions {
   editIntervalMs?: number;
   /** Waits between channel post attempts after 5xx or network failures. */
   postRetryDelaysMs?: number[];
+  /** Extra redaction for every outgoing text (e.g. the target's URL password); the bot token is always redacted. */
+  redact?: Redactor;
 }
 
 export interface DiscordBot {
@@ -56,6 +59,9 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
   client.rest.setToken(d.token);
   const rest = client.rest;
   const environment = opts.config.environment;
+  const tokenRedactor = createRedactor([d.token]);
+  const redact: Redactor = (s) => tokenRedactor(opts.redact ? opts.redact(s) : s);
+  const retry = opts.postRetryDelaysMs ? { retryDelaysMs: opts.postRetryDelaysMs } : {};
   const specs = discordCommands(opts.commands);
   const byName = new Map(specs.map((s) => [s.data.name, s]));
 
@@ -65,7 +71,8 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
         channelId: d.channelId,
         environment,
         logger: log,
-        ...(opts.postRetryDelaysMs ? { retryDelaysMs: opts.postRetryDelaysMs } : {}),
+        redact,
+        ...retry,
       })
     : null;
 
@@ -89,7 +96,8 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
     log.info({ ...ctx, ephemeral }, 'discord: command');
 
     const deliver: CommandReply = {
-      async update(report: Report) {
+      async update(unsafe: Report) {
+        const report = redactReport(unsafe, redact);
         const now = new Date(clock());
         if (clock() - started < TOKEN_LIFE_MS) {
           try {
@@ -116,20 +124,18 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
           { ...report, summary: `/${command.name}: ${report.summary}` },
           { environment, now },
         );
-        await postToChannel(
-          {
-            rest,
-            channelId,
-            logger: log,
-            ...(opts.postRetryDelaysMs ? { retryDelaysMs: opts.postRetryDelaysMs } : {}),
-          },
-          message,
-          report.title,
-        ).catch((err) => log.error({ ...ctx, err: describe(err) }, 'discord: posting the answer failed'));
+        await postToChannel({ rest, channelId, logger: log, ...retry }, message, report.title).catch((err) =>
+          log.error({ ...ctx, err: describe(err) }, 'discord: posting the answer failed'),
+        );
       },
     };
     const reply = throttledReply(deliver, opts.editIntervalMs ?? 1_000, clock);
-    const user: ChatUser = { id: i.user.id, name: i.user.username, roles: rolesOf(i.member) };
+    const user: ChatUser = {
+      id: i.user.id,
+      name: i.user.username,
+      roles: rolesOf(i.member),
+      platform: 'discord',
+    };
     try {
       await command.run(args, user, reply);
     } catch (err) {

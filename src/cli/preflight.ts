@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import { createFileStore } from '../backup/store/file-store.js';
-import { createLogNotifier } from '../chat/log-notifier.js';
+import { directNotifiers } from '../chat/direct-notifiers.js';
 import { renderText } from '../chat/render-text.js';
 import { parseDuration } from '../core/format.js';
 import { type PendingSql, pendingFromDjango, pendingFromFiles } from '../deploy/pending-sql.js';
@@ -55,13 +54,16 @@ export const preflightVerb: Verb = {
     }
     let services: Awaited<ReturnType<typeof buildServices>>;
     try {
-      services = await buildServices({ env, logDestination: stderr });
+      // stdout carries the report (or --json); without a chat the post goes to stderr.
+      services = await buildServices({ env, logDestination: stderr, consoleOutput: stderr });
     } catch (err) {
       // A bad configuration is dbwarden failing: it stops the deploy only with --strict.
       say((err as Error).message);
       return strict ? PREFLIGHT_EXIT.failure : PREFLIGHT_EXIT.ok;
     }
     const { config, logger } = services;
+    // A one-shot command: post straight to the channels, no bot connection needed.
+    services.notifiers.push(...directNotifiers(config, logger, services.target.redact));
     try {
       const djangoDir = resolve(String(values.cwd ?? '.'));
       const pending =
@@ -82,11 +84,13 @@ export const preflightVerb: Verb = {
       const { result, report } = await runPreflight(
         {
           status: () => services.status(),
-          store: createFileStore(config.store),
+          store: services.store,
           pending,
           backups: null,
-          notifier: createLogNotifier(logger),
+          notifier: services.notifier,
           environment: config.environment,
+          guardConfig: services.guardConfig,
+          clock: services.clock,
         },
         {
           strict,

@@ -1,6 +1,6 @@
 import { runConsoleChat } from '../chat/console.js';
 import { startDiscord } from '../chat/discord.js';
-import { startSlack } from '../chat/slack.js';
+import { type SlackBot, startSlack } from '../chat/slack.js';
 import { createHttpServer } from '../http.js';
 import { buildServices } from '../main.js';
 import { startSchedule } from '../scheduled-jobs.js';
@@ -48,30 +48,19 @@ export const serveVerb: Verb = {
     });
     // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
     const ownHttp = runtime.http ? null : createHttpServer({ logger });
-    const slack = config.slack
-      ? await startSlack({
+    let slack: SlackBot | null = null;
+    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
+    const discord = config.discord
+      ? await startDiscord({
           config,
           commands: services.commands,
           logger,
-          http: runtime.http ?? ownHttp,
           redact: services.target.redact,
         })
-      : null;
-    if (slack) {
-      chatLinks.push({ name: 'slack', connected: slack.connected });
-      if (slack.notifier) services.notifiers.push(slack.notifier);
-    }
-    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
-    const discord = config.discord
-      ? await startDiscord({ config, commands: services.commands, logger })
       : null;
     if (discord) {
       chatLinks.push({ name: 'discord', connected: discord.connected });
       if (discord.notifier) services.notifiers.push(discord.notifier);
-    }
-    if (slack?.mode === 'http' && ownHttp) {
-      const port = await ownHttp.listen(3000);
-      logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
     }
     // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
     const scheduler = await startSchedule(services, {
@@ -81,6 +70,24 @@ export const serveVerb: Verb = {
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
     const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
     try {
+      // Inside the try: a Slack that refuses to start (bad token) still gets an orderly shutdown.
+      slack = config.slack
+        ? await startSlack({
+            config,
+            commands: services.commands,
+            logger,
+            http: runtime.http ?? ownHttp,
+            redact: services.target.redact,
+          })
+        : null;
+      if (slack) {
+        chatLinks.push({ name: 'slack', connected: slack.connected });
+        if (slack.notifier) services.notifiers.push(slack.notifier);
+      }
+      if (slack?.mode === 'http' && ownHttp) {
+        const port = await ownHttp.listen(3000);
+        logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
+      }
       if (useConsole) {
         const stopped = await Promise.race([
           runConsoleChat({ commands: services.commands, output: stdout }).then(() => null),

@@ -1,44 +1,46 @@
 import type { BlobStore } from '../backup/store/blob-store.js';
-import { readText } from '../backup/store/blob-store.js';
-import { type DbIdentity, identityLabel, sameIdentity } from '../core/identity.js';
+import { type GuardConfig, guard, type Warning } from '../core/guard.js';
+import {
+  listSnapshots,
+  loadSnapshot,
+  type Snapshot,
+  saveSnapshot,
+  snapshotFromStatus,
+} from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
+import { DATA_LOSS, loadWatchState, readManifests } from '../core/watch.js';
 
-/** What the database looked like when dbwarden last saw it healthy: enough to tell "replaced" and "emptied". */
-export interface Baseline {
-  at: string;
-  identity: DbIdentity | null;
-  /** Rows per "schema.table" (exact for watched tables, estimates otherwise). */
-  tables: Record<string, number>;
-  watched: string[];
-  migrations: { applied: number; latest: string | null } | null;
+/**
+ * What "before" means for deploys and preflight: the guard's baseline (the last snapshot taken while the data
+ * looked right, or the one `dbwarden accept` set), else the newest snapshot. Null when dbwarden never saw it.
+ */
+export async function readBaseline(store: BlobStore): Promise<Snapshot | null> {
+  const state = await loadWatchState(store);
+  const fromState = state.baselineKey ? await loadSnapshot(store, state.baselineKey) : null;
+  if (fromState) return fromState;
+  const refs = await listSnapshots(store);
+  const last = refs[refs.length - 1];
+  return last ? await loadSnapshot(store, last.key) : null;
 }
 
-/** The remembered baseline lives in the store, never only in the database it describes. */
-export const BASELINE_KEY = 'state/identity.json';
-
-/** The baseline of one successful status reading. */
-export function baselineOf(s: DbStatus): Baseline {
-  return {
-    at: s.checkedAt,
-    identity: s.identity,
-    tables: Object.fromEntries(s.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
-    watched: s.tables.filter((t) => t.watched).map((t) => `${t.schema}.${t.name}`),
-    migrations: s.migrations ? { applied: s.migrations.applied, latest: s.migrations.latest } : null,
-  };
+/** Save a snapshot of the database when the store holds none: the first sight is what the guard compares with. */
+export async function rememberFirstSight(store: BlobStore, status: DbStatus): Promise<boolean> {
+  const snap = snapshotFromStatus(status);
+  if (!snap || (await readBaseline(store))) return false;
+  await saveSnapshot(store, snap);
+  return true;
 }
 
-/** Read the remembered baseline; null when dbwarden has never seen this database (or the file is unreadable). */
-export async function readBaseline(store: BlobStore): Promise<Baseline | null> {
-  if (!(await store.stat(BASELINE_KEY))) return null;
-  try {
-    return JSON.parse(await readText(store, BASELINE_KEY)) as Baseline;
-  } catch {
-    return null;
-  }
-}
-
-export async function writeBaseline(store: BlobStore, b: Baseline): Promise<void> {
-  await store.put(BASELINE_KEY, `${JSON.stringify(b, null, 2)}\n`);
+/** The guard's data-loss warnings (replaced, emptied, rows dropped, table gone) between two snapshots. */
+export async function dataLossWarnings(
+  store: BlobStore,
+  previous: Snapshot,
+  current: Snapshot,
+  config: GuardConfig,
+  now: Date,
+): Promise<Warning[]> {
+  const manifests = await readManifests(store).catch(() => []);
+  return guard({ previous, current, manifests, config, now }).filter((w) => DATA_LOSS.has(w.code));
 }
 
 export interface RowChange {
@@ -47,51 +49,35 @@ export interface RowChange {
   after: number;
 }
 
-/** How the database differs from a baseline; `replaced` and `vanished` are the alarming parts. */
-export interface BaselineDiff {
-  replaced: boolean;
-  /** "7301…9924/16384 → 7301…1188/16390" when replaced. */
-  identityChange: string | null;
+/** What a deploy changed, for the deploy report: tables added and removed, watched rows, migrations applied. */
+export interface DeployChanges {
   added: string[];
   removed: string[];
-  /** Watched tables (by the baseline) whose rows went from some to none, or that are gone with their rows. */
-  vanished: RowChange[];
-  /** Row changes of the baseline's watched tables, including the vanished ones. */
   rowChanges: RowChange[];
-  /** The database has no user tables any more while the baseline had some. */
-  emptied: boolean;
   migrationsApplied: number | null;
   latestMigration: string | null;
 }
 
-/** Compare a fresh status reading with the baseline. */
-export function diffBaseline(before: Baseline, now: DbStatus): BaselineDiff {
-  const after = baselineOf(now);
-  const replaced =
-    before.identity !== null && now.identity !== null && !sameIdentity(before.identity, now.identity);
-  const beforeNames = Object.keys(before.tables);
-  const afterNames = Object.keys(after.tables);
-  const rowChanges: RowChange[] = [];
-  const vanished: RowChange[] = [];
-  for (const table of before.watched) {
-    const b = before.tables[table] ?? 0;
-    const a = after.tables[table] ?? 0;
-    if (a !== b) rowChanges.push({ table, before: b, after: a });
-    if (b > 0 && a === 0) vanished.push({ table, before: b, after: a });
-  }
+/** Compare the reading before a deploy with a fresh one. */
+export function describeChanges(
+  before: Snapshot,
+  beforeMigrations: { applied: number } | null,
+  now: DbStatus,
+): DeployChanges {
+  const after = snapshotFromStatus(now);
+  const afterTables = after?.tables ?? {};
   return {
-    replaced,
-    identityChange:
-      replaced && before.identity && now.identity
-        ? `${identityLabel(before.identity)} → ${identityLabel(now.identity)}`
-        : null,
-    added: afterNames.filter((t) => !(t in before.tables)),
-    removed: beforeNames.filter((t) => !(t in after.tables)),
-    vanished,
-    rowChanges,
-    emptied: beforeNames.length > 0 && afterNames.length === 0,
+    added: Object.keys(afterTables).filter((t) => !(t in before.tables)),
+    removed: Object.keys(before.tables).filter((t) => !(t in afterTables)),
+    rowChanges: before.watched
+      .map((table) => ({
+        table,
+        before: before.tables[table]?.rows ?? 0,
+        after: afterTables[table]?.rows ?? 0,
+      }))
+      .filter((c) => c.before !== c.after),
     migrationsApplied:
-      before.migrations && after.migrations ? after.migrations.applied - before.migrations.applied : null,
-    latestMigration: after.migrations?.latest ?? null,
+      beforeMigrations && now.migrations ? now.migrations.applied - beforeMigrations.applied : null,
+    latestMigration: now.migrations?.latest ?? null,
   };
 }

@@ -1,8 +1,8 @@
+import type { Warning } from '../core/guard.js';
 import { identityLabel } from '../core/identity.js';
 import type { Level, Report, ReportSection } from '../core/report.js';
-import { worst } from '../core/report.js';
 import type { DbStatus } from '../core/status.js';
-import type { BaselineDiff } from './baseline.js';
+import type { DeployChanges } from './baseline.js';
 import type { DeployEvent } from './webhooks.js';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -12,8 +12,16 @@ function deployName(e: DeployEvent): string {
   return [e.service ?? 'app', version].filter(Boolean).join(' @ ');
 }
 
-/** The deploy report: version, migrations since, schema changes, watched rows and — 🚨 — anything that vanished. */
-export function deployReport(event: DeployEvent, now: DbStatus, diff: BaselineDiff | null): Report {
+/**
+ * The deploy report: version, migrations since, schema changes, watched rows and — 🚨 — the guard's data-loss
+ * warnings (replaced, emptied, rows vanished, table gone) with the backup that brings the data back.
+ */
+export function deployReport(
+  event: DeployEvent,
+  now: DbStatus,
+  changes: DeployChanges | null,
+  dataLoss: Warning[],
+): Report {
   const name = deployName(event);
   const fields = [
     { label: 'Deploy', value: name },
@@ -23,7 +31,7 @@ export function deployReport(event: DeployEvent, now: DbStatus, diff: BaselineDi
   ];
   if (!now.reachable)
     return {
-      title: `Deploy ${event.phase}: database unreachable`,
+      title: `Deploy ${name} ${event.phase}: database unreachable`,
       level: 'critical',
       summary: `Deploy ${name} ${event.phase}, but the database does not answer: ${now.error?.message ?? 'unknown error'}`,
       fields,
@@ -34,60 +42,48 @@ export function deployReport(event: DeployEvent, now: DbStatus, diff: BaselineDi
       ],
     };
 
-  let level: Level = event.phase === 'failed' ? 'warn' : 'ok';
-  const alarms: string[] = [];
-  const sections: ReportSection[] = [];
-  if (diff) {
-    if (diff.replaced) {
-      level = 'critical';
-      alarms.push(`The database was replaced during the deploy: identity ${diff.identityChange}`);
-    }
-    if (diff.emptied) {
-      level = 'critical';
-      alarms.push('The database has no tables any more');
-    }
-    for (const v of diff.vanished) {
-      level = 'critical';
-      alarms.push(`${v.table}: ${fmt(v.before)} rows → ${fmt(v.after)}`);
-    }
-    if (diff.migrationsApplied !== null)
+  const critical = dataLoss.some((w) => w.level === 'critical');
+  const level: Level = critical
+    ? 'critical'
+    : dataLoss.length > 0 || event.phase === 'failed'
+      ? 'warn'
+      : 'ok';
+  const sections: ReportSection[] = dataLoss.map((w) => ({
+    title: `🚨 ${w.title}`,
+    lines: [w.message, ...w.details, `→ ${w.hint}`, ...(w.wayBack ? [`Restore: ${w.wayBack.command}`] : [])],
+  }));
+  if (changes) {
+    if (changes.migrationsApplied !== null)
       fields.push({
         label: 'Migrations',
         value:
-          diff.migrationsApplied > 0
-            ? `${diff.migrationsApplied} applied since, newest ${diff.latestMigration}`
+          changes.migrationsApplied > 0
+            ? `${changes.migrationsApplied} applied since, newest ${changes.latestMigration}`
             : 'none applied',
       });
-    const schema = [...diff.added.map((t) => `+ ${t}`), ...diff.removed.map((t) => `− ${t}`)];
+    const schema = [...changes.added.map((t) => `+ ${t}`), ...changes.removed.map((t) => `− ${t}`)];
     if (schema.length) sections.push({ title: 'Tables added / removed', lines: schema });
-    const rows = diff.rowChanges
-      .filter((c) => !diff.vanished.includes(c))
-      .map((c) => `${c.table}: ${fmt(c.before)} → ${fmt(c.after)}`);
+    const rows = changes.rowChanges.map((c) => `${c.table}: ${fmt(c.before)} → ${fmt(c.after)}`);
     if (rows.length) sections.push({ title: 'Watched rows changed', lines: rows });
-    if (diff.removed.length) level = worst(level, 'warn');
   } else {
     sections.push({
       muted: true,
-      lines: [
-        'No earlier reading of the database to compare with: this one is remembered for the next deploy.',
-      ],
+      lines: ['No earlier reading of the database to compare with: this one is remembered from now on.'],
     });
   }
-  if (alarms.length) sections.unshift({ title: '🚨 Data vanished', lines: alarms });
   if (now.identity) fields.push({ label: 'Identity', value: identityLabel(now.identity) });
-  const title =
-    level === 'critical'
-      ? `🚨 Deploy ${name}${event.phase === 'failed' ? ' failed' : ''}: data vanished`
-      : event.phase === 'failed'
-        ? `Deploy ${name} failed`
-        : `Deploy ${name} ${event.phase}`;
+  const failed = event.phase === 'failed' ? ' failed' : '';
+  const title = critical
+    ? `🚨 Deploy ${name}${failed}: ${dataLoss[0]!.title.toLowerCase()}`
+    : event.phase === 'failed'
+      ? `Deploy ${name} failed`
+      : `Deploy ${name} ${event.phase}`;
   return {
     title,
     level,
-    summary:
-      level === 'critical'
-        ? `Deploy ${name}: ${alarms[0]}`
-        : `Deploy ${name} ${event.phase}; the database looks as before.`,
+    summary: critical
+      ? `Deploy ${name}: ${dataLoss[0]!.message}`
+      : `Deploy ${name} ${event.phase}; the data looks as before.`,
     fields,
     sections,
     footer: `checked ${now.checkedAt}`,

@@ -1,11 +1,13 @@
 import type { BackupService } from '../backup/service.js';
 import type { BlobStore } from '../backup/store/blob-store.js';
 import { asDbwardenError } from '../core/errors.js';
+import type { GuardConfig } from '../core/guard.js';
 import type { Notifier } from '../core/notifier.js';
 import { errorReport, type Report } from '../core/report.js';
+import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { Logger } from '../log.js';
-import { type Baseline, baselineOf, diffBaseline, readBaseline, writeBaseline } from './baseline.js';
+import { dataLossWarnings, describeChanges, readBaseline, rememberFirstSight } from './baseline.js';
 import { deployReport } from './deploy-report.js';
 import type { DeployEvent } from './webhooks.js';
 
@@ -14,6 +16,8 @@ export interface DeployWatchDeps {
   store: BlobStore;
   notifier: Notifier;
   logger: Logger;
+  guardConfig: GuardConfig;
+  clock: () => Date;
   backups?: BackupService | null;
   backupOnDeploy: boolean;
 }
@@ -25,14 +29,20 @@ export interface DeployWatch {
 
 const MAX_OPEN_DEPLOYS = 100;
 
+interface StartReading {
+  snapshot: Snapshot;
+  migrations: { applied: number } | null;
+}
+
 export function createDeployWatch(deps: DeployWatchDeps): DeployWatch {
-  // Readings taken when deploys started, by deploy id; the remembered baseline covers a missed start event.
-  const started = new Map<string, Baseline>();
+  // Readings taken when deploys started, by deploy id; the guard's baseline covers a missed start event.
+  const started = new Map<string, StartReading>();
 
   async function onStarted(event: DeployEvent): Promise<Report | null> {
     const s = await deps.status();
-    if (s.reachable) {
-      started.set(event.deployId, baselineOf(s));
+    const snapshot = snapshotFromStatus(s);
+    if (snapshot) {
+      started.set(event.deployId, { snapshot, migrations: s.migrations });
       if (started.size > MAX_OPEN_DEPLOYS) started.delete(started.keys().next().value as string);
     }
     if (deps.backupOnDeploy && deps.backups) {
@@ -50,13 +60,18 @@ export function createDeployWatch(deps: DeployWatchDeps): DeployWatch {
 
   async function onFinished(event: DeployEvent): Promise<Report> {
     const now = await deps.status();
-    const before = started.get(event.deployId) ?? (await readBaseline(deps.store));
+    const start = started.get(event.deployId);
     started.delete(event.deployId);
-    const diff = before && now.reachable ? diffBaseline(before, now) : null;
-    const report = deployReport(event, now, diff);
+    const before = start?.snapshot ?? (await readBaseline(deps.store));
+    const current = snapshotFromStatus(now);
+    const changes = before && now.reachable ? describeChanges(before, start?.migrations ?? null, now) : null;
+    const dataLoss =
+      before && current
+        ? await dataLossWarnings(deps.store, before, current, deps.guardConfig, deps.clock())
+        : [];
+    const report = deployReport(event, now, changes, dataLoss);
     await deps.notifier.post(report);
-    // Remember a healthy reading; an alarming one stays unaccepted so the next check still compares with the old.
-    if (now.reachable && report.level !== 'critical') await writeBaseline(deps.store, baselineOf(now));
+    if (!before) await rememberFirstSight(deps.store, now);
     return report;
   }
 

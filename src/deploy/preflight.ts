@@ -3,12 +3,14 @@ import type { BackupService } from '../backup/service.js';
 import type { BlobStore } from '../backup/store/blob-store.js';
 import { asDbwardenError } from '../core/errors.js';
 import { formatBytes } from '../core/format.js';
+import type { GuardConfig } from '../core/guard.js';
 import { type DbIdentity, identityLabel } from '../core/identity.js';
 import { type Finding, hasDestructive, lintSql } from '../core/migration-lint.js';
 import type { Notifier } from '../core/notifier.js';
 import type { Level, Report, ReportSection } from '../core/report.js';
+import { snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
-import { baselineOf, diffBaseline, type RowChange, readBaseline, writeBaseline } from './baseline.js';
+import { dataLossWarnings, readBaseline, rememberFirstSight } from './baseline.js';
 import type { PendingSql } from './pending-sql.js';
 
 export interface PreflightOptions {
@@ -31,6 +33,18 @@ export interface PreflightDeps {
   backups: BackupService | null;
   notifier: Notifier;
   environment: string;
+  guardConfig: GuardConfig;
+  clock: () => Date;
+}
+
+/** A data-loss warning of the guard, as preflight lists it. */
+export interface DataLoss {
+  code: string;
+  title: string;
+  message: string;
+  details: string[];
+  /** The command that brings the data back, when a backup from before exists. */
+  restore: string | null;
 }
 
 export type DatabaseState = 'same' | 'first-seen' | 'replaced' | 'emptied' | 'unreachable' | 'unknown';
@@ -45,7 +59,8 @@ export interface PreflightResult {
     state: DatabaseState;
     identity: DbIdentity | null;
     remembered: DbIdentity | null;
-    vanished: RowChange[];
+    /** The guard's data-loss warnings against its baseline: replaced, emptied, rows dropped, table gone. */
+    dataLoss: DataLoss[];
   };
   pending: string[];
   findings: Finding[];
@@ -104,7 +119,7 @@ export async function runPreflight(
       state: 'unknown',
       identity: null,
       remembered: null,
-      vanished: [],
+      dataLoss: [],
     },
     pending: [],
     findings: [],
@@ -130,34 +145,33 @@ export async function runPreflight(
     fail(err);
   }
   if (status?.reachable) {
+    const reading = status;
     try {
       if (!deps.store)
         throw new Error('the store is not available: cannot compare with the remembered database');
       const store = deps.store;
       const before = await within('reading the remembered database', () => readBaseline(store));
+      const current = snapshotFromStatus(reading);
       if (!before) {
         result.database.state = 'first-seen';
-        await within('remembering the database', () => writeBaseline(store, baselineOf(status)));
-      } else {
+        await within('remembering the database', () => rememberFirstSight(store, reading));
+      } else if (current) {
         result.database.remembered = before.identity;
-        const diff = diffBaseline(before, status);
-        result.database.vanished = diff.vanished;
-        if (diff.replaced) {
-          result.database.state = 'replaced';
-          blocking.push(
-            `The database was replaced: it is not the one dbwarden remembers (identity ${diff.identityChange}). Migrations would run against a new, probably empty database.`,
-          );
-        } else if (diff.emptied || diff.vanished.length > 0) {
-          result.database.state = 'emptied';
-          blocking.push(
-            diff.emptied
-              ? 'The database has no tables any more, though dbwarden remembers some.'
-              : `Data vanished since dbwarden last looked: ${diff.vanished.map((v) => `${v.table} ${v.before} → ${v.after} rows`).join(', ')}`,
-          );
-        } else {
-          result.database.state = 'same';
-          await within('remembering the database', () => writeBaseline(store, baselineOf(status)));
-        }
+        const warnings = await within('comparing with the remembered database', () =>
+          dataLossWarnings(store, before, current, deps.guardConfig, deps.clock()),
+        );
+        result.database.dataLoss = warnings.map((w) => ({
+          code: w.code,
+          title: w.title,
+          message: w.message,
+          details: w.details,
+          restore: w.wayBack?.command ?? null,
+        }));
+        // The guard's baseline is left alone: a replaced or emptied database never becomes the new normal here.
+        const replaced = warnings.find((w) => w.code === 'database-replaced');
+        const emptied = warnings.find((w) => w.code === 'database-emptied');
+        result.database.state = replaced ? 'replaced' : emptied ? 'emptied' : 'same';
+        for (const w of [replaced, emptied]) if (w) blocking.push(`${w.title}: ${w.message}`);
       }
     } catch (err) {
       fail(err);
@@ -201,7 +215,8 @@ export async function runPreflight(
   abort.abort();
 
   const blocked = blocking.length > 0;
-  result.verdict = blocked ? 'block' : problems.length > 0 || result.findings.length > 0 ? 'warn' : 'pass';
+  const warned = problems.length > 0 || result.findings.length > 0 || result.database.dataLoss.length > 0;
+  result.verdict = blocked ? 'block' : warned ? 'warn' : 'pass';
   result.exitCode = !opts.strict
     ? PREFLIGHT_EXIT.ok
     : result.database.state === 'unreachable'
@@ -243,8 +258,16 @@ const findingLine = (f: Finding) =>
 export function preflightReport(r: PreflightResult, opts: PreflightOptions, environment: string): Report {
   const level: Level = r.verdict === 'block' ? 'critical' : r.verdict === 'warn' ? 'warn' : 'ok';
   const sections: ReportSection[] = [];
-  if (r.database.state === 'replaced' || r.database.state === 'emptied' || r.database.state === 'unreachable')
-    sections.push({ title: '🚨 Database', lines: r.blocking.filter((b) => !b.startsWith('Destructive')) });
+  if (r.database.state === 'unreachable')
+    sections.push({
+      title: '🚨 Database unreachable',
+      lines: r.blocking.filter((b) => !b.startsWith('Destructive')),
+    });
+  for (const w of r.database.dataLoss)
+    sections.push({
+      title: `🚨 ${w.title}`,
+      lines: [w.message, ...w.details, ...(w.restore ? [`Restore: ${w.restore}`] : [])],
+    });
   const destructive = r.findings.filter((f) => f.severity !== 'risky');
   const risky = r.findings.filter((f) => f.severity === 'risky');
   if (destructive.length)

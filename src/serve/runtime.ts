@@ -2,7 +2,7 @@ import type { BackupService } from '../backup/service.js';
 import type { BlobStore } from '../backup/store/blob-store.js';
 import type { ChatCommand } from '../chat/commands.js';
 import type { Notifier } from '../core/notifier.js';
-import { baselineOf, readBaseline, writeBaseline } from '../deploy/baseline.js';
+import { rememberFirstSight } from '../deploy/baseline.js';
 import { createDeployWatch } from '../deploy/deploy-watch.js';
 import { mountDeployWebhooks } from '../deploy/webhook-route.js';
 import { createHttpServer, type HttpServer } from '../http.js';
@@ -79,6 +79,8 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
         store: d.store,
         notifier: d.notifier,
         logger,
+        guardConfig: services.guardConfig,
+        clock: services.clock,
         backups: d.backups,
         backupOnDeploy: config.deploy.backupOnDeploy,
       });
@@ -96,9 +98,7 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
   // The first sight of the database is remembered, so preflight and deploy checks can tell a replaced one.
   track(
     (async () => {
-      if (await readBaseline(d.store)) return;
-      const s = await services.status();
-      if (s.reachable) await writeBaseline(d.store, baselineOf(s));
+      await rememberFirstSight(d.store, await services.status());
     })().catch((err: unknown) => logger.warn({ err }, 'could not remember the database identity')),
   );
 

@@ -180,6 +180,7 @@ export class FakeDiscord extends EventEmitter {
     name: string;
     options?: { name: string; type: number; value: unknown }[];
     userId?: string;
+    username?: string;
     roles?: string[];
     guildId?: string;
     channelId?: string;
@@ -190,7 +191,7 @@ export class FakeDiscord extends EventEmitter {
     const channelId = opts.channelId ?? '400000000000000001';
     const user = {
       id: opts.userId ?? '500000000000000001',
-      username: 'alice',
+      username: opts.username ?? 'alice',
       discriminator: '0',
       global_name: 'Alice',
       avatar: null,

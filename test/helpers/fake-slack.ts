@@ -39,8 +39,14 @@ export interface FakeSlack {
   calls: RecordedCall[];
   /** Web API calls of one method, in order. */
   api(method: string): RecordedCall[];
-  /** Make the next `times` calls of a method fail with this HTTP status (and Retry-After seconds for 429). */
-  failNext(method: string, failure: { status: number; retryAfter?: number; times?: number }): void;
+  /**
+   * Make the next `times` calls of a method fail: with an HTTP status (and Retry-After seconds for 429), or with
+   * HTTP 200 and a Slack error code (`{ ok: false, error }`).
+   */
+  failNext(
+    method: string,
+    failure: { status: number; retryAfter?: number; error?: string; times?: number },
+  ): void;
   /** Channels where chat.postMessage answers not_in_channel. */
   notInChannel: Set<string>;
   /** Socket Mode: send a slash_commands envelope on the open WebSocket. */
@@ -66,7 +72,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const appToken = ['xapp', '1', 'A0TEST', Date.now()].join('-');
   const signingSecret = randomUUID().replace(/-/g, '');
   const calls: RecordedCall[] = [];
-  const failures = new Map<string, { status: number; retryAfter?: number; times: number }[]>();
+  const failures = new Map<
+    string,
+    { status: number; retryAfter?: number; error?: string; times: number }[]
+  >();
   const messages = new Map<string, { channel: string; text: string }>();
   const notInChannel = new Set<string>();
   const waiters: { match: (c: RecordedCall) => boolean; resolve: (c: RecordedCall) => void }[] = [];
@@ -128,7 +137,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       return json(
         res,
         fail.status,
-        { ok: false, error: fail.status === 429 ? 'ratelimited' : 'internal_error' },
+        { ok: false, error: fail.error ?? (fail.status === 429 ? 'ratelimited' : 'internal_error') },
         fail.retryAfter !== undefined ? { 'retry-after': String(fail.retryAfter) } : {},
       );
     }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { type BlobStore, readText } from '../../src/backup/store/blob-store.js';
+import { type BlobStore, moveObject, readText } from '../../src/backup/store/blob-store.js';
 
 export interface StoreContractOptions {
   /** A fresh, empty store for one test. */
@@ -42,6 +42,15 @@ async function sha256Of(
 /** Define the BlobStore contract suite every store implementation must pass. */
 export function storeContract(name: string, opts: StoreContractOptions): void {
   describe(`${name} keeps the BlobStore contract`, () => {
+    test('moves an object: whole under the new key, gone from the old one', async () => {
+      const store = await opts.makeStore();
+      await store.put('backups/incoming/x.dump', 'dump bytes');
+      const info = await moveObject(store, 'backups/incoming/x.dump', 'backups/x.dump');
+      expect(info).toMatchObject({ key: 'backups/x.dump', size: 10 });
+      expect(await readText(store, 'backups/x.dump')).toBe('dump bytes');
+      expect(await store.stat('backups/incoming/x.dump')).toBeNull();
+    });
+
     test('puts a string, a buffer and a stream, and gets the same bytes back', async () => {
       const store = await opts.makeStore();
       const s = await store.put('backups/one.json', '{"ok":true}');

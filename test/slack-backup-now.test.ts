@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDemo } from '../src/demo/seed.js';
+import { useTestCluster } from './helpers/cluster.js';
+import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fake-slack.js';
+import { startBot } from './helpers/slack-bot.js';
+
+/** /backup-now through Bolt against the fake Slack, with real pg_dump into a real store. */
+const db = useTestCluster();
+let fake: FakeSlack;
+
+beforeAll(async () => {
+  await seedDemo(db.url);
+  // Enough data that a backup takes a moment: long enough to be seen running by a second request.
+  await db.sql(
+    `CREATE TABLE events AS SELECT g AS id, md5(g::text) AS payload, now() AS at FROM generate_series(1, 300000) g`,
+  );
+  fake = await startFakeSlack();
+});
+afterAll(async () => {
+  await fake?.close();
+});
+
+const inChannel = (channel: string) => (c: RecordedCall) =>
+  c.kind === 'api' &&
+  (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
+  c.body.channel === channel &&
+  c.status === 200;
+const header = (c: RecordedCall) =>
+  String((c.body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text);
+const json = (c: RecordedCall) => JSON.stringify(c.body);
+
+describe('/backup-now in Slack', () => {
+  it('acks, posts progress, edits it in place and ends with a confirmation whose backup is in the store', async () => {
+    const bot = await startBot(fake, { mode: 'socket', databaseUrl: db.url, slack: { editIntervalMs: 300 } });
+    try {
+      const { envelopeId } = fake.sendSlashCommand({
+        command: '/backup-now',
+        channelId: 'C0BACKUP',
+        userId: 'U0ALICE',
+        userName: 'alice',
+      });
+      const done = await fake.waitFor(
+        (c) => inChannel('C0BACKUP')(c) && header(c).includes('complete'),
+        120_000,
+      );
+      const calls = fake.calls.filter(inChannel('C0BACKUP'));
+      const ack = fake.calls.find((c) => c.kind === 'ack' && c.method === envelopeId)!;
+      expect(ack.seq).toBeLessThan(calls[0]!.seq);
+      // One message: posted once with progress, then only edited.
+      expect(calls[0]!.method).toBe('chat.postMessage');
+      expect(header(calls[0]!)).toBe('✅ production · Backing up app');
+      expect(json(calls[0]!)).toContain('alice (slack:U0ALICE)');
+      expect(json(calls[0]!)).toMatch(/Starting · 0 B/);
+      expect(calls.slice(1).every((c) => c.method === 'chat.update')).toBe(true);
+      expect(calls.at(-1)).toBe(done);
+      expect(header(done)).toBe('✅ production · Backup of app complete');
+
+      const m = (await bot.services.backups.latestGood())!;
+      expect(m.requestedBy).toBe('slack:U0ALICE');
+      expect(json(done)).toContain(m.id);
+      expect(json(done)).toContain(`${m.sha256.slice(0, 12)}…`);
+      expect(json(done)).toContain('✓ checksum and archive list');
+      const blob = await bot.services.store.stat(m.dumpKey);
+      expect(blob?.size).toBe(m.sizeBytes);
+      expect(m.sizeBytes).toBeGreaterThan(1_000_000);
+      expect(String(done.body.text)).toContain(`Backup ${m.id} of app`);
+    } finally {
+      await bot.stop();
+    }
+  });
+
+  it('refuses a user not in DBWARDEN_BACKUP_USERS, and starts nothing', async () => {
+    const bot = await startBot(fake, {
+      mode: 'socket',
+      databaseUrl: db.url,
+      env: { DBWARDEN_BACKUP_USERS: 'U0ADMIN,U0OPS' },
+    });
+    try {
+      const before = (await bot.services.backups.list()).length;
+      fake.sendSlashCommand({
+        command: '/backup-now',
+        channelId: 'C0NOPE',
+        userId: 'U0MALLORY',
+        userName: 'mallory',
+      });
+      const answer = await fake.waitFor(inChannel('C0NOPE'), 60_000);
+      expect(header(answer)).toBe('⚠️ production · Not allowed');
+      expect(json(answer)).toContain('mallory (slack:U0MALLORY) may not start backups of app');
+      expect(json(answer)).toContain('DBWARDEN_BACKUP_USERS');
+      expect(bot.services.backups.running()).toBeNull();
+      expect((await bot.services.backups.list()).length).toBe(before);
+    } finally {
+      await bot.stop();
+    }
+  });
+
+  it('refuses a second /backup-now while one runs, naming who started the first', async () => {
+    const bot = await startBot(fake, { mode: 'http', databaseUrl: db.url });
+    const send = async (channelId: string, userId: string, userName: string) => {
+      const { body } = fake.slashForm({ command: '/backup-now', channelId, userId, userName });
+      const res = await fetch(`${bot.url}/slack/events`, { method: 'POST', body, headers: fake.sign(body) });
+      expect(res.status).toBe(200);
+    };
+    try {
+      await send('C0FIRST', 'U0ALICE', 'alice');
+      // The first backup is running once its progress message is posted.
+      await fake.waitFor(inChannel('C0FIRST'), 60_000);
+      await send('C0SECOND', 'U0BOB', 'bob');
+      const refusal = await fake.waitFor(inChannel('C0SECOND'), 60_000);
+      expect(header(refusal)).toBe('⚠️ production · Backup already running');
+      expect(json(refusal)).toContain('started by alice (slack:U0ALICE)');
+      // The first one still finishes and is confirmed.
+      await fake.waitFor((c) => inChannel('C0FIRST')(c) && header(c).includes('complete'), 120_000);
+      expect(fake.calls.filter(inChannel('C0SECOND'))).toHaveLength(1);
+      const all = await bot.services.backups.list();
+      expect(all.filter((m) => m.requestedBy === 'slack:U0BOB')).toHaveLength(0);
+    } finally {
+      await bot.stop();
+    }
+  });
+
+  it('never sends the database password or a token to Slack', () => {
+    const credential = `token=${encodeURIComponent(fake.botToken)}`;
+    for (const c of fake.calls) {
+      const raw =
+        c.kind === 'api'
+          ? c.raw
+              .split('&')
+              .filter((p) => p !== credential)
+              .join('&')
+          : c.raw;
+      for (const s of [db.password, fake.botToken, fake.appToken, fake.signingSecret])
+        expect(raw).not.toContain(s);
+    }
+  });
+});
