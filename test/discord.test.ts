@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,6 @@ import { APP, CHANNEL, GUILD, useDiscordBot, webhookEdits } from './helpers/disc
 import type { FakeDiscord } from './helpers/fake-discord.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tsx = join(root, 'node_modules/tsx/dist/cli.mjs');
 const db = useTestCluster();
 const harness = useDiscordBot(db);
 const TOKEN = harness.token;
@@ -196,6 +194,7 @@ describe('Discord bot against a fake Discord', () => {
         if (args === 'boom') throw new Error(`kaput, password ${db.password} refused`);
         await reply.update({ ...report('Working', 'working'), progress: { fraction: 0.5, label: 'half' } });
         await gate;
+        await reply.update({ ...report('Working', 'working'), progress: { fraction: 0.9, label: 'nearly' } });
         await reply.update(report('Done', `${args} done`));
       },
     };
@@ -221,11 +220,17 @@ describe('Discord bot against a fake Discord', () => {
     fake.expireInteractionToken(token);
     const posted = fake.calls.length;
     release();
+    // One new message with the progress, then that message edited with the result: no stream of posts.
     const post = await fake.waitForCall(
       (c) => fake.calls.indexOf(c) >= posted && c.path === '/channels/400000000000000001/messages',
     );
-    expect(post.body.content).toBe('/slow-job: nightly done');
-    expect(post.body.embeds[0].title).toBe('Done');
+    expect(post.body.embeds[0].description).toContain('90%  nearly');
+    const final = await fake.waitForCall(
+      (c) => c.method === 'PATCH' && c.path.startsWith('/channels/400000000000000001/messages/'),
+    );
+    expect(final.body.content).toBe('/slow-job: nightly done');
+    expect(final.body.embeds[0].title).toBe('Done');
+    expect(fake.calls.filter((c) => c.path === '/channels/400000000000000001/messages')).toHaveLength(1);
     expect(fake.calls.filter(webhookEdits(token))).toHaveLength(1);
 
     const failing = fake.sendCommand({
@@ -241,7 +246,8 @@ describe('Discord bot against a fake Discord', () => {
   it('runs under `npm start` (dbwarden serve) when its credentials are set, and stops on SIGTERM', async () => {
     await stopAll();
     const identifies = fake.identifies;
-    const child = spawn(process.execPath, [tsx, 'src/cli.ts', 'serve'], {
+    // tsx as a loader, not its CLI: the CLI relays SIGTERM and, on a loaded machine, SIGKILLs after 30 ms.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
       cwd: root,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env({ LOG_LEVEL: 'info' }) },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DiscordAPIError, type REST, Routes } from 'discord.js';
+import { type APIMessage, DiscordAPIError, type REST, Routes } from 'discord.js';
 import { DbwardenError } from '../core/errors.js';
 import type { Notifier } from '../core/notifier.js';
 import type { Report } from '../core/report.js';
@@ -36,22 +36,34 @@ export function createDiscordNotifier(opts: DiscordNotifierOptions): Notifier {
   };
 }
 
+/** Replace the content of a message the bot posted (a late command answer moving on). */
+export async function editChannelMessage(
+  rest: REST,
+  channelId: string,
+  messageId: string,
+  message: DiscordMessage,
+): Promise<void> {
+  await rest.patch(Routes.channelMessage(channelId, messageId), {
+    body: { ...message, allowed_mentions: { parse: [] } },
+  });
+}
+
 /** Post one message to a channel, retrying what may succeed later; rejects with a readable error otherwise. */
 export async function postToChannel(
   opts: Pick<DiscordNotifierOptions, 'rest' | 'channelId' | 'logger' | 'retryDelaysMs'>,
   message: DiscordMessage,
   what: string,
-): Promise<void> {
+): Promise<string> {
   const delays = opts.retryDelaysMs ?? [2_000, 10_000, 30_000];
   const body = { ...message, allowed_mentions: { parse: [] } };
   for (let attempt = 0; ; attempt++) {
     try {
-      await opts.rest.post(Routes.channelMessages(opts.channelId), {
+      const posted = (await opts.rest.post(Routes.channelMessages(opts.channelId), {
         // Reports never ping anyone (allowed_mentions), whatever a table or branch happens to be called.
         body,
-      });
+      })) as APIMessage;
       opts.logger.info({ channel: opts.channelId, what, attempt: attempt + 1 }, 'discord: posted to channel');
-      return;
+      return posted.id;
     } catch (err) {
       const retryable = !(err instanceof DiscordAPIError) || err.status >= 500;
       const reason = err instanceof Error ? err.message : String(err);

@@ -15,7 +15,12 @@ import { createRedactor, type Redactor } from '../core/secrets.js';
 import type { Logger } from '../log.js';
 import type { ChatCommand, ChatUser, CommandReply } from './commands.js';
 import { discordCommands, registerCommands } from './discord-commands.js';
-import { createDiscordNotifier, postToChannel, redactReport } from './discord-notifier.js';
+import {
+  createDiscordNotifier,
+  editChannelMessage,
+  postToChannel,
+  redactReport,
+} from './discord-notifier.js';
 import { renderDiscord, renderDiscordMessage } from './render-discord.js';
 import { throttledReply } from './throttle.js';
 
@@ -95,6 +100,8 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
     await i.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
     log.info({ ...ctx, ephemeral }, 'discord: command');
 
+    /** The channel message that carries the answer once the interaction token has expired. */
+    let late: { channelId: string; messageId: string } | null = null;
     const deliver: CommandReply = {
       async update(unsafe: Report) {
         const report = redactReport(unsafe, redact);
@@ -124,9 +131,21 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
           { ...report, summary: `/${command.name}: ${report.summary}` },
           { environment, now },
         );
-        await postToChannel({ rest, channelId, logger: log, ...retry }, message, report.title).catch((err) =>
-          log.error({ ...ctx, err: describe(err) }, 'discord: posting the answer failed'),
-        );
+        try {
+          // One message in the channel, edited from then on: progress must not become a stream of posts.
+          if (late) await editChannelMessage(rest, late.channelId, late.messageId, message);
+          else
+            late = {
+              channelId,
+              messageId: await postToChannel(
+                { rest, channelId, logger: log, ...retry },
+                message,
+                report.title,
+              ),
+            };
+        } catch (err) {
+          log.error({ ...ctx, err: describe(err) }, 'discord: posting the late answer failed');
+        }
       },
     };
     const reply = throttledReply(deliver, opts.editIntervalMs ?? 1_000, clock);

@@ -81,6 +81,8 @@ export class FakeDiscord extends EventEmitter {
   private sent: { s: number; t: string; d: unknown }[] = [];
   private inject = new Map<string, Injected>();
   private expiredTokens = new Set<string>();
+  /** IDs of messages posted to channels, which the bot may edit. */
+  private channelMessages = new Set<string>();
   private port = 0;
 
   constructor(private readonly opts: FakeDiscordOptions) {
@@ -409,7 +411,15 @@ export class FakeDiscord extends EventEmitter {
     const channel = /^\/channels\/(\d+)\/messages$/.exec(path);
     if (method === 'POST' && channel) {
       if (!bot) return unauthorised();
-      return send(200, this.message(channel[1]!, body));
+      const posted = this.message(channel[1]!, body);
+      this.channelMessages.add(posted.id);
+      return send(200, posted);
+    }
+    const edit = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(path);
+    if (method === 'PATCH' && edit) {
+      if (!bot) return unauthorised();
+      if (!this.channelMessages.has(edit[2]!)) return send(404, { message: 'Unknown Message', code: 10008 });
+      return send(200, { ...this.message(edit[1]!, body), id: edit[2] });
     }
 
     return send(404, { message: '404: Not Found', code: 0 });
