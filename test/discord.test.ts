@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChatCommand } from '../src/chat/commands.js';
 import type { DiscordBot } from '../src/chat/discord.js';
@@ -10,6 +13,8 @@ import { useTestCluster } from './helpers/cluster.js';
 import { APP, CHANNEL, GUILD, useDiscordBot, webhookEdits } from './helpers/discord-bot.js';
 import type { FakeDiscord } from './helpers/fake-discord.js';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsx = join(root, 'node_modules/tsx/dist/cli.mjs');
 const db = useTestCluster();
 const harness = useDiscordBot(db);
 const TOKEN = harness.token;
@@ -231,6 +236,31 @@ describe('Discord bot against a fake Discord', () => {
     expect(edit.body.embeds[0].title).toBe('/slow-job failed');
     expect(edit.body.embeds[0].description).toContain('kaput, password \\*\\*\\* refused');
     expect(edit.raw).not.toMatch(/\bat .+\.(ts|js):\d+/);
+  });
+
+  it('runs under `npm start` (dbwarden serve) when its credentials are set, and stops on SIGTERM', async () => {
+    await stopAll();
+    const identifies = fake.identifies;
+    const child = spawn(process.execPath, [tsx, 'src/cli.ts', 'serve'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env({ LOG_LEVEL: 'info' }) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await fake.waitForSession(() => fake.identifies > identifies, 60_000);
+      const { token } = fake.sendCommand({ name: 'db-status' });
+      const edit = await fake.waitForCall(webhookEdits(token), 60_000);
+      expect(edit.body.embeds[0].description).toContain('auth\\_user: 40 rows');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('discord: connected');
+      expect(stderr).not.toContain(TOKEN);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('never sends the bot token or the database password anywhere but the auth header and IDENTIFY', () => {
