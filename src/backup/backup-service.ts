@@ -135,7 +135,10 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     }
   }
 
-  /** A run that failed leaves a failed manifest (when the store takes it) saying why. */
+  /**
+   * A run that failed leaves a failed manifest (when the store takes it) saying why. A cancelled one (shutdown,
+   * Ctrl-C) leaves nothing: it is not a backup problem, and the guard must not raise backup-failed for a deploy.
+   */
   async function recordFailure(
     id: string,
     startedAt: Date,
@@ -144,6 +147,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     bytes = 0,
   ): Promise<BackupFailed> {
     const e = asBackupFailed(err, target.redact);
+    if (e.code === 'cancelled') return e;
     const finished = clock();
     const failed: BackupManifest = {
       id,

@@ -107,13 +107,18 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
     })().catch((err: unknown) => logger.warn({ err }, 'could not remember the database identity')),
   );
 
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    // Wrappers (npm, tsx, some process managers) may forward one stop twice: a repeat must not kill a backup
+    // mid-write; the shutdown grace already bounds how long we take.
+    if (signalled) return logger.info({ signal }, 'already stopping');
+    signalled = true;
     logger.info({ signal }, 'shutdown requested');
     requestStop(signal);
   };
   if (d.signals) {
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   }
 
   let done: Promise<void> | null = null;
@@ -128,10 +133,6 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
       done ??= (async () => {
         stopping = true;
         requestStop(reason);
-        if (d.signals) {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-        }
         const backup = await drainBackups({
           backups: d.backups,
           graceMs: config.shutdownGraceMs,
@@ -146,6 +147,10 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
           new Promise((r) => setTimeout(r, 5000).unref()),
         ]);
         await http?.close();
+        if (d.signals) {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        }
         logger.info({ reason, backup }, 'dbwarden stopped');
       })();
       return done;
