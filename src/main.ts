@@ -168,6 +168,7 @@ function guardServices(
     unreachableChecks: config.guard.unreachableChecks,
     drillsConfigured: config.backup.drillCron !== null,
     excludeTables: config.backup.excludeTables,
+    timezone: config.timezone,
   };
   const watch = () =>
     watchOnce({ store, probe: status, notifier, guardConfig, clock, timezone: config.timezone, logger });

@@ -1,5 +1,5 @@
 import { type BackupManifest, isGood } from '../backup/manifest.js';
-import { formatAge, formatBytes, formatCount, formatDuration } from './format.js';
+import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from './format.js';
 import { type DbIdentity, identityLabel, sameIdentity } from './identity.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -51,6 +51,8 @@ export interface GuardConfig {
   drillsConfigured: boolean;
   /** pg_dump --exclude-table-data patterns: their rows are not expected in a backup. */
   excludeTables?: string[];
+  /** Times in messages are shown in this zone (default UTC). */
+  timezone?: string;
 }
 
 export interface Unreachable {
@@ -81,6 +83,8 @@ export interface GuardInput {
 export const MIN_ROWS_FOR_DROP = 10;
 /** While rows-dropped is open, a table still counts as dropped until fewer than this share of its rows is missing. */
 export const RESOLVE_DROP_PCT = 2;
+/** A time for a message, in the configured zone. */
+const at = (iso: string, config: GuardConfig) => formatTime(new Date(iso), config.timezone ?? 'UTC');
 /** A successful restore drill is expected this often when drills are configured. */
 export const DRILL_MAX_AGE_MS = 7 * 86_400_000;
 
@@ -125,7 +129,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
         title: 'Database replaced',
         message:
           `${name} is not the same database any more: its identity changed from ${identityLabel(prev.identity)} ` +
-          `to ${identityLabel(cur.identity)} since ${prev.at}. It was deleted and recreated, or DATABASE_URL now ` +
+          `to ${identityLabel(cur.identity)} since ${at(prev.at, config)}. It was deleted and recreated, or DATABASE_URL now ` +
           'points at a different database.',
         details: [
           `before: ${Object.keys(prev.tables).length} tables, ${formatCount(rows(prev))} rows in watched tables, ${formatBytes(prev.sizeBytes)}`,
@@ -187,7 +191,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
       code: 'rows-dropped',
       level: 'critical',
       title: 'Rows vanished',
-      message: `More than ${config.rowsDropPct} % of the rows of ${dropped.length === 1 ? 'a watched table' : `${dropped.length} watched tables`} of ${name} vanished since ${prev.at}.`,
+      message: `More than ${config.rowsDropPct} % of the rows of ${dropped.length === 1 ? 'a watched table' : `${dropped.length} watched tables`} of ${name} vanished since ${at(prev.at, config)}.`,
       details: dropped.map((t) => {
         const before = prev.tables[t]!.rows;
         const now = cur.tables[t]!.rows;
@@ -211,7 +215,7 @@ function unreachableWarning(input: GuardInput, cur: Unreachable): Warning | null
     code: 'unreachable',
     level: 'critical',
     title: gone ? 'Database deleted' : 'Database unreachable',
-    message: `${config.target.name} has not answered ${cur.failedChecks} checks in a row (since ${cur.since}): ${cur.unreachable.message}.`,
+    message: `${config.target.name} has not answered ${cur.failedChecks} checks in a row (since ${at(cur.since, config)}): ${cur.unreachable.message}.`,
     details: [],
     hint:
       cur.unreachable.hint ??
@@ -278,7 +282,10 @@ function backupWarnings(input: GuardInput): Warning[] {
         level: 'warn',
         title: 'Backups not proven restorable',
         message: `No restore drill of ${config.target.name} has succeeded in the last 7 days${lastOk ? ` (last success ${formatAge(now.getTime() - Date.parse(lastOk.at))})` : ''}: nobody knows whether the backups restore.`,
-        details: lastTry && !lastTry.ok ? [`last drill ${lastTry.at}: ${lastTry.problem ?? 'failed'}`] : [],
+        details:
+          lastTry && !lastTry.ok
+            ? [`last drill ${at(lastTry.at, config)}: ${lastTry.problem ?? 'failed'}`]
+            : [],
         hint: `Check DBWARDEN_DRILL_URL and the drill schedule; run \`dbwarden verify ${latest.id} --drill\` by hand.`,
         wayBack: null,
       });
