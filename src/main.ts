@@ -25,6 +25,7 @@ import { startDemoDatabase } from './demo/demo.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { nextRunAfter } from './schedule.js';
+import { abortableBackups } from './shutdown.js';
 
 /** Everything built once from the config and passed down: the composition root. */
 export interface Services {
@@ -62,6 +63,8 @@ export interface BuildOptions {
   clock?: () => Date;
   /** Where the console notifier writes when no chat is configured (default: stdout). */
   consoleOutput?: NodeJS.WritableStream;
+  /** Aborts every backup, whoever started it, when shutdown outlasts its grace period (serve). */
+  shutdownSignal?: AbortSignal;
 }
 
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
@@ -97,7 +100,10 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   });
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
-  const backups = createBackupService({ target, store, config, clock, logger, metrics });
+  const rawBackups = createBackupService({ target, store, config, clock, logger, metrics });
+  const backups = opts.shutdownSignal
+    ? { ...abortableBackups(rawBackups, opts.shutdownSignal), catalog: rawBackups.catalog }
+    : rawBackups;
   const lastBackup = async () => {
     const m = await backups.latestGood();
     return m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null;

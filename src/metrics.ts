@@ -6,6 +6,8 @@ import type { DbStatus } from './core/status.js';
 export interface Metrics {
   registry: Registry;
   backupFinished(result: 'success' | 'failure', manifest?: BackupManifest): void;
+  /** The newest good backup as found in the store (after a restart): last-success gauges, no count. */
+  lastGoodBackup(manifest: BackupManifest | null): void;
   statusProbed(status: DbStatus): void;
   openWarnings(codes: string[]): void;
   commandAnswered(platform: string, command: string, seconds: number): void;
@@ -75,6 +77,12 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
         lastSize.set(manifest.sizeBytes);
         lastDuration.set(manifest.durationMs / 1000);
       }
+    },
+    lastGoodBackup(manifest) {
+      if (!manifest) return;
+      lastSuccess.set(Date.parse(manifest.finishedAt) / 1000);
+      lastSize.set(manifest.sizeBytes);
+      lastDuration.set(manifest.durationMs / 1000);
     },
     statusProbed(s) {
       reachable.set(s.reachable ? 1 : 0);

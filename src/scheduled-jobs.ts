@@ -129,6 +129,8 @@ export interface ScheduleOptions {
   settleMs?: number;
   /** Aborts a running scheduled backup (serve's shutdown). */
   signal?: AbortSignal;
+  /** How long after start a catch-up backup waits, so a crash-looping process does not dump at every start. */
+  catchUpDelayMs?: number;
 }
 
 /** The serve-time jobs: watch, backup, digest and (with DBWARDEN_DRILL_CRON) drill, on the config's crons and zone. */
@@ -147,7 +149,7 @@ export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): J
     jobs.push({
       name: 'backup',
       cron: config.schedule.backupCron,
-      run: () => runScheduledBackup(services, backups),
+      run: () => runScheduledBackup(services, backups, opts.signal),
     });
   if (config.backup.drillCron)
     jobs.push({ name: 'drill', cron: config.backup.drillCron, run: () => runScheduledDrill(services) });
@@ -156,12 +158,12 @@ export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): J
 
 /**
  * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup older
- * than the max age), one catch-up backup runs now, once across replicas.
+ * than the max age), one catch-up backup runs a minute after start, once across replicas.
  */
 export async function startSchedule(
   services: Services,
   opts: ScheduleOptions = {},
-): Promise<Scheduler & { catchUp: Promise<TickOutcome> | null }> {
+): Promise<Scheduler & { catchUp: Promise<TickOutcome | 'cancelled'> | null }> {
   const scheduler = createScheduler(scheduledJobs(services, opts), {
     store: services.store,
     target: services.target,
@@ -172,19 +174,44 @@ export async function startSchedule(
     ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
   });
   scheduler.start();
-  let catchUp: Promise<TickOutcome> | null = null;
-  if (opts.backups) {
-    const newest = (await readManifests(services.store))
-      .filter(isGood)
-      .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0];
+  let catchUp: Promise<TickOutcome | 'cancelled'> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let cancel: () => void = () => {};
+  const newest = opts.backups
+    ? await readManifests(services.store).then(
+        (ms) =>
+          ms.filter(isGood).sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0] ?? null,
+        (err: unknown) => {
+          services.logger.warn({ err: String(err) }, 'cannot read the backup catalog; no catch-up backup');
+          return undefined;
+        },
+      )
+    : undefined;
+  if (newest !== undefined) {
     const age = newest ? services.clock().getTime() - Date.parse(newest.finishedAt) : Infinity;
     if (age > services.config.guard.backupMaxAgeMs) {
-      services.logger.info({ newest: newest?.id ?? null }, 'newest backup too old: catching up now');
-      // Keyed by the stale backup: every replica starting now agrees on one catch-up.
-      catchUp = scheduler
-        .runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`)
-        .catch((): TickOutcome => 'failed');
+      const delay = opts.catchUpDelayMs ?? 60_000;
+      services.logger.info({ newest: newest?.id ?? null, inMs: delay }, 'newest backup too old: catching up');
+      catchUp = new Promise<TickOutcome | 'cancelled'>((resolve) => {
+        cancel = () => resolve('cancelled');
+        timer = setTimeout(() => {
+          // Keyed by the stale backup: every replica starting now agrees on one catch-up.
+          scheduler
+            .runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`)
+            .catch((): TickOutcome => 'failed')
+            .then(resolve);
+        }, delay);
+        timer.unref();
+      });
     }
   }
-  return Object.assign(scheduler, { catchUp });
+  const stopTimers = scheduler.stop;
+  return Object.assign(scheduler, {
+    catchUp,
+    async stop() {
+      if (timer) clearTimeout(timer);
+      cancel();
+      await stopTimers();
+    },
+  });
 }

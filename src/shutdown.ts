@@ -50,7 +50,7 @@ export async function drainBackups(d: DrainDeps): Promise<'idle' | 'finished' | 
     'backup still running after the grace period: aborting it',
   );
   d.abort();
-  await waitIdle(d.backups, 15_000, pollMs);
+  const stopped = await waitIdle(d.backups, 15_000, pollMs);
   await d.notifier
     .post({
       title: 'Backup interrupted by shutdown',
@@ -63,7 +63,7 @@ export async function drainBackups(d: DrainDeps): Promise<'idle' | 'finished' | 
       sections: [
         {
           lines: [
-            `It did not finish within DBWARDEN_SHUTDOWN_GRACE (${Math.round(d.graceMs / 1000)} s) and was stopped; nothing partial was kept.`,
+            `It did not finish within DBWARDEN_SHUTDOWN_GRACE (${Math.round(d.graceMs / 1000)} s) and was ${stopped ? 'stopped; nothing partial was kept' : 'told to stop; a partial dump is never published and is cleaned up on the next run'}.`,
             'The next scheduled backup runs as usual, or run /backup-now once dbwarden is back.',
           ],
         },

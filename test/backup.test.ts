@@ -84,7 +84,7 @@ describe('backups of a real database with the real pg_dump', () => {
         'public.django_migrations': 6,
       },
     });
-    expect(m.id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
+    expect(m.id).toMatch(/^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$/);
     expect(m.pgDumpVersion).toMatch(/^\d+\.\d+/);
     expect(m.identity?.databaseName).toBe('app');
     expect(phases[0]).toBe('starting');
@@ -113,6 +113,12 @@ describe('backups of a real database with the real pg_dump', () => {
     now += 86_400_000;
     const b = await timed.run({ requestedBy: 'schedule' });
     expect(b.id > a.id).toBe(true);
+    // Within one second, the milliseconds keep the order.
+    const { newBackupId } = await import('../src/backup/catalog.js');
+    const early = newBackupId(new Date('2026-11-20T03:00:00.100Z'));
+    const late = newBackupId(new Date('2026-11-20T03:00:00.900Z'));
+    expect(early < late).toBe(true);
+    expect(early).toMatch(/^20261120T030000\.100Z-[0-9a-f]{6}$/);
     expect((await service.list()).map((m) => m.id)).toEqual([b.id, a.id]);
   });
 
@@ -272,6 +278,25 @@ describe('backups of a real database with the real pg_dump', () => {
     expect(err.message).toBe('The dump holds data for 4 of 5 tables; missing: public.billing_meter');
     expect(await service.latestGood()).toBeNull();
     expect(dumpFiles(dir)).toEqual([]);
+  });
+
+  it('a role that may not read a table: the real cause and a hint, never the password', async () => {
+    const password = ['pw', Date.now().toString(36), 'x9'].join('-');
+    await adminQuery(db.url, `CREATE ROLE narrow LOGIN PASSWORD '${password}'`);
+    await adminQuery(
+      db.url,
+      'GRANT SELECT ON auth_user, billing_customer, billing_transaction, django_migrations TO narrow',
+    );
+    const url = db.url.replace(/\/\/[^@]+@/, `//narrow:${password}@`);
+    const { service, log } = serviceFor(url, tempStore().store);
+    const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
+    expect(err.code).toBe('count-failed');
+    expect(err.message).toBe(
+      'Counting the rows of every table failed: permission denied for table billing_meter',
+    );
+    expect(err.hint).toMatch(/grant it SELECT/);
+    for (const text of [err.message, err.hint, log.text(), JSON.stringify(await service.list())])
+      expect(text).not.toContain(password);
   });
 
   it('leaves out the data of excluded tables and does not expect it', async () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStore } from '../src/backup/store/file-store.js';
 import type { Report } from '../src/core/report.js';
@@ -20,24 +21,31 @@ let runtime: Runtime;
 let base: string;
 const posted: Report[] = [];
 let slackUp = true;
+const guardPosts = new PassThrough();
+let guardText = '';
+guardPosts.on('data', (d) => (guardText += d));
 
 beforeAll(async () => {
   await seedDemo(db.url);
   const port = await freePort();
   services = await buildServices({
     env: { DATABASE_URL: db.url, PORT: String(port), DBWARDEN_STORE: dir, LOG_LEVEL: 'silent' },
+    // The guard's own posts (console, no chat configured) are read from here.
+    consoleOutput: guardPosts,
   });
   runtime = await startRuntime({
     services,
     store: createFileStore(dir),
     notifier: { name: 'test', post: async (r) => void posted.push(r) },
     chats: () => [{ name: 'slack', connected: () => slackUp }],
-    backups: null,
+    backups: services.backups,
     abortBackups: () => {},
     signals: false,
     metricsRefreshMs: 0,
   });
   base = `http://127.0.0.1:${port}`;
+  // The first sight is remembered in the background: let it finish before a test stops the server.
+  await runtime.settled();
 });
 afterAll(async () => {
   await runtime?.shutdown('test over');
@@ -108,7 +116,7 @@ describe('HTTP: health, readiness, metrics', () => {
     expect(r.text).toMatch(/dbwarden_database_size_bytes \d{6,}/);
     expect(r.text).toContain('dbwarden_watched_table_rows{table="public.auth_user"} 40');
     expect(r.text).toContain('dbwarden_watched_table_rows{table="public.billing_transaction"} 20000');
-    expect(r.text).toContain('dbwarden_open_warnings{code="no-backup"} 1');
+    expect(r.text).toContain('# TYPE dbwarden_open_warnings gauge');
     expect(r.text).toContain('# TYPE dbwarden_command_duration_seconds histogram');
     expect(r.text).toContain('dbwarden_process_nodejs_eventloop_lag_seconds');
   });
@@ -140,11 +148,31 @@ describe('HTTP: health, readiness, metrics', () => {
 
   it('remembers the database it first saw, in the store', async () => {
     const { readBaseline } = await import('../src/deploy/baseline.js');
-    // The first sight is remembered in the background: wait for it rather than race it.
-    await runtime.settled();
     const b = await readBaseline(createFileStore(dir));
     expect(b?.identity.databaseName).toBe('app');
     expect(b?.tables['public.auth_user']).toEqual({ rows: 40, exact: true, sizeBytes: expect.any(Number) });
+  });
+
+  it("counts backups, the last one's size and duration, commands by platform, and the guard's open warnings", async () => {
+    const m = await services.backups.run({ requestedBy: 'test' });
+    const status = services.commands.find((c) => c.name === 'db-status')!;
+    await status.run('', { id: 'U1', platform: 'slack' }, { update: async () => {} });
+    await services.watch();
+    await db.sql('DELETE FROM auth_user WHERE id > 5');
+    await services.watch();
+    expect(guardText).toContain('Rows vanished');
+    const r = await get('/metrics');
+    expect(r.text).toContain('dbwarden_backups_total{result="success"} 1');
+    expect(r.text).toContain(`dbwarden_backup_last_size_bytes ${m.sizeBytes}`);
+    expect(r.text).toContain(
+      `dbwarden_backup_last_success_timestamp_seconds ${Date.parse(m.finishedAt) / 1000}`,
+    );
+    expect(r.text).toContain(`dbwarden_backup_last_duration_seconds ${m.durationMs / 1000}`);
+    expect(r.text).toContain(
+      'dbwarden_command_duration_seconds_count{platform="slack",command="db-status"} 1',
+    );
+    expect(r.text).toContain('dbwarden_open_warnings{code="rows-dropped"} 1');
+    expect(r.text).toContain('dbwarden_watched_table_rows{table="public.auth_user"} 5');
   });
 
   it('stops being ready once shutdown begins, then closes', async () => {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -90,6 +90,28 @@ describe('dbwarden preflight', () => {
     });
     expect(allowed.json.blocking).toEqual([]);
     expect(allowed.json.destructive).toBe(true);
+    expect(allowed.json.problems).toEqual([]);
+    expect(allowed.code).toBe(0);
+  });
+
+  it('takes a verified pre-migration backup when destructive SQL is pending, and names it in the post', async () => {
+    const store = newStore();
+    const r = await preflight(['--sql', DESTRUCTIVE, '--json'], { DBWARDEN_STORE: store });
+    expect(r.json.backup).toEqual({ id: expect.any(String), sizeBytes: expect.any(Number), verified: true });
+    const id = r.json.backup.id as string;
+    const manifest = JSON.parse(readFileSync(join(store, 'backups', `${id}.json`), 'utf8'));
+    expect(manifest).toMatchObject({ id, status: 'complete', verified: true, requestedBy: 'preflight' });
+    expect(manifest.tables['public.auth_user']).toBe(40);
+    expect(statSync(join(store, 'backups', `${id}.dump`)).size).toBe(manifest.sizeBytes);
+    expect(r.err).toContain(
+      `Restore if the migration goes wrong: dbwarden restore ${id} --to <database-url>`,
+    );
+    expect(r.err).toContain(id);
+    // Nothing destructive: no backup unless --backup asks for one.
+    const safe = await preflight(['--sql', SAFE, '--json'], { DBWARDEN_STORE: store });
+    expect(safe.json.backup).toBeNull();
+    const asked = await preflight(['--sql', SAFE, '--backup', '--json'], { DBWARDEN_STORE: store });
+    expect(asked.json.backup.verified).toBe(true);
   });
 
   it('reports unparseable SQL as a finding, never a pass', async () => {

@@ -83,7 +83,12 @@ describe('renderSlack', () => {
   });
 
   it('escapes mrkdwn so text cannot become mentions or links', () => {
-    const msg = renderSlack({ ...base, fields: [{ label: 'Table', value: '<!channel> & <@U1>' }] });
+    const msg = renderSlack({
+      ...base,
+      summary: 'table <!channel> is gone',
+      fields: [{ label: 'Table', value: '<!channel> & <@U1>' }],
+    });
+    expect(msg.text).toBe('table &lt;!channel&gt; is gone');
     expect(JSON.stringify(msg.blocks)).toContain('&lt;!channel&gt; &amp; &lt;@U1&gt;');
     expect(JSON.stringify(msg.blocks)).not.toContain('<!channel>');
   });

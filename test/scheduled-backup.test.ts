@@ -87,10 +87,10 @@ describe('scheduled backups with the real backup service', () => {
       const outcome = await schedulerFor(services).runTick('backup', new Date('2026-11-24T03:00:00Z'));
       expect(outcome).toBe('failed');
       expect(channel.text).toContain('🚨 Backup failed');
-      // The cause, as the failed manifest records it (pg_dump's own words).
+      // The cause, as the failed manifest records it (the table the role may not read).
       const [failed] = await services.backups!.list();
       expect(failed).toMatchObject({ status: 'failed', requestedBy: 'schedule' });
-      expect(failed!.error?.message).toMatch(/pg_dump/);
+      expect(failed!.error?.message).toMatch(/permission denied for table/);
       expect(channel.text).toContain(failed!.error!.message.split('\n')[0]);
       expect(channel.text).not.toContain('limited-pw');
       const w = await services.watch();
@@ -110,8 +110,8 @@ describe('scheduled backups with the real backup service', () => {
     const b = await serve(db.url, a.dir);
     try {
       const [sa, sb] = await Promise.all([
-        startSchedule(a.services, { backups: a.services.backups ?? null, instanceId: 'a' }),
-        startSchedule(b.services, { backups: b.services.backups ?? null, instanceId: 'b' }),
+        startSchedule(a.services, { backups: a.services.backups, instanceId: 'a', catchUpDelayMs: 0 }),
+        startSchedule(b.services, { backups: b.services.backups, instanceId: 'b', catchUpDelayMs: 0 }),
       ]);
       const outcomes = await Promise.all([sa.catchUp, sb.catchUp]);
       await Promise.all([sa.stop(), sb.stop()]);
@@ -140,6 +140,19 @@ describe('scheduled backups with the real backup service', () => {
       const after = await services.watch();
       expect(after.warnings.map((w) => w.code)).not.toContain('backup-unverified');
       expect(after.posted).toContainEqual({ code: 'backup-unverified', kind: 'resolved' });
+    } finally {
+      await services.close();
+    }
+  });
+
+  it('a catch-up still waiting when serve stops is cancelled: no backup', async () => {
+    const { services } = await serve();
+    try {
+      const s = await startSchedule(services, { backups: services.backups, catchUpDelayMs: 60_000 });
+      expect(s.catchUp).not.toBeNull();
+      await s.stop();
+      expect(await s.catchUp).toBe('cancelled');
+      expect(await services.backups.list()).toEqual([]);
     } finally {
       await services.close();
     }

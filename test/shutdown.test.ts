@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { eventually, freePort } from './helpers/net.js';
 
@@ -15,22 +17,25 @@ interface Served {
   port: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   log: () => string;
+  /** This process's own store. */
+  store: string;
 }
 
 /** The real entry point, as a process manager starts it: no terminal, PORT set. */
-async function serve(extraEnv: Record<string, string> = {}): Promise<Served> {
+async function serve(extraEnv: Record<string, string> = {}, args: string[] = []): Promise<Served> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+  const store = mkdtempSync(join(dir, 'store-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', ...args], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       DATABASE_URL: db.url,
       PORT: String(port),
-      DBWARDEN_STORE: dir,
+      DBWARDEN_STORE: store,
       LOG_LEVEL: 'info',
       ...extraEnv,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [args.includes('--console') ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
@@ -47,7 +52,7 @@ async function serve(extraEnv: Record<string, string> = {}): Promise<Served> {
     },
     60_000,
   );
-  return { child, port, exited, log: () => log };
+  return { child, port, exited, log: () => log, store };
 }
 
 describe('graceful shutdown', () => {
@@ -67,4 +72,96 @@ describe('graceful shutdown', () => {
       }
     });
   }
+
+  /**
+   * A backup that cannot finish: a transaction holds an exclusive lock on a table pg_dump must read, so the dump
+   * waits. Resolves once pg_dump is seen waiting; `release` ends the transaction.
+   */
+  async function blockedBackup(s: Served): Promise<{ release: () => Promise<void> }> {
+    const client = new pg.Client({ connectionString: db.url });
+    client.on('error', () => {});
+    await client.connect();
+    await client.query('BEGIN');
+    await client.query('LOCK TABLE billing_transaction IN ACCESS EXCLUSIVE MODE');
+    s.child.stdin!.write('/backup-now\n');
+    const release = async () => {
+      await client.query('ROLLBACK').catch(() => {});
+      await client.end().catch(() => {});
+    };
+    try {
+      // The backup's own sessions (pg_dump and its row counts) connect as application "dbwarden".
+      await eventually('the backup waiting on the lock', async () => {
+        const r = await db.sql(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'dbwarden'`,
+        );
+        return r.rows[0].n > 0 ? true : undefined;
+      });
+    } catch (err) {
+      await release();
+      throw new Error(`${(err as Error).message}\n${s.log()}`);
+    }
+    return { release };
+  }
+
+  const goodManifests = (store: string) =>
+    readdirSync(join(store, 'backups'))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(store, 'backups', f), 'utf8')))
+      .filter((m) => m.status === 'complete');
+  const dumpFiles = (store: string) => {
+    const out: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true }))
+        if (e.isDirectory()) walk(join(d, e.name));
+        else if (!e.name.endsWith('.json')) out.push(e.name);
+    };
+    walk(join(store, 'backups'));
+    return out;
+  };
+
+  it('aborts a backup still running after DBWARDEN_SHUTDOWN_GRACE: no good manifest, no partial file, a post, exit 0', async () => {
+    await seedDemo(db.url);
+    // Short database timeouts: the status probes the lock also blocks give their connections back sooner.
+    const s = await serve(
+      { DBWARDEN_SHUTDOWN_GRACE: '1s', DBWARDEN_STATEMENT_TIMEOUT: '2s', DBWARDEN_CONNECT_TIMEOUT: '2s' },
+      ['--console'],
+    );
+    const lock = await blockedBackup(s);
+    try {
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await lock.release();
+      if (s.child.exitCode === null) s.child.kill('SIGKILL');
+    }
+    expect(s.log()).toContain('"msg":"backup still running after the grace period: aborting it"');
+    expect(s.log()).toContain('Backup interrupted by shutdown');
+    expect(s.log()).toContain('It did not finish within DBWARDEN_SHUTDOWN_GRACE (1 s) and was stopped');
+    expect(goodManifests(s.store)).toEqual([]);
+    expect(dumpFiles(s.store)).toEqual([]);
+    expect(s.log()).not.toContain(db.password);
+  }, 120_000);
+
+  it('lets a running backup finish within the grace period, then exits 0', async () => {
+    const s = await serve({ DBWARDEN_SHUTDOWN_GRACE: '60s' }, ['--console']);
+    const lock = await blockedBackup(s);
+    try {
+      s.child.kill('SIGTERM');
+      await eventually('shutdown to wait for the backup', () =>
+        s.log().includes('"msg":"waiting for the running backup"') ? true : undefined,
+      );
+      // Refused while stopping: no new work starts.
+      const refused = await fetch(`http://127.0.0.1:${s.port}/readyz`);
+      expect(refused.status).toBe(503);
+      await lock.release();
+      expect(await s.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await lock.release();
+      if (s.child.exitCode === null) s.child.kill('SIGKILL');
+    }
+    expect(s.log()).not.toContain('Backup interrupted by shutdown');
+    const good = goodManifests(s.store);
+    expect(good).toHaveLength(1);
+    expect(good[0]).toMatchObject({ status: 'complete', verified: true });
+  }, 120_000);
 });

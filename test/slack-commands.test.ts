@@ -2,6 +2,8 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatCommand } from '../src/chat/commands.js';
 import { type SlackBot, startSlack } from '../src/chat/slack.js';
+import { SlackCallFailed, slackWebClient } from '../src/chat/slack-api.js';
+import { slackNotifier } from '../src/chat/slack-notifier.js';
 import { loadConfig } from '../src/config.js';
 import type { Report } from '../src/core/report.js';
 import { createRedactor } from '../src/core/secrets.js';
@@ -170,4 +172,25 @@ describe('Slack adapter, any ChatCommand', () => {
     await fake.waitFor((c) => c.method === 'chat.update' && String(c.body.text) === 'done for U0DAN');
     expect(bot.connected()).toBe(true);
   });
+
+  it('does not wait out a Retry-After longer than the policy allows: rejects at once, logged', async () => {
+    const notifier = slackNotifier({
+      client: slackWebClient(fake.botToken, fake.apiUrl, quietLogger()),
+      channel: 'C0LATER',
+      logger: quietLogger((line) => (logs += line)),
+    });
+    fake.failNext('chat.postMessage', { status: 429, retryAfter: 600 });
+    const err = await notifier.post(done('nobody')).catch((e) => e);
+    expect(err).toBeInstanceOf(SlackCallFailed);
+    expect(err.slackCode).toBe('ratelimited');
+    expect(fake.api('chat.postMessage').filter((c) => c.body.channel === 'C0LATER')).toHaveLength(1);
+    expect(logs).toMatch(/"slackError":"ratelimited","method":"chat.postMessage","attempts":1/);
+  });
 });
+
+/** A logger that hands its lines to `sink` (or drops them). */
+function quietLogger(sink: (line: string) => void = () => {}) {
+  const stream = new PassThrough();
+  stream.on('data', (d) => sink(String(d)));
+  return createLogger({ level: 'info', redact: createRedactor([]), destination: stream });
+}

@@ -5,14 +5,14 @@ import { type BlobStore, moveObject, readText } from './store/blob-store.js';
 
 /** Dumps being written live here until they are checked; anything left here belongs to a crashed run. */
 export const INCOMING_PREFIX = `${MANIFEST_PREFIX}incoming/`;
-const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+const ID_RE = /^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]{6}$/;
 
-/** A new backup id: UTC time to the second plus a random suffix, e.g. "20261124T030000Z-a1b2c3". */
+/**
+ * A new backup id: UTC time to the millisecond plus a random suffix, e.g. "20261124T030000.123Z-a1b2c3", so two
+ * backups in the same second still sort in the order they started.
+ */
 export function newBackupId(now: Date): string {
-  const stamp = now
-    .toISOString()
-    .replace(/\.\d+Z$/, 'Z')
-    .replace(/[-:]/g, '');
+  const stamp = now.toISOString().replace(/[-:]/g, '');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 

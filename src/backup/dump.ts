@@ -177,7 +177,8 @@ export function storeFailed(store: BlobStore, err: unknown): BackupFailed {
 const timeoutHint =
   'DBWARDEN_BACKUP_TIMEOUT sets how long a backup may run; a growing database may need more time.';
 
-function dumpHint(stderr: string): string {
+/** What to do about a pg_dump (or row count) error, judged from its message. */
+export function dumpHint(stderr: string): string {
   if (/permission denied/i.test(stderr))
     return 'The role in DATABASE_URL may not read every table: grant it SELECT (see the least-privilege role in the README), or exclude the table with DBWARDEN_EXCLUDE_TABLES.';
   if (/server version mismatch|aborting because of server version/i.test(stderr))

@@ -5,7 +5,7 @@ import type { DbIdentity } from '../core/identity.js';
  * A backup is good only when status is "complete" and its checksum verified.
  */
 export interface BackupManifest {
-  /** Sorts by time and is safe as a file name: "20261124T030000Z-a1b2c3". */
+  /** Sorts by time and is safe as a file name: "20261124T030000.123Z-a1b2c3". */
   id: string;
   target: { name: string; environment: string; display: string };
   status: 'complete' | 'failed';

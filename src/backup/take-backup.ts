@@ -3,7 +3,7 @@ import { type DbIdentity, readIdentity } from '../core/identity.js';
 import type { Target } from '../core/target.js';
 import { listArchive } from './archive.js';
 import { assertComplete, type Catalog } from './catalog.js';
-import { runPgDump } from './dump.js';
+import { dumpHint, runPgDump } from './dump.js';
 import { assertNewEnough, findTool, type PgTool } from './pg-tools.js';
 import type { BlobStore } from './store/blob-store.js';
 import { countRows, listDumpedTables, patternMatcher } from './table-counts.js';
@@ -108,7 +108,15 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
           },
         };
       } catch (error) {
-        outcome = { ok: false, error };
+        // A failed count ends the snapshot's transaction, and then pg_dump fails too: the count's error is the cause.
+        const countError = await Promise.race([
+          counted.then(
+            () => null,
+            (e: unknown) => e,
+          ),
+          new Promise((r) => setTimeout(() => r(null), 50)),
+        ]);
+        outcome = { ok: false, error: countError ? countFailed(countError, o.target.redact) : error };
         await cancelBackend(o.target, snap.pid);
         await counted.catch(() => {});
       }
@@ -137,6 +145,16 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   const expected = (snap as Snapshot | null)?.tables.filter((t) => !excluded(t)) ?? [];
   assertComplete(expected, listing.tableData, taken.sizeBytes);
   return taken;
+}
+
+/** Counting rows failed (a table the role may not read, a lost connection): say so plainly. */
+function countFailed(err: unknown, redact: (s: string) => string): BackupFailed {
+  const message = redact(err instanceof Error ? err.message : String(err));
+  return new BackupFailed(
+    `Counting the rows of every table failed: ${message}`,
+    dumpHint(message),
+    'count-failed',
+  );
 }
 
 /** Cancel the counting query when the dump failed, so the session ends now rather than after a long count. */

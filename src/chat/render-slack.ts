@@ -76,7 +76,8 @@ export function renderSlack(report: Report, opts: { environment?: string } = {})
   if (hidden > 0) blocks.push(context(`… and ${hidden} more section${hidden === 1 ? '' : 's'}`));
   if (report.footer) blocks.push(context(mrkdwnEscape(report.footer)));
 
-  return { text: cut(report.summary || report.title, SLACK_LIMITS.fallbackText), blocks };
+  // The fallback is mrkdwn too (notifications): escaped, or a "<!channel>" in a message would ping everyone.
+  return { text: cut(mrkdwnEscape(report.summary || report.title), SLACK_LIMITS.fallbackText), blocks };
 }
 
 /** A section's lines as one mrkdwn text: as many lines as fit, then "and N more". */

@@ -1,21 +1,15 @@
-import { App, HTTPReceiver, type RespondFn, SocketModeReceiver, type webApi } from '@slack/bolt';
+import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import type { Config } from '../config.js';
 import { asDbwardenError, DbwardenError } from '../core/errors.js';
 import type { Notifier } from '../core/notifier.js';
-import { errorReport, type Report } from '../core/report.js';
+import { errorReport } from '../core/report.js';
 import { createRedactor, type Redactor } from '../core/secrets.js';
 import type { HttpServer } from '../http.js';
 import type { Logger } from '../log.js';
 import type { ChatCommand, ChatUser, CommandReply } from './commands.js';
-import { renderSlack } from './render-slack.js';
-import {
-  boltLogger,
-  SlackCallFailed,
-  type SlackRetryPolicy,
-  slackWebClient,
-  withSlackRetry,
-} from './slack-api.js';
+import { boltLogger, SlackCallFailed, type SlackRetryPolicy, slackWebClient } from './slack-api.js';
 import { slackNotifier } from './slack-notifier.js';
+import { slackReply } from './slack-reply.js';
 import { throttledReply } from './throttle.js';
 
 /** Where Slack's HTTP mode posts slash commands (the manifest's request URLs end with this path). */
@@ -94,6 +88,8 @@ export async function startSlack(opts: SlackOptions): Promise<SlackBot> {
       // Slack gives 3 seconds: acknowledge first, then do the work.
       await ack();
       if (stopped) return;
+      // Every log line of this command carries what it was and who asked (trigger_id: Slack's request id).
+      const log = logger.child({ command: command.name, user: body.user_id, request: body.trigger_id });
       const ephemeral =
         (command as { ephemeral?: (args: string) => boolean }).ephemeral?.(body.text) ?? false;
       const reply = slackReply({
@@ -102,7 +98,7 @@ export async function startSlack(opts: SlackOptions): Promise<SlackBot> {
         channel: body.channel_id,
         ephemeral,
         environment: opts.config.environment,
-        logger,
+        logger: log,
         redact,
         ...(opts.retry ? { policy: opts.retry } : {}),
       });
@@ -112,7 +108,7 @@ export async function startSlack(opts: SlackOptions): Promise<SlackBot> {
         { id: body.user_id, name: body.user_name, platform: 'slack' },
         reply,
         {
-          logger,
+          logger: log,
           intervalMs: opts.editIntervalMs ?? 1000,
         },
       ).finally(() => inflight.delete(run));
@@ -181,108 +177,16 @@ async function runCommand(
   try {
     await command.run(args, { ...user, platform: 'slack' }, throttled);
   } catch (err) {
-    opts.logger.warn(
-      { command: command.name, user: user.id, err: asDbwardenError(err).toJSON() },
-      'command failed',
-    );
+    opts.logger.warn({ err: asDbwardenError(err).toJSON() }, 'command failed');
     await throttled.update(errorReport(`/${command.name} failed`, asDbwardenError(err)));
   }
   try {
     await throttled.flush();
-    opts.logger.info({ command: command.name, user: user.id, ms: Date.now() - started }, 'command answered');
+    opts.logger.info({ ms: Date.now() - started }, 'command answered');
   } catch (err) {
     // withSlackRetry already logged Slack's error code; the user sees nothing we could add.
-    opts.logger.error(
-      { command: command.name, user: user.id, err: asDbwardenError(err).toJSON() },
-      'answer not delivered',
-    );
+    opts.logger.error({ err: asDbwardenError(err).toJSON() }, 'answer not delivered');
   }
-}
-
-/** Slack errors where the bot cannot post to the channel but the command's response_url still works. */
-const USE_RESPONSE_URL = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
-/** response_url allows 5 messages; progress may use these, the rest is kept for the result. */
-const RESPONSE_URL_PROGRESS = 3;
-
-/**
- * A command's answer in Slack: the first Report is posted to the channel (or ephemerally via response_url), later
- * ones edit that same message. Without channel access it falls back to response_url.
- */
-function slackReply(opts: {
-  client: webApi.WebClient;
-  respond: RespondFn;
-  channel: string;
-  ephemeral: boolean;
-  environment: string;
-  logger: Logger;
-  redact: Redactor;
-  policy?: Partial<SlackRetryPolicy>;
-}): CommandReply {
-  let channel = opts.channel;
-  let ts: string | null = null;
-  let viaResponseUrl = opts.ephemeral;
-  let responses = 0;
-  const retry = { logger: opts.logger, ...(opts.policy ? { policy: opts.policy } : {}) };
-
-  const update = async (report: Report): Promise<void> => {
-    const rendered = renderSlack(report, { environment: opts.environment });
-    const text = opts.redact(rendered.text);
-    const blocks = JSON.parse(opts.redact(JSON.stringify(rendered.blocks)));
-    if (viaResponseUrl) {
-      if (report.progress && responses >= RESPONSE_URL_PROGRESS) return;
-      await withSlackRetry(
-        'response_url',
-        () =>
-          opts.respond({
-            response_type: opts.ephemeral ? 'ephemeral' : 'in_channel',
-            replace_original: responses > 0,
-            text,
-            blocks,
-          }),
-        retry,
-      );
-      responses++;
-      return;
-    }
-    if (ts) {
-      const at = ts;
-      await withSlackRetry(
-        'chat.update',
-        () => opts.client.chat.update({ channel, ts: at, text, blocks }),
-        retry,
-      );
-      return;
-    }
-    try {
-      const posted = await withSlackRetry(
-        'chat.postMessage',
-        () => opts.client.chat.postMessage({ channel, text, blocks, unfurl_links: false }),
-        retry,
-      );
-      ts = posted.ts ?? null;
-      channel = posted.channel ?? channel;
-    } catch (err) {
-      if (!(err instanceof SlackCallFailed && USE_RESPONSE_URL.has(err.slackCode))) throw err;
-      opts.logger.info(
-        { slackError: err.slackCode, channel },
-        'cannot post in the channel; answering via response_url',
-      );
-      viaResponseUrl = true;
-      await update(report);
-    }
-  };
-  return {
-    async update(report) {
-      try {
-        await update(report);
-      } catch (err) {
-        // A lost progress edit is not worth failing the command (the next edit or the result follows); the
-        // result itself must arrive, so its failure propagates (and is logged by the caller).
-        if (!report.progress) throw err;
-        opts.logger.warn({ err: asDbwardenError(err).toJSON() }, 'progress update not delivered');
-      }
-    },
-  };
 }
 
 /** A failed auth.test or connection as a readable error. */

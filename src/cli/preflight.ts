@@ -86,7 +86,7 @@ export const preflightVerb: Verb = {
           status: () => services.status(),
           store: services.store,
           pending,
-          backups: null,
+          backups: services.backups,
           notifier: services.notifier,
           environment: config.environment,
           guardConfig: services.guardConfig,

@@ -17,7 +17,13 @@ export const serveVerb: Verb = {
   ],
   options: { console: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr });
+    // Made first: every backup (scheduled, /backup-now, deploy) stops when shutdown outlasts its grace.
+    const shutdownAbort = new AbortController();
+    const services = await buildServices({
+      env,
+      logDestination: stderr,
+      shutdownSignal: shutdownAbort.signal,
+    });
     const { config, logger } = services;
     if (services.demo) {
       stderr.write(
@@ -35,7 +41,6 @@ export const serveVerb: Verb = {
     logger.info({ target: services.target.display, environment: config.environment }, 'dbwarden serving');
     const chats = Number(Boolean(config.slack)) + Number(Boolean(config.discord));
     // HTTP (PORT), deploy hooks and graceful shutdown on SIGTERM/SIGINT.
-    const shutdownAbort = new AbortController();
     const chatLinks: { name: string; connected(): boolean }[] = [];
     const runtime = await startRuntime({
       services,

@@ -279,7 +279,7 @@ function backupWarnings(input: GuardInput): Warning[] {
         title: 'Backups not proven restorable',
         message: `No restore drill of ${config.target.name} has succeeded in the last 7 days${lastOk ? ` (last success ${formatAge(now.getTime() - Date.parse(lastOk.at))})` : ''}: nobody knows whether the backups restore.`,
         details: lastTry && !lastTry.ok ? [`last drill ${lastTry.at}: ${lastTry.problem ?? 'failed'}`] : [],
-        hint: 'Check DBWARDEN_DRILL_URL and the drill schedule; run `dbwarden verify --drill` by hand.',
+        hint: `Check DBWARDEN_DRILL_URL and the drill schedule; run \`dbwarden verify ${latest.id} --drill\` by hand.`,
         wayBack: null,
       });
     }
@@ -293,7 +293,7 @@ function backupWarnings(input: GuardInput): Warning[] {
       title: 'Backup smaller than the database',
       message: `Backup ${latest.id} of ${config.target.name} holds less than it should: the dump may be silently empty or partial.`,
       details: shrunk,
-      hint: 'Restore it into a scratch database to look (`dbwarden verify --drill`), and check pg_dump permissions and DBWARDEN_EXCLUDE_TABLES.',
+      hint: `Restore it into a scratch database to look (\`dbwarden verify ${latest.id} --drill\`), and check pg_dump permissions and DBWARDEN_EXCLUDE_TABLES.`,
       wayBack: null,
     });
   return out;

@@ -315,6 +315,8 @@ export function preflightReport(r: PreflightResult, opts: PreflightOptions, envi
       },
     ],
     sections,
-    ...(r.backup ? { footer: `Restore if the migration goes wrong: dbwarden restore ${r.backup.id}` } : {}),
+    ...(r.backup
+      ? { footer: `Restore if the migration goes wrong: dbwarden restore ${r.backup.id} --to <database-url>` }
+      : {}),
   };
 }

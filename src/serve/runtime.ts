@@ -2,12 +2,14 @@ import type { BackupService } from '../backup/service.js';
 import type { BlobStore } from '../backup/store/blob-store.js';
 import type { ChatCommand } from '../chat/commands.js';
 import type { Notifier } from '../core/notifier.js';
+import { loadWatchState } from '../core/watch.js';
 import { rememberFirstSight } from '../deploy/baseline.js';
 import { createDeployWatch } from '../deploy/deploy-watch.js';
 import { mountDeployWebhooks } from '../deploy/webhook-route.js';
 import { createHttpServer, type HttpServer } from '../http.js';
 import { mountOpsRoutes, throttleRefresh } from '../http-routes.js';
 import type { Services } from '../main.js';
+import type { Metrics } from '../metrics.js';
 import { type ChatLink, checkReadiness } from '../readiness.js';
 import { drainBackups } from '../shutdown.js';
 
@@ -53,7 +55,7 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
     return p;
   };
 
-  gateCommands(services.commands, () => stopping);
+  gateCommands(services.commands, () => stopping, services.metrics);
 
   let http: HttpServer | null = null;
   if (config.port !== null) {
@@ -69,8 +71,11 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
           stopping: () => stopping,
         }),
       refreshMetrics: throttleRefresh(async () => {
-        const s = await services.status();
-        services.metrics.openWarnings(s.warnings.map((w) => w.code));
+        await services.status();
+        // Open warnings are the guard's (posted and not cleared); last-success survives restarts via the store.
+        const state = await loadWatchState(d.store);
+        services.metrics.openWarnings(Object.keys(state.open));
+        services.metrics.lastGoodBackup(await (d.backups?.latestGood() ?? Promise.resolve(null)));
       }, d.metricsRefreshMs ?? 15_000),
     });
     if (config.deploy.webhookSecret) {
@@ -148,21 +153,27 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
   };
 }
 
-/** Once shutdown begins, commands answer that dbwarden is restarting instead of starting work. */
-function gateCommands(commands: ChatCommand[], stopping: () => boolean): void {
+/** Commands are timed for /metrics; once shutdown begins they answer that dbwarden is restarting instead. */
+function gateCommands(commands: ChatCommand[], stopping: () => boolean, metrics: Metrics): void {
   commands.forEach((c, i) => {
     commands[i] = {
       ...c,
-      run: (args, user, reply) =>
-        stopping()
-          ? reply.update({
-              title: 'dbwarden is restarting',
-              level: 'warn',
-              summary: 'dbwarden is shutting down and takes no new commands; try again in a minute.',
-              fields: [],
-              sections: [],
-            })
-          : c.run(args, user, reply),
+      async run(args, user, reply) {
+        if (stopping())
+          return reply.update({
+            title: 'dbwarden is restarting',
+            level: 'warn',
+            summary: 'dbwarden is shutting down and takes no new commands; try again in a minute.',
+            fields: [],
+            sections: [],
+          });
+        const started = performance.now();
+        try {
+          return await c.run(args, user, reply);
+        } finally {
+          metrics.commandAnswered(user.platform ?? 'chat', c.name, (performance.now() - started) / 1000);
+        }
+      },
     };
   });
 }
