@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const db = useTestCluster();
 const harness = useDiscordBot(db);
 const TOKEN = harness.token;
+const WRONG_TOKEN = ['wrong', randomBytes(16).toString('hex')].join('.');
 const env = harness.env;
 const startBot = harness.start;
 const stopAll = harness.stopAll;
@@ -178,6 +180,29 @@ describe('Discord bot against a fake Discord', () => {
     await fake.waitForCall(webhookEdits(again.token));
   });
 
+  it('starts while Discord cannot be reached: posts over REST, and logs in once it can', async () => {
+    await stopAll();
+    const identifies = fake.identifies;
+    // Every try of the first login fails (the REST client tries 4 times); the second login gets through.
+    fake.failNext('GET', '/gateway/bot', 500, 4);
+    const { bot } = await startBot();
+    expect(bot.connected()).toBe(false);
+    await bot.notifier!.post(report('Started offline', 'posted before the gateway was up'));
+    expect(fake.calls.at(-1)!.body.content).toBe('posted before the gateway was up');
+    await fake.waitForSession(() => fake.identifies === identifies + 1);
+    await waitUntil(() => bot.connected());
+    const { token } = fake.sendCommand({ name: 'db-status' });
+    await fake.waitForCall(webhookEdits(token));
+    expect(harness.logs).toContain('could not connect to the gateway; retrying');
+    await stopAll();
+  });
+
+  it('refuses to start with a token Discord rejects, saying so without the token', async () => {
+    const err = await startBot({ env: { DISCORD_TOKEN: WRONG_TOKEN } }).catch((e) => e);
+    expect(err.message).toContain('Discord refused the token');
+    expect(err.message).not.toContain(WRONG_TOKEN);
+  });
+
   it('dispatches any command generically, posts to the channel past the token life, renders errors', async () => {
     await stopAll();
     let now = Date.now();
@@ -276,7 +301,7 @@ describe('Discord bot against a fake Discord', () => {
         expect(text).not.toContain(TOKEN);
         expect(text).not.toContain(db.password);
       }
-      expect([undefined, `Bot ${TOKEN}`]).toContain(c.authorization);
+      expect([undefined, `Bot ${TOKEN}`, `Bot ${WRONG_TOKEN}`]).toContain(c.authorization);
     }
     for (const f of fake.frames) {
       expect(f.raw).not.toContain(db.password);

@@ -2,9 +2,11 @@ import {
   type ChatInputCommandInteraction,
   Client,
   DiscordAPIError,
+  DiscordjsError,
   Events,
   GatewayIntentBits,
   MessageFlags,
+  REST,
   Status,
 } from 'discord.js';
 import type { Config } from '../config.js';
@@ -37,6 +39,8 @@ export interface StartDiscordOptions {
   editIntervalMs?: number;
   /** Waits between channel post attempts after 5xx or network failures. */
   postRetryDelaysMs?: number[];
+  /** First wait before logging in again when Discord cannot be reached; doubles up to 60 times this. */
+  loginRetryMs?: number;
   /** Extra redaction for every outgoing text (e.g. the target's URL password); the bot token is always redacted. */
   redact?: Redactor;
 }
@@ -56,13 +60,8 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
   const d = cfg;
   const clock = opts.clock ?? Date.now;
   const log = opts.logger.child({ chat: 'discord' });
-  // Guilds is the least we can ask for: slash commands arrive as interactions whatever the intents.
-  const client = new Client({
-    intents: [GatewayIntentBits.Guilds],
-    rest: d.apiUrl ? { api: d.apiUrl } : {},
-  });
-  client.rest.setToken(d.token);
-  const rest = client.rest;
+  // Our own REST client: channel posts and registration do not depend on a gateway client being alive.
+  const rest = new REST(d.apiUrl ? { api: d.apiUrl } : {}).setToken(d.token);
   const environment = opts.config.environment;
   const tokenRedactor = createRedactor([d.token]);
   const redact: Redactor = (s) => tokenRedactor(opts.redact ? opts.redact(s) : s);
@@ -164,55 +163,99 @@ export async function startDiscord(opts: StartDiscordOptions): Promise<DiscordBo
     await reply.flush();
   }
 
-  client.on(Events.InteractionCreate, (i) => {
-    if (!i.isChatInputCommand()) return;
-    handle(i).catch((err) =>
-      log.error(
-        { command: i.commandName, interaction: i.id, err: describe(err) },
-        'discord: interaction failed',
-      ),
-    );
-  });
-  client.on(Events.ShardDisconnect, (e) => log.warn({ code: e.code }, 'discord: gateway closed for good'));
   let stopping = false;
-  client.on(Events.ShardReconnecting, () => {
-    if (!stopping) log.warn('discord: gateway connection lost, reconnecting');
-  });
-  client.on(Events.ShardResume, () => log.info('discord: gateway session resumed'));
-  client.on(Events.ShardError, (err) => log.warn({ err: describe(err) }, 'discord: gateway error'));
-  client.on(Events.Error, (err) => log.error({ err: describe(err) }, 'discord: client error'));
-  client.on(Events.ClientReady, (c) => log.info({ user: c.user.tag }, 'discord: connected'));
+  let client: Client | null = null;
+  let loginTimer: NodeJS.Timeout | null = null;
+  let registered = false;
 
-  try {
-    const r = await registerCommands({
-      rest,
-      applicationId: d.applicationId,
-      guildId: d.guildId,
-      commands: specs,
+  /** A gateway client; a fresh one per login attempt, since a failed login leaves its client destroyed. */
+  function createClient(): Client {
+    // Guilds is the least we can ask for: slash commands arrive as interactions whatever the intents.
+    const c = new Client({ intents: [GatewayIntentBits.Guilds], rest: d.apiUrl ? { api: d.apiUrl } : {} });
+    c.on(Events.InteractionCreate, (i) => {
+      if (!i.isChatInputCommand()) return;
+      handle(i).catch((err) =>
+        log.error(
+          { command: i.commandName, interaction: i.id, err: describe(err) },
+          'discord: interaction failed',
+        ),
+      );
     });
-    log.info(r, r.changed ? 'discord: commands registered' : 'discord: commands already up to date');
-  } catch (err) {
-    // Commands registered earlier keep working; say loudly why this time failed.
-    log.error(
-      { err: describe(err) },
-      'discord: command registration failed (was the bot invited with the applications.commands scope?)',
-    );
+    c.on(Events.ShardDisconnect, (e) => log.warn({ code: e.code }, 'discord: gateway closed for good'));
+    c.on(Events.ShardReconnecting, () => {
+      if (!stopping) log.warn('discord: gateway connection lost, reconnecting');
+    });
+    c.on(Events.ShardResume, () => log.info('discord: gateway session resumed'));
+    c.on(Events.ShardError, (err) => log.warn({ err: describe(err) }, 'discord: gateway error'));
+    c.on(Events.Error, (err) => log.error({ err: describe(err) }, 'discord: client error'));
+    c.on(Events.ClientReady, (ready) => log.info({ user: ready.user.tag }, 'discord: connected'));
+    return c;
   }
 
-  try {
-    await client.login(d.token);
-  } catch (err) {
-    await client.destroy();
-    throw asDbwardenError(err);
+  async function register(): Promise<void> {
+    try {
+      const r = await registerCommands({
+        rest,
+        applicationId: d.applicationId,
+        guildId: d.guildId,
+        commands: specs,
+      });
+      registered = true;
+      log.info(r, r.changed ? 'discord: commands registered' : 'discord: commands already up to date');
+    } catch (err) {
+      // Commands registered earlier keep working; say loudly why this time failed.
+      log.error(
+        { err: describe(err) },
+        'discord: command registration failed (was the bot invited with the applications.commands scope?)',
+      );
+    }
   }
+
+  /**
+   * Log in; a refused token is fatal, anything else (Discord or the network down) is retried with backoff
+   * while channel posts keep going out over REST.
+   */
+  async function connect(attempt: number): Promise<void> {
+    const c = createClient();
+    client = c;
+    try {
+      await c.login(d.token);
+      if (!registered) await register();
+    } catch (err) {
+      if (stopping) return;
+      if (err instanceof DiscordjsError && err.code === 'TokenInvalid')
+        throw new ConfigError([
+          'DISCORD_TOKEN: Discord refused the token (reset it in the developer portal)',
+        ]);
+      const base = opts.loginRetryMs ?? 5_000;
+      const wait = Math.min(base * 2 ** attempt, 60 * base);
+      log.error(
+        { err: describe(err), retryInMs: wait },
+        'discord: could not connect to the gateway; retrying (channel posts still go out)',
+      );
+      loginTimer = setTimeout(
+        () =>
+          void connect(attempt + 1).catch((e) => log.error({ err: describe(e) }, 'discord: login failed')),
+        wait,
+      );
+    }
+  }
+
+  await register();
+  await connect(0);
 
   return {
     notifier,
-    connected: () =>
-      client.ws.shards.size > 0 && [...client.ws.shards.values()].every((s) => s.status === Status.Ready),
+    connected: () => {
+      const shards = client?.ws.shards;
+      return Boolean(
+        shards && shards.size > 0 && [...shards.values()].every((s) => s.status === Status.Ready),
+      );
+    },
     async stop() {
       stopping = true;
-      await client.destroy();
+      if (loginTimer) clearTimeout(loginTimer);
+      await client?.destroy();
     },
   };
 }

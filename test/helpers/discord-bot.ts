@@ -70,6 +70,7 @@ export function useDiscordBot(db: TestCluster): BotHarness {
         logger: services.logger,
         editIntervalMs: 50,
         postRetryDelaysMs: [100, 200],
+        loginRetryMs: 200,
         redact: services.target.redact,
         ...(opts.clock ? { clock: opts.clock } : {}),
       });
