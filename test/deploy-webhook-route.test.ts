@@ -205,4 +205,41 @@ describe('POST /hooks/deploy', () => {
     expect(calm.sections.map((x) => x.title)).not.toContain('🚨 Rows vanished');
     expect(report.fields).toContainEqual({ label: 'Environment', value: 'staging' });
   });
+
+  it('takes a verified backup when a deploy starts, with DBWARDEN_BACKUP_ON_DEPLOY=1', async () => {
+    const port = await freePort();
+    const store = mkdtempSync(join(dir, 'on-deploy-'));
+    const s2 = await buildServices({
+      env: {
+        DATABASE_URL: db.url,
+        PORT: String(port),
+        DBWARDEN_STORE: store,
+        DBWARDEN_WEBHOOK_SECRET: SECRET,
+        DBWARDEN_BACKUP_ON_DEPLOY: '1',
+        LOG_LEVEL: 'silent',
+      },
+    });
+    const r2 = await startRuntime({
+      services: s2,
+      store: s2.store,
+      notifier: { name: 'test', post: async (r) => void posted.push(r) },
+      chats: () => [],
+      backups: s2.backups,
+      abortBackups: () => {},
+      signals: false,
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/hooks/deploy/${SECRET}`, {
+        method: 'POST',
+        body: railway('DEPLOYING', 'd-backup'),
+      });
+      expect(res.status).toBe(202);
+      await r2.settled();
+      const [m] = await s2.backups.list();
+      expect(m).toMatchObject({ status: 'complete', verified: true, requestedBy: 'deploy' });
+    } finally {
+      await r2.shutdown('test over');
+      await s2.close();
+    }
+  });
 });
