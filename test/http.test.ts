@@ -175,8 +175,12 @@ describe('HTTP: health, readiness, metrics', () => {
     expect(r.text).toContain('dbwarden_watched_table_rows{table="public.auth_user"} 5');
   });
 
-  it('stops being ready once shutdown begins, then closes', async () => {
+  it('stops taking commands once shutdown begins, then closes', async () => {
     const done = runtime.shutdown('test');
+    const answers: Report[] = [];
+    const status = services.commands.find((c) => c.name === 'db-status')!;
+    await status.run('', { id: 'U1', platform: 'slack' }, { update: async (r) => void answers.push(r) });
+    expect(answers.map((a) => a.title)).toEqual(['dbwarden is restarting']);
     await done;
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
     expect(posted).toEqual([]);
