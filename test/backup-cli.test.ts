@@ -5,25 +5,21 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
 const db = useTestCluster();
 const store = mkdtempSync(join(tmpdir(), 'dbwarden-cli-store-'));
 
 async function cli(args: string[], env: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await runCli(args, {
-    stdout,
-    stderr,
-    env: { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: store, ...env },
+  const r = await runCliCaptured(args, {
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: db.url,
+    DBWARDEN_STORE: store,
+    ...env,
   });
-  for (const text of [out, err]) expect(text).not.toContain(db.password);
-  return { code, out, err };
+  for (const text of [r.out, r.err]) expect(text).not.toContain(db.password);
+  return r;
 }
 
 const sample = `SELECT (SELECT count(*) FROM auth_user) AS users, (SELECT count(*) FROM billing_transaction) AS tx,

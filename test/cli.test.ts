@@ -1,24 +1,14 @@
 import { createServer, type Server } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
 
 const db = useTestCluster();
 
 /** Run the CLI in-process and capture everything it prints. */
-async function cli(args: string[], env: Record<string, string>) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const started = Date.now();
-  const code = await runCli(args, { stdout, stderr, env: { LOG_LEVEL: 'debug', ...env } });
-  return { code, out, err, ms: Date.now() - started };
-}
+const cli = (args: string[], env: Record<string, string>) =>
+  runCliCaptured(args, { LOG_LEVEL: 'debug', ...env });
 
 describe('dbwarden status', () => {
   it('prints the JSON shape the docs promise and exits 0', async () => {

@@ -2,10 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
 import { FakeDiscord } from './helpers/fake-discord.js';
 import { startFakeSlack } from './helpers/fake-slack.js';
@@ -25,16 +24,11 @@ const newStore = () => join(work, `store-${storeN++}`);
 
 /** Run `dbwarden preflight …` in-process; the log (where posts go without a chat) is stderr. */
 async function preflight(args: string[], env: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await runCli(['preflight', ...args], {
-    stdout,
-    stderr,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'info', ...env },
+  const { code, out, err } = await runCliCaptured(['preflight', ...args], {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: db.url,
+    LOG_LEVEL: 'info',
+    ...env,
   });
   // Without a chat, the post is the report's text on stderr (stdout carries the report or --json).
   const posts = err.split('\n').filter((l) => /^(✅|⚠️|🚨) Deploy preflight/.test(l));

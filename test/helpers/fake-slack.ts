@@ -66,6 +66,22 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
+/**
+ * Every recorded byte a secret must never be in: the bot token may travel only as the credential (the
+ * Authorization header, which is not recorded, or auth.test's token parameter), so that parameter is left out.
+ */
+export function payloadsWithoutCredential(fake: FakeSlack): string[] {
+  const credential = `token=${encodeURIComponent(fake.botToken)}`;
+  return fake.calls.map((c) =>
+    c.kind === 'api'
+      ? c.raw
+          .split('&')
+          .filter((p) => p !== credential)
+          .join('&')
+      : c.raw,
+  );
+}
+
 /** A fake Slack on 127.0.0.1 speaking the real wire protocol: Web API, response_url, Socket Mode. */
 export async function startFakeSlack(): Promise<FakeSlack> {
   const botToken = ['xoxb', 'test', Date.now(), Math.floor(Math.random() * 1e6)].join('-');
