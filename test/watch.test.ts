@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobStore } from '../src/backup/store/blob-store.js';
 import { createFileStore } from '../src/backup/store/file-store.js';
 import { createConsoleNotifier } from '../src/chat/console-notifier.js';
-import { runCli } from '../src/cli.js';
 import type { GuardConfig } from '../src/core/guard.js';
 import type { Notifier } from '../src/core/notifier.js';
 import type { Report } from '../src/core/report.js';
@@ -15,8 +15,10 @@ import { probeStatus } from '../src/core/status.js';
 import { createTarget, type Target } from '../src/core/target.js';
 import { acceptCurrent, loadWatchState, watchOnce } from '../src/core/watch.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
 import { manifest, writeManifests } from './helpers/fixtures.js';
+import { eventually } from './helpers/net.js';
 
 const db = useTestCluster();
 const WATCH = ['auth_user', 'billing_customer', 'billing_meter', 'billing_transaction'];
@@ -329,20 +331,7 @@ describe('watch against a real database', () => {
       DBWARDEN_WATCH_TABLES: WATCH.join(','),
       LOG_LEVEL: 'silent',
     };
-    const cli = async (args: string[]) => {
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      let out = '';
-      let err = '';
-      stdout.on('data', (c) => {
-        out += c;
-      });
-      stderr.on('data', (c) => {
-        err += c;
-      });
-      const code = await runCli(args, { stdout, stderr, env });
-      return { code, out, err };
-    };
+    const cli = (args: string[]) => runCliCaptured(args, env);
     await writeManifests(createFileStore(dir), [
       manifest({ id: `${Date.now()}-cli`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
     ]);
@@ -365,4 +354,53 @@ describe('watch against a real database', () => {
     expect(third.code).toBe(0);
     expect(third.out).toContain('No warnings');
   });
+
+  it('`dbwarden watch` keeps watching on its cron until SIGTERM, posting a new loss as it happens', async () => {
+    await reseed();
+    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-loop-'));
+    dirs.push(dir);
+    await writeManifests(createFileStore(dir), [
+      manifest({ id: `${Date.now()}-loop`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
+    ]);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'watch'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        DATABASE_URL: db.url,
+        DBWARDEN_STORE: dir,
+        DBWARDEN_ENV: 'staging',
+        DBWARDEN_WATCH_TABLES: WATCH.join(','),
+        DBWARDEN_WATCH_CRON: '*/2 * * * * *',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout!.on('data', (d) => (log += d));
+    child.stderr!.on('data', (d) => (log += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await eventually(
+        'the watch loop to start',
+        () => (log.includes('"msg":"watching"') ? true : undefined),
+        60_000,
+      );
+      await db.sql('DELETE FROM auth_user WHERE id > 10');
+      await eventually(
+        'the loss to be posted',
+        () => (log.includes('Rows vanished') ? true : undefined),
+        60_000,
+      );
+      // Two more rounds see the same loss: it is not posted again.
+      const rounds = () => log.split('"msg":"watch round done"').length - 1;
+      const after = rounds();
+      await eventually('two more rounds', () => (rounds() >= after + 2 ? true : undefined), 60_000);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(log.split('🚨 Rows vanished: app').length - 1).toBe(1);
+      expect(log).not.toContain(db.password);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 120_000);
 });
