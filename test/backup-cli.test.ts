@@ -117,6 +117,13 @@ describe('dbwarden backup, backups, verify, restore', () => {
     expect(notEmpty.err).toMatch(/is not empty: it has 5 table\(s\)/);
     expect(notEmpty.err).toContain('--clean');
 
+    // The guarded database cannot be reached from here: --clean could be wiping it under another address.
+    const unreachableProd = db.url.replace(/:(\d+)\/app$/, ':1/app');
+    const unsure = await cli(['restore', id, '--to', copy, '--clean'], { DATABASE_URL: unreachableProd });
+    expect(unsure.code).toBe(1);
+    expect(unsure.err).toMatch(/cannot tell whether .* is the database dbwarden guards/);
+    expect((await adminQuery(copy, sample)).rows[0]).toEqual(before);
+
     await adminQuery(db.url, 'DROP TABLE billing_transaction, billing_meter, billing_customer, auth_user');
     const back = await cli(['restore', id, '--to', db.url, '--clean', '--i-know-this-is-production']);
     expect(back.code).toBe(0);

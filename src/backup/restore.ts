@@ -66,7 +66,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     );
   }
   try {
-    if (!o.iKnowThisIsProduction && (await isProduction(o, client)))
+    const production = o.iKnowThisIsProduction ? 'no' : await isProduction(o, client);
+    if (production === 'yes')
       throw refuse(
         `${to} is the database dbwarden guards (${m.target.environment}): restoring would overwrite it`,
         'Restore into another database and compare, or add --i-know-this-is-production if you really mean it.',
@@ -79,6 +80,13 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
         throw refuse(
           `${to} is not empty: it has ${existing.length} table(s) (${existing.slice(0, 6).join(', ')}${existing.length > 6 ? ', …' : ''})`,
           'Restore into an empty database, or add --clean to drop and recreate the backup’s objects.',
+        );
+      // Dropping tables in a database we could not tell apart from production is a risk we never take silently.
+      if (production === 'unknown')
+        throw refuse(
+          `cannot tell whether ${to} is the database dbwarden guards: its identity could not be read to compare`,
+          'Run the restore where the guarded database is reachable, or add --i-know-this-is-production if ' +
+            `${to} may be overwritten.`,
         );
       const inBackup = new Set(Object.keys(m.tables));
       dropped = existing.filter((t) => inBackup.has(t));
@@ -114,24 +122,27 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
-/** The configured target under the same address, or the same database found by its identity. */
-async function isProduction(o: RestoreOptions, client: pg.Client): Promise<boolean> {
-  if (!o.production.url) return false;
+/**
+ * Is `--to` the configured target: under the same address, or the same database found by its identity?
+ * "unknown" when the target's identity could not be read (e.g. a private host unreachable from a laptop).
+ */
+async function isProduction(o: RestoreOptions, client: pg.Client): Promise<'yes' | 'no' | 'unknown'> {
+  if (!o.production.url) return 'no';
   const a = parsePostgresUrl(o.toUrl);
   const b = parsePostgresUrl(o.production.url);
   const local = (h: string) =>
     ['localhost', '127.0.0.1', '::1'].includes(h.toLowerCase()) ? 'local' : h.toLowerCase();
-  if (local(a.host) === local(b.host) && a.port === b.port && a.database === b.database) return true;
-  if (!o.production.target) return false;
+  if (local(a.host) === local(b.host) && a.port === b.port && a.database === b.database) return 'yes';
+  if (!o.production.target) return 'unknown';
   let prod: DbIdentity;
   try {
     prod = await o.production.target.readOnly((c) => readIdentity(c));
   } catch {
-    return false;
+    return 'unknown';
   }
   await client.query('BEGIN READ ONLY');
   try {
-    return sameIdentity(await readIdentity(client), prod);
+    return sameIdentity(await readIdentity(client), prod) ? 'yes' : 'no';
   } finally {
     await client.query('ROLLBACK');
   }
