@@ -138,6 +138,24 @@ describe('backups of a real database with the real pg_dump', () => {
     expect(await service.latestGood()).toBeNull();
   });
 
+  it('a store that cannot be read right now leaves a good backup good (retention must not take it)', async () => {
+    const { store } = tempStore();
+    const { service } = serviceFor(db.url, store);
+    const m = await service.run({ requestedBy: 'cli' });
+    // The outside world failing: the bucket or disk times out while the dump is re-read.
+    const flaky = {
+      ...store,
+      get: async () => {
+        throw new Error('read ETIMEDOUT');
+      },
+    };
+    const pgRestore = await findTool('pg_restore', null);
+    const r = await verifyAndRecord({ store: flaky, catalog: service.catalog, pgRestore }, m, { drill: false });
+    expect(r.problem?.message).toContain('ETIMEDOUT');
+    expect(r.manifest.verified).toBe(true);
+    expect((await service.latestGood())?.id).toBe(m.id);
+  });
+
   it('a pg_dump killed mid-way leaves no backup, and the next backup succeeds and cleans crash leftovers', async () => {
     const { store, dir } = tempStore();
     let pid = 0;

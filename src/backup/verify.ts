@@ -215,6 +215,9 @@ export function clientConfigOf(env: Record<string, string>): pg.ClientConfig {
   };
 }
 
+/** Problems that prove a dump bad (as opposed to failing to look at it). */
+const VERDICTS = new Set(['dump-missing', 'checksum-mismatch', 'archive-unreadable']);
+
 /** Run checks on a stored backup and record the outcome in its manifest (rewritten atomically). */
 export async function verifyAndRecord(
   deps: { store: BlobStore; catalog: Catalog; pgRestore: PgTool; clock?: () => Date } & Partial<DrillDeps>,
@@ -229,7 +232,12 @@ export async function verifyAndRecord(
     problem =
       err instanceof DbwardenError ? err : new BackupFailed(err instanceof Error ? err.message : String(err));
   }
-  const next: BackupManifest = { ...m, verified: problem === null, verifiedAt: clock().toISOString() };
+  // Only a verdict about the dump itself changes `verified`: a store or network hiccup while re-reading must not
+  // turn a good backup into one retention may delete.
+  const conclusive = problem === null || VERDICTS.has(problem.code);
+  const next: BackupManifest = conclusive
+    ? { ...m, verified: problem === null, verifiedAt: clock().toISOString() }
+    : { ...m };
   if (opts.drill && problem === null && deps.target) {
     next.drill = await restoreDrill(
       {
