@@ -105,7 +105,9 @@ export async function runCli(
     // Errors may quote the environment: pass them through the redactor before anyone sees them.
     const redact = createRedactor(SECRET_VARS.map((name) => io.env[name]));
     if (parsed.values.json && !(e instanceof ConfigError))
-      io.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
+      io.stdout.write(
+        `${JSON.stringify({ error: { code: e.code, message: redact(e.message), ...(e.hint ? { hint: redact(e.hint) } : {}) } })}\n`,
+      );
     io.stderr.write(
       `dbwarden ${verb.name}: ${redact(e.message)}${e.hint ? `\n  → ${redact(e.hint)}` : ''}\n`,
     );

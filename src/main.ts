@@ -8,7 +8,7 @@ import { dbStatusCommand } from './chat/commands/db-status.js';
 import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
 import { createConsoleNotifier } from './chat/console-notifier.js';
-import { type Config, loadConfig } from './config.js';
+import { type Config, loadConfig, SECRET_VARS } from './config.js';
 import { buildDigest, type Digest } from './core/digest.js';
 import { digestReport } from './core/digest-report.js';
 import type { GuardConfig } from './core/guard.js';
@@ -36,6 +36,8 @@ export interface Services {
   status(): Promise<DbStatus>;
   statusReport(): Promise<Report>;
   commands: ChatCommand[];
+  /** Hides every configured secret and URL password: for anything shown in chat or logged. */
+  redact(text: string): string;
   /** Prometheus metrics for /metrics; every status probe records into it. */
   metrics: Metrics;
   backups: BackupService;
@@ -85,17 +87,21 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     connectTimeoutMs: config.connectTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
   });
-  const secrets = [
+  const env = opts.env ?? process.env;
+  // Every secret value the environment holds (tokens, AWS keys, URLs) plus passwords inside other URLs.
+  const redactSecrets = createRedactor([
+    ...SECRET_VARS.map((name) => env[name]),
     config.slack?.botToken,
     config.slack?.appToken,
     config.slack?.signingSecret,
     config.discord?.token,
     config.deploy.webhookSecret,
-  ];
-  const redactSecrets = createRedactor(secrets);
+    urlPassword(config.backup.drillUrl),
+  ]);
+  const redact = (s: string) => target.redact(redactSecrets(s));
   const logger = createLogger({
     level: config.logLevel,
-    redact: (s) => target.redact(redactSecrets(s)),
+    redact,
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
   const clock = opts.clock ?? (() => new Date());
@@ -121,6 +127,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     status,
     statusReport: async () => statusReport(await status(), config.timezone),
     commands: [],
+    redact,
     metrics,
     backups,
     catalog: backups.catalog,
@@ -185,4 +192,14 @@ function guardServices(
   };
   const report = async () => digestReport(await digest(), config.timezone);
   return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report };
+}
+
+/** The password inside a connection URL, if any (redacted wherever it might be quoted). */
+function urlPassword(url: string | null): string | undefined {
+  if (!url) return undefined;
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -150,7 +150,9 @@ describe('backups of a real database with the real pg_dump', () => {
       },
     };
     const pgRestore = await findTool('pg_restore', null);
-    const r = await verifyAndRecord({ store: flaky, catalog: service.catalog, pgRestore }, m, { drill: false });
+    const r = await verifyAndRecord({ store: flaky, catalog: service.catalog, pgRestore }, m, {
+      drill: false,
+    });
     expect(r.problem?.message).toContain('ETIMEDOUT');
     expect(r.manifest.verified).toBe(true);
     expect((await service.latestGood())?.id).toBe(m.id);

@@ -81,6 +81,7 @@ const reportFor = (deploy: string) =>
 describe('POST /hooks/deploy', () => {
   it('rejects a wrong path token, a wrong signature and a missing secret with 401, running nothing', async () => {
     expect((await post('/hooks/deploy/not-the-secret', railway('DEPLOYING', 'd-x'))).status).toBe(401);
+    expect((await post('/hooks/deploy/%', railway('DEPLOYING', 'd-y'))).status).toBe(401);
     const generic = JSON.stringify({ service: 'web', status: 'succeeded', version: 'v1' });
     const badSig = `sha256=${createHmac('sha256', 'wrong-secret').update(generic).digest('hex')}`;
     expect((await post('/hooks/deploy', generic, { 'x-dbwarden-signature': badSig })).status).toBe(401);

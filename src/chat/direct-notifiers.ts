@@ -31,6 +31,7 @@ export function directNotifiers(config: Config, logger: Logger, redact: (s: stri
         channelId: d.channelId!,
         environment: config.environment,
         logger,
+        redact,
         retryDelaysMs: [500],
       }),
     );

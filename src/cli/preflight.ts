@@ -63,7 +63,7 @@ export const preflightVerb: Verb = {
     }
     const { config, logger } = services;
     // A one-shot command: post straight to the channels, no bot connection needed.
-    services.notifiers.push(...directNotifiers(config, logger, services.target.redact));
+    services.notifiers.push(...directNotifiers(config, logger, services.redact));
     try {
       const djangoDir = resolve(String(values.cwd ?? '.'));
       const pending =
@@ -76,7 +76,7 @@ export const preflightVerb: Verb = {
                     cwd: djangoDir,
                     env,
                     timeoutMs: ms,
-                    redact: (s) => services.target.redact(s),
+                    redact: (s) => services.redact(s),
                   })
                 : []),
             ]
@@ -106,7 +106,7 @@ export const preflightVerb: Verb = {
         );
       return result.exitCode;
     } catch (err) {
-      say(services.target.redact((err as Error).message));
+      say(services.redact((err as Error).message));
       return strict ? PREFLIGHT_EXIT.failure : PREFLIGHT_EXIT.ok;
     } finally {
       await services.close();

@@ -54,35 +54,32 @@ export const serveVerb: Verb = {
     // Slack: Socket Mode, or HTTP mode on the shared HTTP server (POST /slack/events on PORT).
     const ownHttp = runtime.http ? null : createHttpServer({ logger });
     let slack: SlackBot | null = null;
-    // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
-    const discord = config.discord
-      ? await startDiscord({
-          config,
-          commands: services.commands,
-          logger,
-          redact: services.target.redact,
-        })
-      : null;
-    if (discord) {
-      chatLinks.push({ name: 'discord', connected: discord.connected });
-      if (discord.notifier) services.notifiers.push(discord.notifier);
-    }
-    // Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
-    const scheduler = await startSchedule(services, {
-      backups: services.backups,
-      signal: shutdownAbort.signal,
-    });
     // Under a process manager (no terminal, a PORT to serve) stdin is not a chat: wait for a signal instead.
     const useConsole = values.console || process.stdin.isTTY || (chats === 0 && config.port === null);
+    let discord: Awaited<ReturnType<typeof startDiscord>> | null = null;
+    let scheduler: Awaited<ReturnType<typeof startSchedule>> | null = null;
     try {
-      // Inside the try: a Slack that refuses to start (bad token) still gets an orderly shutdown.
+      // Inside the try: a chat that refuses to start (bad token) still gets an orderly shutdown.
+      // Discord: slash commands over the gateway, channel posts over REST (DISCORD_TOKEN + DISCORD_APPLICATION_ID).
+      discord = config.discord
+        ? await startDiscord({
+            config,
+            commands: services.commands,
+            logger,
+            redact: services.redact,
+          })
+        : null;
+      if (discord) {
+        chatLinks.push({ name: 'discord', connected: discord.connected });
+        if (discord.notifier) services.notifiers.push(discord.notifier);
+      }
       slack = config.slack
         ? await startSlack({
             config,
             commands: services.commands,
             logger,
             http: runtime.http ?? ownHttp,
-            redact: services.target.redact,
+            redact: services.redact,
           })
         : null;
       if (slack) {
@@ -93,6 +90,11 @@ export const serveVerb: Verb = {
         const port = await ownHttp.listen(3000);
         logger.info({ port }, 'HTTP server listening; Slack request URL path /slack/events');
       }
+      // Once the chats are up, so the first posts reach them. Scheduled watch, backup, digest (and drill): one runner per tick across replicas sharing the store.
+      scheduler = await startSchedule(services, {
+        backups: services.backups,
+        signal: shutdownAbort.signal,
+      });
       if (useConsole) {
         const stopped = await Promise.race([
           runConsoleChat({ commands: services.commands, output: stdout }).then(() => null),
@@ -105,7 +107,7 @@ export const serveVerb: Verb = {
       }
       return EXIT.ok;
     } finally {
-      const schedulerStopped = scheduler.stop();
+      const schedulerStopped = scheduler?.stop();
       await runtime.shutdown('exit');
       await schedulerStopped;
       await slack?.stop();

@@ -51,9 +51,7 @@ export function mountDeployWebhooks(http: HttpServer, deps: WebhookRouteDeps): v
       throw err;
     }
     const path = (req.url ?? '').split('?')[0] ?? '';
-    const token = path.startsWith('/hooks/deploy/')
-      ? decodeURIComponent(path.slice('/hooks/deploy/'.length))
-      : null;
+    const token = path.startsWith('/hooks/deploy/') ? decodeToken(path.slice('/hooks/deploy/'.length)) : null;
     const outcome = readDeployWebhook({ pathToken: token, headers: req.headers, body }, deps.secret);
     if (outcome.kind === 'rejected') {
       deps.logger.warn({ status: outcome.status, reason: outcome.reason }, 'deploy webhook rejected');
@@ -71,4 +69,13 @@ export function mountDeployWebhooks(http: HttpServer, deps: WebhookRouteDeps): v
   };
   http.route('POST', '/hooks/deploy', handler);
   http.route('POST', '/hooks/deploy/*', handler);
+}
+
+/** A path token as sent; a malformed escape ("%") is kept raw, so it simply fails the secret comparison (401). */
+function decodeToken(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
