@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fake-slack.js';
 import { eventually, freePort } from './helpers/net.js';
+import { type SpawnedCli, spawnCli, untilHealthy } from './helpers/spawn-cli.js';
 
 // Two `dbwarden serve` processes against one database and one store, as two replicas of a PaaS service run.
 // The schedules tick every few seconds so a "day" of ticks passes in the test.
@@ -25,48 +25,26 @@ afterAll(async () => {
 
 const BACKUP_EVERY_S = 8;
 
-interface Replica {
-  child: ChildProcess;
-  port: number;
-  exited: Promise<number | null>;
-  log: () => string;
-}
+type Replica = SpawnedCli & { port: number };
 
 async function replica(name: string): Promise<Replica> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      DATABASE_URL: db.url,
-      DBWARDEN_ENV: 'staging',
-      DBWARDEN_STORE: dir,
-      PORT: String(port),
-      SLACK_BOT_TOKEN: fake.botToken,
-      SLACK_SIGNING_SECRET: fake.signingSecret,
-      SLACK_API_URL: fake.apiUrl,
-      SLACK_CHANNEL: 'C0TEAM',
-      DBWARDEN_BACKUP_CRON: `*/${BACKUP_EVERY_S} * * * * *`,
-      DBWARDEN_DIGEST_CRON: `4-59/${BACKUP_EVERY_S} * * * * *`,
-      DBWARDEN_WATCH_CRON: '*/3 * * * * *',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const p = spawnCli(['serve'], {
+    DATABASE_URL: db.url,
+    DBWARDEN_ENV: 'staging',
+    DBWARDEN_STORE: dir,
+    PORT: String(port),
+    SLACK_BOT_TOKEN: fake.botToken,
+    SLACK_SIGNING_SECRET: fake.signingSecret,
+    SLACK_API_URL: fake.apiUrl,
+    SLACK_CHANNEL: 'C0TEAM',
+    DBWARDEN_BACKUP_CRON: `*/${BACKUP_EVERY_S} * * * * *`,
+    DBWARDEN_DIGEST_CRON: `4-59/${BACKUP_EVERY_S} * * * * *`,
+    DBWARDEN_WATCH_CRON: '*/3 * * * * *',
+    LOG_LEVEL: 'info',
   });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await eventually(
-    `${name} to answer /healthz`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited early:\n${log}`);
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-      return res?.status === 200 ? true : undefined;
-    },
-    60_000,
-  );
-  return { child, port, exited, log: () => log };
+  await untilHealthy(p, port, name);
+  return { ...p, port };
 }
 
 const textOf = (c: RecordedCall) => JSON.stringify(c.body);
@@ -110,7 +88,7 @@ describe('two replicas', () => {
       }
 
       for (const r of replicas) r.child.kill('SIGTERM');
-      expect(await Promise.all(replicas.map((r) => r.exited))).toEqual([0, 0]);
+      expect((await Promise.all(replicas.map((r) => r.exited))).map((e) => e.code)).toEqual([0, 0]);
 
       // Exactly one scheduled backup per backup tick (the start-up catch-up counts as one more tick).
       const scheduled = manifests().filter((m) => m.requestedBy === 'schedule');
@@ -128,7 +106,7 @@ describe('two replicas', () => {
 
       for (const r of replicas) expect(r.log()).not.toContain(db.password);
     } finally {
-      for (const r of replicas) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+      for (const r of replicas) r.kill();
     }
   }, 240_000);
 });

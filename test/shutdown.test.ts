@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,52 +6,29 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { eventually, freePort } from './helpers/net.js';
+import { type SpawnedCli, spawnCli, untilHealthy } from './helpers/spawn-cli.js';
 
 const db = useTestCluster();
 const dir = mkdtempSync(join(tmpdir(), 'dbwarden-shutdown-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Served {
-  child: ChildProcess;
+type Served = SpawnedCli & {
   port: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  log: () => string;
   /** This process's own store. */
   store: string;
-}
+};
 
 /** The real entry point, as a process manager starts it: no terminal, PORT set. */
 async function serve(extraEnv: Record<string, string> = {}, args: string[] = []): Promise<Served> {
   const port = await freePort();
   const store = mkdtempSync(join(dir, 'store-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', ...args], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      DBWARDEN_STORE: store,
-      LOG_LEVEL: 'info',
-      ...extraEnv,
-    },
-    stdio: [args.includes('--console') ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+  const p = spawnCli(
+    ['serve', ...args],
+    { DATABASE_URL: db.url, PORT: String(port), DBWARDEN_STORE: store, LOG_LEVEL: 'info', ...extraEnv },
+    { stdin: args.includes('--console') },
   );
-  await eventually(
-    'serve to answer /healthz',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`serve exited early:\n${log}`);
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-      return res?.status === 200 ? true : undefined;
-    },
-    60_000,
-  );
-  return { child, port, exited, log: () => log, store };
+  await untilHealthy(p, port);
+  return { ...p, port, store };
 }
 
 describe('graceful shutdown', () => {
@@ -68,7 +44,7 @@ describe('graceful shutdown', () => {
         expect(s.log()).not.toContain(db.password);
         await expect(fetch(`http://127.0.0.1:${s.port}/healthz`)).rejects.toThrow();
       } finally {
-        if (s.child.exitCode === null) s.child.kill('SIGKILL');
+        s.kill();
       }
     });
   }
@@ -132,7 +108,7 @@ describe('graceful shutdown', () => {
       expect(await s.exited).toEqual({ code: 0, signal: null });
     } finally {
       await lock.release();
-      if (s.child.exitCode === null) s.child.kill('SIGKILL');
+      s.kill();
     }
     expect(s.log()).toContain('"msg":"backup still running after the grace period: aborting it"');
     expect(s.log()).toContain('Backup interrupted by shutdown');
@@ -158,7 +134,7 @@ describe('graceful shutdown', () => {
       expect(await s.exited).toEqual({ code: 0, signal: null });
     } finally {
       await lock.release();
-      if (s.child.exitCode === null) s.child.kill('SIGKILL');
+      s.kill();
     }
     expect(s.log()).not.toContain('Backup interrupted by shutdown');
     const good = goodManifests(s.store);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { runCliCaptured } from './helpers/cli.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
 import { manifest, writeManifests } from './helpers/fixtures.js';
 import { eventually } from './helpers/net.js';
+import { spawnCli } from './helpers/spawn-cli.js';
 
 const db = useTestCluster();
 const WATCH = ['auth_user', 'billing_customer', 'billing_meter', 'billing_transaction'];
@@ -362,45 +362,37 @@ describe('watch against a real database', () => {
     await writeManifests(createFileStore(dir), [
       manifest({ id: `${Date.now()}-loop`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
     ]);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'watch'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        DATABASE_URL: db.url,
-        DBWARDEN_STORE: dir,
-        DBWARDEN_ENV: 'staging',
-        DBWARDEN_WATCH_TABLES: WATCH.join(','),
-        DBWARDEN_WATCH_CRON: '*/2 * * * * *',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const p = spawnCli(['watch'], {
+      DATABASE_URL: db.url,
+      DBWARDEN_STORE: dir,
+      DBWARDEN_ENV: 'staging',
+      DBWARDEN_WATCH_TABLES: WATCH.join(','),
+      DBWARDEN_WATCH_CRON: '*/2 * * * * *',
+      LOG_LEVEL: 'info',
     });
-    let log = '';
-    child.stdout!.on('data', (d) => (log += d));
-    child.stderr!.on('data', (d) => (log += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const log = () => p.log();
     try {
       await eventually(
         'the watch loop to start',
-        () => (log.includes('"msg":"watching"') ? true : undefined),
+        () => (log().includes('"msg":"watching"') ? true : undefined),
         60_000,
       );
       await db.sql('DELETE FROM auth_user WHERE id > 10');
       await eventually(
         'the loss to be posted',
-        () => (log.includes('Rows vanished') ? true : undefined),
+        () => (log().includes('Rows vanished') ? true : undefined),
         60_000,
       );
       // Two more rounds see the same loss: it is not posted again.
-      const rounds = () => log.split('"msg":"watch round done"').length - 1;
+      const rounds = () => log().split('"msg":"watch round done"').length - 1;
       const after = rounds();
       await eventually('two more rounds', () => (rounds() >= after + 2 ? true : undefined), 60_000);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(log.split('🚨 Rows vanished: app').length - 1).toBe(1);
-      expect(log).not.toContain(db.password);
+      p.child.kill('SIGTERM');
+      expect((await p.exited).code).toBe(0);
+      expect(log().split('🚨 Rows vanished: app').length - 1).toBe(1);
+      expect(log()).not.toContain(db.password);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      p.kill();
     }
   }, 120_000);
 });

@@ -1,0 +1,51 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { eventually } from './net.js';
+
+/** A `dbwarden <verb>` process, as a process manager or a terminal starts it, with its output captured. */
+export interface SpawnedCli {
+  child: ChildProcess;
+  /** Everything it printed so far, stdout and stderr interleaved. */
+  log(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Kill it hard if a test left it running. */
+  kill(): void;
+}
+
+/** Start the real entry point with exactly `env` (plus PATH and HOME); stdin is a pipe only when asked for. */
+export function spawnCli(
+  args: string[],
+  env: Record<string, string>,
+  opts: { stdin?: boolean } = {},
+): SpawnedCli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    log: () => log,
+    exited,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Wait until a spawned `serve` answers /healthz on `port`; fail at once, with its output, if it exits. */
+export async function untilHealthy(p: SpawnedCli, port: number, what = 'serve'): Promise<void> {
+  await eventually(
+    `${what} to answer /healthz`,
+    async () => {
+      if (p.child.exitCode !== null) throw new Error(`${what} exited early:\n${p.log()}`);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+      return res?.status === 200 ? true : undefined;
+    },
+    60_000,
+  );
+}
