@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { BackupFailed } from '../core/errors.js';
+import { createRedactor } from '../core/secrets.js';
 import { type PgTool, toolEnv } from './pg-tools.js';
 
 /** One line of `pg_restore --list`: "3345; 0 16390 TABLE DATA public orders app". */
@@ -106,11 +107,13 @@ export async function restoreArchive(
   });
   o.signal?.removeEventListener('abort', onAbort);
   archive.destroy();
+  // pg_restore's messages may quote its connection; its password never leaves with them.
+  const hide = createRedactor([o.env.PGPASSWORD]);
   if (code !== 0)
     throw new BackupFailed(
-      `pg_restore failed: ${err.trim().split('\n').slice(-4).join(' ') || `exit ${code}`}`,
+      `pg_restore failed: ${hide(err.trim().split('\n').slice(-4).join(' ')) || `exit ${code}`}`,
       'Read pg_restore’s message; the database may hold conflicting objects (use a fresh database or --clean).',
       'restore-failed',
     );
-  return { warnings: err.trim() };
+  return { warnings: hide(err.trim()) };
 }
