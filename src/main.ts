@@ -8,6 +8,7 @@ import { dbStatusCommand } from './chat/commands/db-status.js';
 import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
 import { createConsoleNotifier } from './chat/console-notifier.js';
+import { directNotifiers } from './chat/direct-notifiers.js';
 import { type Config, loadConfig, SECRET_VARS } from './config.js';
 import { buildDigest, type Digest } from './core/digest.js';
 import { digestReport } from './core/digest-report.js';
@@ -67,6 +68,8 @@ export interface BuildOptions {
   consoleOutput?: NodeJS.WritableStream;
   /** Aborts every backup, whoever started it, when shutdown outlasts its grace period (serve). */
   shutdownSignal?: AbortSignal;
+  /** One-shot commands: post to the configured channels over plain Web API/REST (serve attaches its bots instead). */
+  postToChannels?: boolean;
 }
 
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
@@ -139,6 +142,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   services.commands.push(dbStatusCommand({ statusReport: services.statusReport }));
   services.commands.push(digestCommand({ digestReport: services.digestReport }));
   services.commands.push(backupNowCommand({ backups, config, clock, target, location: store.location }));
+  if (opts.postToChannels) services.notifiers.push(...directNotifiers(config, logger, redact));
   return services;
 }
 

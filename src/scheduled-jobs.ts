@@ -1,4 +1,3 @@
-import { createCatalog } from './backup/catalog.js';
 import type { BackupManifest } from './backup/manifest.js';
 import { isGood } from './backup/manifest.js';
 import { findTool } from './backup/pg-tools.js';
@@ -67,8 +66,7 @@ export async function runScheduledBackup(
 
 /** Restore-drill the newest good backup (checksum, archive, restore into a scratch database) and post the result. */
 export async function runScheduledDrill(services: Services): Promise<void> {
-  const { config, store } = services;
-  const catalog = createCatalog(store);
+  const { config, store, catalog } = services;
   const m = (await catalog.list()).find(isGood);
   if (!m) {
     await services.notifier.post({

@@ -1,4 +1,3 @@
-import { directNotifiers } from '../chat/direct-notifiers.js';
 import { renderText } from '../chat/render-text.js';
 import { formatBytes, formatCount } from '../core/format.js';
 import { identityLabel } from '../core/identity.js';
@@ -18,9 +17,12 @@ export const acceptVerb: Verb = {
   ],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr, consoleOutput: stderr });
-    // Posts go to the configured chat channels (the console when there is none), as from `serve`.
-    services.notifiers.push(...directNotifiers(services.config, services.logger, services.redact));
+    const services = await buildServices({
+      env,
+      logDestination: stderr,
+      consoleOutput: stderr,
+      postToChannels: true,
+    });
     try {
       const by = `cli:${env.USER ?? env.LOGNAME ?? 'unknown'}`;
       const r = await acceptCurrent(

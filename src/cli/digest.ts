@@ -1,4 +1,3 @@
-import { directNotifiers } from '../chat/direct-notifiers.js';
 import { renderText } from '../chat/render-text.js';
 import { digestReport } from '../core/digest-report.js';
 import { buildServices } from '../main.js';
@@ -15,9 +14,12 @@ export const digestVerb: Verb = {
   ],
   options: { json: { type: 'boolean' }, post: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr, consoleOutput: stderr });
-    // Posts go to the configured chat channels (the console when there is none), as from `serve`.
-    services.notifiers.push(...directNotifiers(services.config, services.logger, services.redact));
+    const services = await buildServices({
+      env,
+      logDestination: stderr,
+      consoleOutput: stderr,
+      postToChannels: true,
+    });
     try {
       const d = await services.digest();
       const report = digestReport(d, services.config.timezone);

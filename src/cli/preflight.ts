@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { directNotifiers } from '../chat/direct-notifiers.js';
 import { renderText } from '../chat/render-text.js';
 import { parseDuration } from '../core/format.js';
 import { type PendingSql, pendingFromDjango, pendingFromFiles } from '../deploy/pending-sql.js';
@@ -55,15 +54,18 @@ export const preflightVerb: Verb = {
     let services: Awaited<ReturnType<typeof buildServices>>;
     try {
       // stdout carries the report (or --json); without a chat the post goes to stderr.
-      services = await buildServices({ env, logDestination: stderr, consoleOutput: stderr });
+      services = await buildServices({
+        env,
+        logDestination: stderr,
+        consoleOutput: stderr,
+        postToChannels: true,
+      });
     } catch (err) {
       // A bad configuration is dbwarden failing: it stops the deploy only with --strict.
       say((err as Error).message);
       return strict ? PREFLIGHT_EXIT.failure : PREFLIGHT_EXIT.ok;
     }
-    const { config, logger } = services;
-    // A one-shot command: post straight to the channels, no bot connection needed.
-    services.notifiers.push(...directNotifiers(config, logger, services.redact));
+    const { config } = services;
     try {
       const djangoDir = resolve(String(values.cwd ?? '.'));
       const pending =

@@ -1,4 +1,3 @@
-import { directNotifiers } from '../chat/direct-notifiers.js';
 import { renderText } from '../chat/render-text.js';
 import { warningsReport } from '../core/warning-report.js';
 import { buildServices } from '../main.js';
@@ -17,9 +16,12 @@ export const watchVerb: Verb = {
   ],
   options: { once: { type: 'boolean' }, json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr, consoleOutput: stderr });
-    // Posts go to the configured chat channels (the console when there is none), as from `serve`.
-    services.notifiers.push(...directNotifiers(services.config, services.logger, services.redact));
+    const services = await buildServices({
+      env,
+      logDestination: stderr,
+      consoleOutput: stderr,
+      postToChannels: true,
+    });
     try {
       if (!values.once) {
         const { runWatchLoop } = await import('../schedule.js');
