@@ -91,14 +91,9 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     statementTimeoutMs: config.statementTimeoutMs,
   });
   const env = opts.env ?? process.env;
-  // Every secret value the environment holds (tokens, AWS keys, URLs) plus passwords inside other URLs.
+  // Every secret variable's value (tokens, AWS key, whole URLs) and the password inside the drill URL.
   const redactSecrets = createRedactor([
-    ...SECRET_VARS.map((name) => env[name]),
-    config.slack?.botToken,
-    config.slack?.appToken,
-    config.slack?.signingSecret,
-    config.discord?.token,
-    config.deploy.webhookSecret,
+    ...SECRET_VARS.map((name) => env[name]?.trim()),
     urlPassword(config.backup.drillUrl),
   ]);
   const redact = (s: string) => target.redact(redactSecrets(s));
