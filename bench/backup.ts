@@ -12,13 +12,13 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createBackupService } from '../src/backup/backup-service.js';
 import { findTool, toolEnv } from '../src/backup/pg-tools.js';
-import { createFileStore } from '../src/backup/store/file-store.js';
 import { verifyAndRecord } from '../src/backup/verify.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/core/config.js';
 import { formatBytes } from '../src/core/format.js';
+import { createLogger } from '../src/core/log.js';
 import { createTarget } from '../src/core/target.js';
 import { startCluster } from '../src/demo/cluster.js';
-import { createLogger } from '../src/log.js';
+import { createFileStore } from '../src/store/file-store.js';
 
 const MB = Number(process.env.BENCH_MB ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);

@@ -1,6 +1,6 @@
-/** Regenerate the README's configuration table and .env.example from src/config.ts (`npm run docs`). */
+/** Regenerate the README's configuration table and .env.example from src/core/config.ts (`npm run docs`). */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { configTableMarkdown, envExample } from '../src/config.js';
+import { configTableMarkdown, envExample } from '../src/core/config.js';
 
 const START = '<!-- config:start -->';
 const END = '<!-- config:end -->';

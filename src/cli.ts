@@ -14,7 +14,7 @@ import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
 import { verifyVerb } from './cli/verify.js';
 import { watchVerb } from './cli/watch.js';
-import { loadDotEnv, SECRET_VARS } from './config.js';
+import { loadDotEnv, SECRET_VARS } from './core/config.js';
 import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
 

@@ -1,63 +1,62 @@
-import { createBackupService } from './backup/backup-service.js';
-import type { Catalog } from './backup/catalog.js';
+import { join } from 'node:path';
+import { abortableBackups } from './backup/abortable.js';
+import { type BackupMetrics, createBackupService } from './backup/backup-service.js';
 import type { BackupService } from './backup/service.js';
-import type { BlobStore } from './backup/store/blob-store.js';
-import { openStore } from './backup/store/open-store.js';
+import type { ChatTuning } from './chat/adapter.js';
+import { type PostPolicy, teamChannel } from './chat/channels.js';
 import { backupNowCommand } from './chat/commands/backup-now.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
-import { createConsoleNotifier } from './chat/console-notifier.js';
-import { directNotifiers } from './chat/direct-notifiers.js';
-import { type Config, loadConfig, SECRET_VARS } from './config.js';
-import { buildDigest, type Digest } from './core/digest.js';
-import { digestReport } from './core/digest-report.js';
-import type { GuardConfig } from './core/guard.js';
-import { fanOut, type Notifier } from './core/notifier.js';
+import { type Config, loadConfig, SECRET_VARS } from './core/config.js';
+import { nextRunAfter } from './core/cron.js';
+import { createLogger, type Logger } from './core/log.js';
+import type { Notifier } from './core/notifier.js';
 import type { Report } from './core/report.js';
-import { createRedactor } from './core/secrets.js';
+import { createRedactor, type Redactor } from './core/secrets.js';
 import { snapshotFromStatus } from './core/snapshot.js';
 import { type DbStatus, probeStatus } from './core/status.js';
 import { statusReport } from './core/status-report.js';
 import { createTarget, parsePostgresUrl, type Target } from './core/target.js';
-import { type WatchResult, watchOnce } from './core/watch.js';
 import type { LocalCluster } from './demo/cluster.js';
 import { startDemoDatabase } from './demo/demo.js';
-import { createLogger, type Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { nextRunAfter } from './schedule.js';
-import { abortableBackups } from './shutdown.js';
+import { buildDigest, type Digest } from './guard/digest.js';
+import { digestReport } from './guard/digest-report.js';
+import type { GuardConfig } from './guard/guard.js';
+import { type WatchResult, watchOnce } from './guard/watch.js';
+import type { BlobStore } from './store/blob-store.js';
+import type { Catalog } from './store/catalog.js';
+import { createFileStore } from './store/file-store.js';
+import { openStore } from './store/open-store.js';
 
-/** Everything built once from the config and passed down: the composition root. */
+/** Everything built once from the config and passed down: the composition root. Never edited afterwards. */
 export interface Services {
-  config: Config;
-  target: Target;
-  logger: Logger;
-  demo: LocalCluster | null;
+  readonly config: Config;
+  /** The guarded database; its `environment` is the configured one, or "demo". */
+  readonly target: Target;
+  readonly logger: Logger;
+  readonly demo: LocalCluster | null;
   status(): Promise<DbStatus>;
   statusReport(): Promise<Report>;
-  commands: ChatCommand[];
+  /** The chat commands, platform-neutral; every adapter serves this same list. */
+  readonly commands: readonly ChatCommand[];
   /** Hides every configured secret and URL password: for anything shown in chat or logged. */
-  redact(text: string): string;
-  /** Prometheus metrics for /metrics; every status probe records into it. */
-  metrics: Metrics;
-  backups: BackupService;
+  readonly redact: Redactor;
+  readonly backups: BackupService;
   /** The manifests in the store: read, rewrite after verify, restore from. */
-  catalog: Catalog;
-  close(): Promise<void>;
+  readonly catalog: Catalog;
   /** Where backups and dbwarden's memory (snapshots, open warnings, run markers) live. */
-  store: BlobStore;
-  clock: () => Date;
-  /** Chat channels that take posts (Slack, Discord adapters push theirs here). */
-  notifiers: Notifier[];
-  /** Posts to every channel in `notifiers`; the console when there is none. */
-  notifier: Notifier;
-  guardConfig: GuardConfig;
+  readonly store: BlobStore;
+  readonly clock: () => Date;
+  /** The team channel: Slack and/or Discord channel posts, the console when neither is configured. */
+  readonly notifier: Notifier;
+  readonly guardConfig: GuardConfig;
   /** One round of the data-loss watch. */
   watch(): Promise<WatchResult>;
   /** The daily digest, as data and as a Report. */
   digest(): Promise<Digest>;
   digestReport(): Promise<Report>;
+  close(): Promise<void>;
 }
 
 export interface BuildOptions {
@@ -68,106 +67,74 @@ export interface BuildOptions {
   consoleOutput?: NodeJS.WritableStream;
   /** Aborts every backup, whoever started it, when shutdown outlasts its grace period (serve). */
   shutdownSignal?: AbortSignal;
-  /** One-shot commands: post to the configured channels over plain Web API/REST (serve attaches its bots instead). */
-  postToChannels?: boolean;
+  /** How hard channel posts retry: serve is patient, one-shot commands are brief (default). */
+  postPolicy?: PostPolicy;
+  /** Counts backups for /metrics (serve). */
+  backupMetrics?: BackupMetrics;
+  /** Shorter platform timings (tests). */
+  chatTuning?: ChatTuning;
 }
 
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
 export async function buildServices(opts: BuildOptions = {}): Promise<Services> {
-  const config = loadConfig(opts.env ?? process.env);
-  const store = openStore(config);
+  const env = opts.env ?? process.env;
+  const config = loadConfig(env);
   let demo: LocalCluster | null = null;
   let url = config.databaseUrl;
-  if (!url) {
+  let store: BlobStore;
+  if (url) {
+    store = openStore(config);
+  } else {
     const started = await startDemoDatabase(config.store);
     demo = started.cluster;
     url = started.url;
-    config.environment = 'demo';
+    // The demo's history lives with the demo, so it can never pass for a real database's backups.
+    store = createFileStore(join(demo.dir, 'store'));
   }
+  const environment = demo ? 'demo' : config.environment;
   const target = createTarget(url, {
     name: config.targetName,
-    environment: config.environment,
+    environment,
     connectTimeoutMs: config.connectTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
   });
-  const env = opts.env ?? process.env;
   // Every secret variable's value (tokens, AWS key, whole URLs) and the password inside the drill URL.
   const redactSecrets = createRedactor([
     ...SECRET_VARS.map((name) => env[name]?.trim()),
     urlPassword(config.backup.drillUrl),
   ]);
-  const redact = (s: string) => target.redact(redactSecrets(s));
+  const redact: Redactor = (s) => target.redact(redactSecrets(s));
   const logger = createLogger({
     level: config.logLevel,
     redact,
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
   const clock = opts.clock ?? (() => new Date());
-  const metrics = createMetrics();
-  const rawBackups = createBackupService({ target, store, config, clock, logger, metrics });
-  const backups = opts.shutdownSignal
-    ? { ...abortableBackups(rawBackups, opts.shutdownSignal), catalog: rawBackups.catalog }
-    : rawBackups;
+  const rawBackups = createBackupService({
+    target,
+    store,
+    config,
+    clock,
+    logger,
+    ...(opts.backupMetrics ? { metrics: opts.backupMetrics } : {}),
+  });
+  const backups = opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups;
   const lastBackup = async () => {
     const m = await backups.latestGood();
     return m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null;
   };
-  const status = async () => {
-    const s = await probeStatus({ target, watchTables: config.watchTables, clock, lastBackup });
-    metrics.statusProbed(s);
-    return s;
-  };
-  const services: Services = {
+  const status = () => probeStatus({ target, watchTables: config.watchTables, clock, lastBackup });
+  const notifier = teamChannel({
     config,
-    target,
+    environment,
     logger,
-    demo,
-    status,
-    statusReport: async () => statusReport(await status(), config.timezone),
-    commands: [],
     redact,
-    metrics,
-    backups,
-    catalog: backups.catalog,
-    async close() {
-      await target.close();
-    },
-    ...guardServices(config, target, url, logger, clock, status, opts.consoleOutput ?? process.stdout, store),
-  };
-  services.commands.push(dbStatusCommand({ statusReport: services.statusReport }));
-  services.commands.push(digestCommand({ digestReport: services.digestReport }));
-  services.commands.push(backupNowCommand({ backups, config, clock, target, location: store.location }));
-  if (opts.postToChannels) services.notifiers.push(...directNotifiers(config, logger, redact));
-  return services;
-}
-
-/** The guard's store, channels and watch: added to the services in one block to keep merges easy. */
-function guardServices(
-  config: Config,
-  target: Target,
-  url: string,
-  logger: Logger,
-  clock: () => Date,
-  status: () => Promise<DbStatus>,
-  consoleOutput: NodeJS.WritableStream,
-  store: BlobStore,
-): Pick<
-  Services,
-  'store' | 'clock' | 'notifiers' | 'notifier' | 'guardConfig' | 'watch' | 'digest' | 'digestReport'
-> {
-  const notifiers: Notifier[] = [];
-  const consoleNotifier = createConsoleNotifier(consoleOutput);
-  const channels = fanOut(notifiers, (name, err) =>
-    logger.error({ channel: name, err: String(err) }, 'posting to a channel failed'),
-  );
-  const notifier: Notifier = {
-    get name() {
-      return notifiers.length > 0 ? notifiers.map((n) => n.name).join('+') : consoleNotifier.name;
-    },
-    post: (report) => (notifiers.length > 0 ? channels.post(report) : consoleNotifier.post(report)),
-  };
+    policy: opts.postPolicy ?? 'brief',
+    consoleOutput: opts.consoleOutput ?? process.stdout,
+    ...(opts.chatTuning ? { tuning: opts.chatTuning } : {}),
+  });
   const guardConfig: GuardConfig = {
-    environment: config.environment,
+    environment,
     target: { name: target.name, display: target.display, host: parsePostgresUrl(url).host },
     backupMaxAgeMs: config.guard.backupMaxAgeMs,
     rowsDropPct: config.guard.rowsDropPct,
@@ -189,8 +156,34 @@ function guardServices(
       nextBackupAt: nextRunAfter(config.schedule.backupCron, config.timezone, now),
     });
   };
-  const report = async () => digestReport(await digest(), config.timezone);
-  return { store, clock, notifiers, notifier, guardConfig, watch, digest, digestReport: report };
+  const digestReportNow = async () => digestReport(await digest(), config.timezone);
+  const statusReportNow = async () => statusReport(await status(), config.timezone);
+  return {
+    config,
+    target,
+    logger,
+    demo,
+    status,
+    statusReport: statusReportNow,
+    commands: [
+      dbStatusCommand({ statusReport: statusReportNow }),
+      digestCommand({ digestReport: digestReportNow }),
+      backupNowCommand({ backups, config, clock, target, location: store.location }),
+    ],
+    redact,
+    backups,
+    catalog: rawBackups.catalog,
+    store,
+    clock,
+    notifier,
+    guardConfig,
+    watch,
+    digest,
+    digestReport: digestReportNow,
+    async close() {
+      await target.close();
+    },
+  };
 }
 
 /** The password inside a connection URL, if any (redacted wherever it might be quoted). */

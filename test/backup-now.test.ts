@@ -1,11 +1,9 @@
-import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { backupProgressReport } from '../src/backup/backup-report.js';
 import { backupNowCommand } from '../src/chat/commands/backup-now.js';
 import type { CommandReply } from '../src/chat/commands.js';
-import { runConsoleChat } from '../src/chat/console.js';
-import { renderText } from '../src/chat/render-text.js';
+import { renderText } from '../src/chat/console/render-text.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
@@ -161,20 +159,5 @@ describe('/backup-now', () => {
       'already running: started by alice (slack:U1) at 2026-11-25 10:00 UTC (just now)',
     );
     expect(first.last().title).toBe('Backup of app complete');
-  });
-
-  it('is in the console chat of the demo', async () => {
-    const { command, target } = setup();
-    const input = new PassThrough();
-    const output = new PassThrough();
-    let text = '';
-    output.on('data', (d) => (text += d));
-    const done = runConsoleChat({ commands: [command], input, output, color: false });
-    input.write('/backup-now\n/quit\n');
-    await done;
-    await target.close();
-    expect(text).toContain('/backup-now');
-    expect(text).toContain('Backup of app complete');
-    expect(text).toMatch(/Started by: +console \(console:console\)|console/);
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { findTool } from '../src/backup/pg-tools.js';
-import { createS3Store } from '../src/backup/store/s3-store.js';
 import { verifyAndRecord } from '../src/backup/verify.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { createS3Store } from '../src/store/s3-store.js';
 import { backupServiceFor } from './helpers/backup.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { useS3Server } from './helpers/s3-server.js';

@@ -7,7 +7,7 @@ import { findTool } from '../src/backup/pg-tools.js';
 import { verifyAndRecord } from '../src/backup/verify.js';
 import { BackupFailed } from '../src/core/errors.js';
 import { seedDemo } from '../src/demo/seed.js';
-import { createMetrics } from '../src/metrics.js';
+import { createMetrics } from '../src/serve/metrics.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
@@ -114,7 +114,7 @@ describe('backups of a real database with the real pg_dump', () => {
     const b = await timed.run({ requestedBy: 'schedule' });
     expect(b.id > a.id).toBe(true);
     // Within one second, the milliseconds keep the order.
-    const { newBackupId } = await import('../src/backup/catalog.js');
+    const { newBackupId } = await import('../src/store/catalog.js');
     const early = newBackupId(new Date('2026-11-20T03:00:00.100Z'));
     const late = newBackupId(new Date('2026-11-20T03:00:00.900Z'));
     expect(early < late).toBe(true);
@@ -417,7 +417,7 @@ describe('a store that cannot be written', () => {
   it.runIf(canMount)('disk full: a clear error, and the older backups stay intact', async () => {
     mounted = mkdtempSync(join(tmpdir(), 'dbwarden-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mounted]);
-    const { createFileStore } = await import('../src/backup/store/file-store.js');
+    const { createFileStore } = await import('../src/store/file-store.js');
     const store = createFileStore(mounted);
     const { service } = serviceFor(db.url, store);
     const old = await service.run({ requestedBy: 'cli' });
@@ -443,7 +443,7 @@ describe('a store that cannot be written', () => {
   it('a store path that is not a directory: a clear error', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'dbwarden-notdir-')), 'file');
     writeFileSync(file, 'x');
-    const { createFileStore } = await import('../src/backup/store/file-store.js');
+    const { createFileStore } = await import('../src/store/file-store.js');
     const { service } = serviceFor(db.url, createFileStore(file));
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
     expect(err.code).toBe('store-failed');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configTableMarkdown, envExample, loadConfig, VARS } from '../src/config.js';
+import { configTableMarkdown, envExample, loadConfig, VARS } from '../src/core/config.js';
 import { ConfigError } from '../src/core/errors.js';
 import { maskUrl } from '../src/core/target.js';
 

@@ -1,39 +1,49 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { dbStatusCommand } from '../src/chat/commands/db-status.js';
-import { runConsoleChat } from '../src/chat/console.js';
-import { probeStatus } from '../src/core/status.js';
-import { statusReport } from '../src/core/status-report.js';
-import { createTarget } from '../src/core/target.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
+import { serveInProcess } from './helpers/serve.js';
 
 const db = useTestCluster();
+
+/** `dbwarden serve --console` in this process: type lines, read what the console chat answers. */
+async function consoleSession(lines: string): Promise<string> {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let text = '';
+  output.on('data', (d) => (text += d));
+  const served = await serveInProcess(
+    { DATABASE_URL: db.url, DBWARDEN_ENV: 'demo', LOG_LEVEL: 'silent' },
+    { chat: { input, output } },
+  );
+  try {
+    input.write(lines);
+    // /quit closes the chat, which is serve's cue to stop.
+    expect(await served.stopRequested).toBe('console closed');
+  } finally {
+    await served.stop();
+  }
+  return text;
+}
 
 describe('console chat', () => {
   it('answers /db-status, unknown commands and bad arguments, then quits', async () => {
     await seedDemo(db.url);
-    const target = createTarget(db.url, {
-      environment: 'demo',
-      connectTimeoutMs: 2000,
-      statementTimeoutMs: 5000,
-    });
-    const command = dbStatusCommand({
-      statusReport: async () => statusReport(await probeStatus({ target, watchTables: null })),
-    });
-    const input = new PassThrough();
-    const output = new PassThrough();
-    let text = '';
-    output.on('data', (d) => (text += d));
-    const done = runConsoleChat({ commands: [command], input, output, color: false });
-    input.write('/db-status\n/db-status everything\n/drop-db\n/quit\n');
-    await done;
-    await target.close();
+    const text = await consoleSession('/db-status\n/db-status everything\n/drop-db\n/quit\n');
     expect(text).toContain('/db-status [me]');
     expect(text).toMatch(/demo · app/);
     expect(text).toContain('auth_user: 40 rows');
     expect(text).toContain('/db-status takes no argument but "me"');
     expect(text).toContain('Unknown command /drop-db');
+    expect(text).not.toContain(db.password);
+  });
+
+  it('takes a backup with /backup-now, as the demo does', async () => {
+    await seedDemo(db.url);
+    const text = await consoleSession('/backup-now\n/quit\n');
+    expect(text).toContain('/backup-now');
+    expect(text).toContain('Backup of app complete');
+    expect(text).toContain('console');
     expect(text).not.toContain(db.password);
   });
 });

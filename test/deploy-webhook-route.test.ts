@@ -3,11 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFileStore } from '../src/backup/store/file-store.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { buildServices, type Services } from '../src/main.js';
+import { createMetrics } from '../src/serve/metrics.js';
 import { type Runtime, startRuntime } from '../src/serve/runtime.js';
+import { createFileStore } from '../src/store/file-store.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { eventually, freePort } from './helpers/net.js';
 
@@ -36,6 +37,7 @@ beforeAll(async () => {
   });
   runtime = await startRuntime({
     services,
+    metrics: createMetrics({ defaults: false }),
     store: createFileStore(dir),
     notifier: { name: 'test', post: async (r) => void posted.push(r) },
     chats: () => [],
@@ -222,6 +224,7 @@ describe('POST /hooks/deploy', () => {
     });
     const r2 = await startRuntime({
       services: s2,
+      metrics: createMetrics({ defaults: false }),
       store: s2.store,
       notifier: { name: 'test', post: async (r) => void posted.push(r) },
       chats: () => [],

@@ -3,12 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { ChatAdapter } from '../src/chat/adapter.js';
 import type { ChatCommand } from '../src/chat/commands.js';
-import type { DiscordBot } from '../src/chat/discord.js';
-import { LEVEL_COLOUR } from '../src/chat/render-discord.js';
+import { LEVEL_COLOUR } from '../src/chat/discord/render-discord.js';
 import { runCli } from '../src/cli.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
+import type { Services } from '../src/main.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { APP, CHANNEL, GUILD, useDiscordBot, webhookEdits } from './helpers/discord-bot.js';
 import type { FakeDiscord } from './helpers/fake-discord.js';
@@ -23,7 +24,7 @@ const startBot = harness.start;
 const stopAll = harness.stopAll;
 let fake: FakeDiscord;
 /** The bot the channel-post and gateway tests share. */
-let sharedBot: DiscordBot | null = null;
+let sharedBot: { bot: ChatAdapter; services: Services } | null = null;
 
 beforeAll(async () => {
   fake = harness.fake;
@@ -132,14 +133,14 @@ describe('Discord bot against a fake Discord', () => {
   });
 
   it('delivers a channel post after a 429 and after a 500', async () => {
-    const { bot } = await startBot();
-    sharedBot = bot;
+    const { bot, services } = await startBot();
+    sharedBot = { bot, services };
     const path = `/channels/${CHANNEL}/messages`;
     const before = fake.calls.filter((c) => c.path === path).length;
     fake.failNext('POST', path, 429, 1, 0.3);
-    await bot.notifier!.post(report('Nightly digest', 'all good'));
+    await services.notifier.post(report('Nightly digest', 'all good'));
     fake.failNext('POST', path, 500, 4);
-    await bot.notifier!.post(report('Backup finished', 'backup 42 stored'));
+    await services.notifier.post(report('Backup finished', 'backup 42 stored'));
     const posts = fake.calls.filter((c) => c.path === path).slice(before);
     // 1 rate-limited + 1 delivered, then 4 server errors + 1 delivered.
     expect(posts).toHaveLength(7);
@@ -149,21 +150,23 @@ describe('Discord bot against a fake Discord', () => {
   });
 
   it('rejects, and logs, a channel post Discord refuses', async () => {
-    const bot = sharedBot!;
+    const { services } = sharedBot!;
     fake.failNext('POST', `/channels/${CHANNEL}/messages`, 500, 100);
-    await expect(bot.notifier!.post(report('Lost', 'never arrives'))).rejects.toThrow(/Discord did not take/);
+    await expect(services.notifier.post(report('Lost', 'never arrives'))).rejects.toThrow(
+      /Discord did not take/,
+    );
     expect(harness.logs).toContain('discord: post failed');
     // Clear the remaining injected failures for the next tests.
     fake.failNext('POST', `/channels/${CHANNEL}/messages`, 500, 0);
   });
 
   it('survives gateway drops: resumes, posts over REST meanwhile, and answers commands after', async () => {
-    const bot = sharedBot!;
+    const { bot, services } = sharedBot!;
     const resumes = fake.resumes;
     fake.pauseGateway();
     fake.drop({ code: 4000 });
     await waitUntil(() => !bot.connected());
-    await bot.notifier!.post(report('During the outage', 'posted while the gateway was down'));
+    await services.notifier.post(report('During the outage', 'posted while the gateway was down'));
     expect(bot.connected()).toBe(false);
     expect(fake.calls.at(-1)!.body.content).toBe('posted while the gateway was down');
     fake.unpauseGateway();
@@ -185,9 +188,9 @@ describe('Discord bot against a fake Discord', () => {
     const identifies = fake.identifies;
     // Every try of the first login fails (the REST client tries 4 times); the second login gets through.
     fake.failNext('GET', '/gateway/bot', 500, 4);
-    const { bot } = await startBot();
+    const { bot, services } = await startBot();
     expect(bot.connected()).toBe(false);
-    await bot.notifier!.post(report('Started offline', 'posted before the gateway was up'));
+    await services.notifier.post(report('Started offline', 'posted before the gateway was up'));
     expect(fake.calls.at(-1)!.body.content).toBe('posted before the gateway was up');
     await fake.waitForSession(() => fake.identifies === identifies + 1);
     await waitUntil(() => bot.connected());

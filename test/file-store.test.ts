@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
-import { createFileStore } from '../src/backup/store/file-store.js';
+import { createFileStore } from '../src/store/file-store.js';
 import { storeContract } from './helpers/store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dbwarden-file-store-'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type GuardConfig, type GuardInput, guard, WARNING_CODES } from '../src/core/guard.js';
 import type { Snapshot } from '../src/core/snapshot.js';
+import { type GuardConfig, type GuardInput, guard, WARNING_CODES } from '../src/guard/guard.js';
 import { manifest, snapshot } from './helpers/fixtures.js';
 
 const H = 3_600_000;

@@ -3,53 +3,54 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFileStore } from '../src/backup/store/file-store.js';
-import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
-import { buildServices, type Services } from '../src/main.js';
-import { checkReadiness } from '../src/readiness.js';
-import { type Runtime, startRuntime } from '../src/serve/runtime.js';
+import type { Services } from '../src/main.js';
+import { checkReadiness } from '../src/serve/readiness.js';
+import { createFileStore } from '../src/store/file-store.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
-import { freePort } from './helpers/net.js';
+import { eventually, freePort } from './helpers/net.js';
+import { type ServedBot, serveInProcess } from './helpers/serve.js';
 
 const db = useTestCluster();
 const dir = mkdtempSync(join(tmpdir(), 'dbwarden-http-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+let served: ServedBot;
 let services: Services;
-let runtime: Runtime;
 let base: string;
-const posted: Report[] = [];
-let slackUp = true;
 const guardPosts = new PassThrough();
 let guardText = '';
 guardPosts.on('data', (d) => (guardText += d));
+// The console chat of `serve --console`: commands typed here are timed and gated like Slack's and Discord's.
+const chatIn = new PassThrough();
+const chatOut = new PassThrough();
+let chatText = '';
+chatOut.on('data', (d) => (chatText += d));
+
+/** Type a command into the console chat and wait for its answer to contain `expected`. */
+async function ask(line: string, expected: string): Promise<void> {
+  const from = chatText.length;
+  chatIn.write(`${line}\n`);
+  await eventually(`an answer to ${line}`, () =>
+    chatText.slice(from).includes(expected) ? true : undefined,
+  );
+}
 
 beforeAll(async () => {
   await seedDemo(db.url);
   const port = await freePort();
-  services = await buildServices({
-    env: { DATABASE_URL: db.url, PORT: String(port), DBWARDEN_STORE: dir, LOG_LEVEL: 'silent' },
+  served = await serveInProcess(
+    { DATABASE_URL: db.url, PORT: String(port), DBWARDEN_STORE: dir, LOG_LEVEL: 'silent' },
     // The guard's own posts (console, no chat configured) are read from here.
-    consoleOutput: guardPosts,
-  });
-  runtime = await startRuntime({
-    services,
-    store: createFileStore(dir),
-    notifier: { name: 'test', post: async (r) => void posted.push(r) },
-    chats: () => [{ name: 'slack', connected: () => slackUp }],
-    backups: services.backups,
-    abortBackups: () => {},
-    signals: false,
-    metricsRefreshMs: 0,
-  });
+    { consoleOutput: guardPosts, chat: { input: chatIn, output: chatOut }, metricsRefreshMs: 0 },
+  );
+  services = served.services;
   base = `http://127.0.0.1:${port}`;
   // The first sight is remembered in the background: let it finish before a test stops the server.
-  await runtime.settled();
+  await served.runtime.settled();
 });
 afterAll(async () => {
-  await runtime?.shutdown('test over');
-  await services?.close();
+  await served?.stop('test over');
 });
 
 const get = async (path: string) => {
@@ -74,23 +75,32 @@ describe('HTTP: health, readiness, metrics', () => {
       checks: {
         database: { ok: true, detail: `reachable: postgres://postgres@127.0.0.1:${db.port}/app` },
         store: { ok: true, detail: `writable: ${dir}` },
-        chat: { ok: true, detail: 'connected: slack' },
+        chat: { ok: true, detail: 'no chat configured: reports go to the log' },
       },
     });
     expect(r.text).not.toContain(db.password);
   });
 
   it('names a disconnected chat', async () => {
+    let slackUp = true;
+    const chats = () => [{ name: 'slack', connected: () => slackUp }];
+    const ready = await checkReadiness({
+      target: services.target,
+      store: services.store,
+      chats,
+      timeoutMs: 5000,
+    });
+    expect(ready.checks.chat).toEqual({ ok: true, detail: 'connected: slack' });
     slackUp = false;
-    try {
-      const r = await get('/readyz');
-      expect(r.status).toBe(503);
-      const body = JSON.parse(r.text);
-      expect(body.failing).toEqual(['chat']);
-      expect(body.checks.chat).toEqual({ ok: false, detail: 'not connected: slack' });
-    } finally {
-      slackUp = true;
-    }
+    const r = await checkReadiness({
+      target: services.target,
+      store: services.store,
+      chats,
+      timeoutMs: 5000,
+    });
+    expect(r.ready).toBe(false);
+    expect(r.failing).toEqual(['chat']);
+    expect(r.checks.chat).toEqual({ ok: false, detail: 'not connected: slack' });
   });
 
   it('names a store it cannot write to', async () => {
@@ -155,8 +165,7 @@ describe('HTTP: health, readiness, metrics', () => {
 
   it("counts backups, the last one's size and duration, commands by platform, and the guard's open warnings", async () => {
     const m = await services.backups.run({ requestedBy: 'test' });
-    const status = services.commands.find((c) => c.name === 'db-status')!;
-    await status.run('', { id: 'U1', platform: 'slack' }, { update: async () => {} });
+    await ask('/db-status', 'Database');
     await services.watch();
     await db.sql('DELETE FROM auth_user WHERE id > 5');
     await services.watch();
@@ -169,20 +178,17 @@ describe('HTTP: health, readiness, metrics', () => {
     );
     expect(r.text).toContain(`dbwarden_backup_last_duration_seconds ${m.durationMs / 1000}`);
     expect(r.text).toContain(
-      'dbwarden_command_duration_seconds_count{platform="slack",command="db-status"} 1',
+      'dbwarden_command_duration_seconds_count{platform="console",command="db-status"} 1',
     );
     expect(r.text).toContain('dbwarden_open_warnings{code="rows-dropped"} 1');
     expect(r.text).toContain('dbwarden_watched_table_rows{table="public.auth_user"} 5');
   });
 
   it('stops taking commands once shutdown begins, then closes', async () => {
-    const done = runtime.shutdown('test');
-    const answers: Report[] = [];
-    const status = services.commands.find((c) => c.name === 'db-status')!;
-    await status.run('', { id: 'U1', platform: 'slack' }, { update: async (r) => void answers.push(r) });
-    expect(answers.map((a) => a.title)).toEqual(['dbwarden is restarting']);
+    const done = served.runtime.shutdown('test');
+    await ask('/db-status', 'dbwarden is restarting');
     await done;
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
-    expect(posted).toEqual([]);
+    expect(guardText).not.toContain('interrupted');
   });
 });

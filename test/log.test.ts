@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { createLogger } from '../src/core/log.js';
 import { createRedactor } from '../src/core/secrets.js';
-import { createLogger } from '../src/log.js';
 
 // Built at run time so no token-shaped literal sits in the repository.
 const SLACK_TOKEN = ['xoxb', '1234567890', 'abcdefghij'].join('-');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { BackupManifest } from '../src/backup/manifest.js';
 import type { DbStatus } from '../src/core/status.js';
-import { createMetrics } from '../src/metrics.js';
+import { createMetrics } from '../src/serve/metrics.js';
+import type { BackupManifest } from '../src/store/manifest.js';
 
 describe('metrics', () => {
   it('exposes backups, database size, watched rows, open warnings and command latency in Prometheus format', async () => {

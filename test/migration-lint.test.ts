@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { hasDestructive, lintSql } from '../src/core/migration-lint.js';
+import { hasDestructive, lintSql } from '../src/deploy/migration-lint.js';
 
 const fixture = (name: string) => readFileSync(`test/fixtures/migrations/${name}`, 'utf8');
 const brief = (fs: Awaited<ReturnType<typeof lintSql>>) => fs.map((f) => [f.rule, f.severity, f.line]);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { lintSql } from '../src/core/migration-lint.js';
+import { lintSql } from '../src/deploy/migration-lint.js';
 import { pendingFromDjango, pendingFromFiles } from '../src/deploy/pending-sql.js';
 import { useTestCluster } from './helpers/cluster.js';
 

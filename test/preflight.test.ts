@@ -264,7 +264,7 @@ describe('dbwarden preflight', () => {
       expect(down.code).toBe(0);
       expect(down.json.posted).toBe(false);
       expect(down.json.problems).toEqual([
-        'Could not post the deploy warning: no channel accepted the message',
+        'Could not post the deploy warning: Slack chat.postMessage failed: http_503 (after 2 attempts)',
       ]);
       expect(down.err).toContain('chat.postMessage');
       fake.failNext('chat.postMessage', { status: 503, times: 10 });

@@ -5,7 +5,7 @@ import {
   LEVEL_COLOUR,
   renderDiscord,
   renderDiscordMessage,
-} from '../src/chat/render-discord.js';
+} from '../src/chat/discord/render-discord.js';
 import { errorReport, type Report } from '../src/core/report.js';
 import type { DbStatus } from '../src/core/status.js';
 import { statusReport } from '../src/core/status-report.js';

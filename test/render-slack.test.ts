@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderSlack, SLACK_LIMITS, type SlackMessage } from '../src/chat/render-slack.js';
+import { renderSlack, SLACK_LIMITS, type SlackMessage } from '../src/chat/slack/render-slack.js';
 import type { Report } from '../src/core/report.js';
 
 /** Every Block Kit limit Slack enforces on a message, checked on the rendered JSON. */

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { type BackupManifest, isGood, manifestKey } from '../src/backup/manifest.js';
 import {
   applyRetention,
   dayBucket,
@@ -13,8 +12,9 @@ import {
   planRetention,
   weekBucket,
 } from '../src/backup/retention.js';
-import type { BlobStore } from '../src/backup/store/blob-store.js';
-import { createFileStore } from '../src/backup/store/file-store.js';
+import type { BlobStore } from '../src/store/blob-store.js';
+import { createFileStore } from '../src/store/file-store.js';
+import { type BackupManifest, isGood, manifestKey } from '../src/store/manifest.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

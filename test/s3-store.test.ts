@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, test } from 'vitest';
-import { readText } from '../src/backup/store/blob-store.js';
-import { openStore } from '../src/backup/store/open-store.js';
-import { describeS3Error, StoreError } from '../src/backup/store/s3-errors.js';
-import { createS3Store, parseS3Url } from '../src/backup/store/s3-store.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/core/config.js';
+import { readText } from '../src/store/blob-store.js';
+import { openStore } from '../src/store/open-store.js';
+import { describeS3Error, StoreError } from '../src/store/s3-errors.js';
+import { createS3Store, parseS3Url } from '../src/store/s3-store.js';
 import { useS3Server } from './helpers/s3-server.js';
 import { storeContract } from './helpers/store-contract.js';
 

@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFileStore } from '../src/backup/store/file-store.js';
+import { nextRunAfter } from '../src/core/cron.js';
 import { createTarget, type Target } from '../src/core/target.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { buildServices } from '../src/main.js';
-import { createScheduler, nextRunAfter, RUNS_PREFIX, readRunMarker } from '../src/schedule.js';
-import { scheduledJobs } from '../src/scheduled-jobs.js';
+import { createScheduler, RUNS_PREFIX, readRunMarker } from '../src/serve/schedule.js';
+import { scheduledJobs } from '../src/serve/scheduled-jobs.js';
+import { createFileStore } from '../src/store/file-store.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { manifest, writeManifests } from './helpers/fixtures.js';
 

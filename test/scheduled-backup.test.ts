@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderText } from '../src/chat/render-text.js';
+import { renderText } from '../src/chat/console/render-text.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { buildServices, type Services } from '../src/main.js';
-import { createScheduler, RUNS_PREFIX } from '../src/schedule.js';
-import { scheduledJobs, startSchedule } from '../src/scheduled-jobs.js';
+import { createScheduler, RUNS_PREFIX } from '../src/serve/schedule.js';
+import { scheduledJobs, startSchedule } from '../src/serve/scheduled-jobs.js';
 import { useTestCluster } from './helpers/cluster.js';
 
 const db = useTestCluster();
@@ -65,7 +65,7 @@ describe('scheduled backups with the real backup service', () => {
       expect(outcome).toBe('ran');
       const [m] = await services.backups!.list();
       expect(m).toMatchObject({ status: 'complete', verified: true, requestedBy: 'schedule' });
-      expect(channel.text).toContain('Backup done');
+      expect(channel.text).toMatch(/Backup of \S+ complete/);
       expect(channel.text).toContain(m!.id);
       const d = await services.digest();
       expect(d.backup).toMatchObject({ state: 'ok', latest: { id: m!.id } });
@@ -86,7 +86,7 @@ describe('scheduled backups with the real backup service', () => {
     try {
       const outcome = await schedulerFor(services).runTick('backup', new Date('2026-11-24T03:00:00Z'));
       expect(outcome).toBe('failed');
-      expect(channel.text).toContain('🚨 Backup failed');
+      expect(channel.text).toMatch(/🚨 Backup of \S+ failed/);
       // The cause, as the failed manifest records it (the table the role may not read).
       const [failed] = await services.backups!.list();
       expect(failed).toMatchObject({ status: 'failed', requestedBy: 'schedule' });

@@ -1,13 +1,14 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatCommand } from '../src/chat/commands.js';
-import { type SlackBot, startSlack } from '../src/chat/slack.js';
-import { SlackCallFailed, slackWebClient } from '../src/chat/slack-api.js';
-import { slackNotifier } from '../src/chat/slack-notifier.js';
-import { loadConfig } from '../src/config.js';
+import { createCommandRunner } from '../src/chat/run-command.js';
+import { type SlackBot, startSlack } from '../src/chat/slack/slack.js';
+import { SlackCallFailed, slackWebClient } from '../src/chat/slack/slack-api.js';
+import { slackNotifier } from '../src/chat/slack/slack-notifier.js';
+import { loadConfig } from '../src/core/config.js';
+import { createLogger } from '../src/core/log.js';
 import type { Report } from '../src/core/report.js';
 import { createRedactor } from '../src/core/secrets.js';
-import { createLogger } from '../src/log.js';
 import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fake-slack.js';
 
 /**
@@ -85,7 +86,16 @@ beforeAll(async () => {
   const stream = new PassThrough();
   stream.on('data', (d) => (logs += d));
   const logger = createLogger({ level: 'info', redact: createRedactor([]), destination: stream });
-  bot = await startSlack({ config, commands, logger, http: null, editIntervalMs: 200 });
+  bot = await startSlack({
+    config,
+    environment: config.environment,
+    commands,
+    runner: createCommandRunner(),
+    logger,
+    redact: createRedactor([]),
+    http: null,
+    tuning: { editIntervalMs: 200 },
+  });
 });
 afterAll(async () => {
   await bot?.stop();

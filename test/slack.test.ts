@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlackCallFailed } from '../src/chat/slack-api.js';
+import { SlackCallFailed } from '../src/chat/slack/slack-api.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
@@ -251,11 +251,11 @@ describe('Slack channel posts (Notifier)', () => {
   };
 
   it('posts to SLACK_CHANNEL, retrying 429 after Retry-After and 5xx with backoff', async () => {
-    await withBot({ mode: 'socket', databaseUrl: db.url }, async ({ bot }) => {
+    await withBot({ mode: 'socket', databaseUrl: db.url }, async ({ services }) => {
       const before = fake.api('chat.postMessage').length;
       fake.failNext('chat.postMessage', { status: 429, retryAfter: 1 });
       fake.failNext('chat.postMessage', { status: 503, times: 2 });
-      await bot.notifier!.post(report);
+      await services.notifier.post(report);
       const attempts = fake.api('chat.postMessage').slice(before);
       expect(attempts.map((c) => c.status)).toEqual([429, 503, 503, 200]);
       expect(attempts.every((c) => c.body.channel === 'C0TEAM')).toBe(true);
@@ -267,11 +267,11 @@ describe('Slack channel posts (Notifier)', () => {
 
   it('gives up after its attempts and rejects, logging the Slack error code; never drops silently', async () => {
     await withBot(
-      { mode: 'socket', databaseUrl: db.url, slack: { retry: { attempts: 3, baseDelayMs: 20 } } },
-      async ({ bot, logs }) => {
+      { mode: 'socket', databaseUrl: db.url, slack: { slackRetry: { attempts: 3, baseDelayMs: 20 } } },
+      async ({ services, logs }) => {
         const before = fake.api('chat.postMessage').length;
         fake.failNext('chat.postMessage', { status: 500, times: 3 });
-        const err = await bot.notifier!.post(report).catch((e) => e);
+        const err = await services.notifier.post(report).catch((e) => e);
         expect(err).toBeInstanceOf(SlackCallFailed);
         expect(err.slackCode).toBe('http_500');
         expect(fake.api('chat.postMessage').length - before).toBe(3);
@@ -283,9 +283,9 @@ describe('Slack channel posts (Notifier)', () => {
   it('does not retry a platform error such as not_in_channel; rejects with a hint', async () => {
     await withBot(
       { mode: 'socket', databaseUrl: db.url, env: { SLACK_CHANNEL: 'C0LOCKED' } },
-      async ({ bot, logs }) => {
+      async ({ services, logs }) => {
         fake.notInChannel.add('C0LOCKED');
-        const err = await bot.notifier!.post(report).catch((e) => e);
+        const err = await services.notifier.post(report).catch((e) => e);
         expect(err).toBeInstanceOf(SlackCallFailed);
         expect(err.message).toContain('not_in_channel');
         expect(err.hint).toContain('/invite');

@@ -2,21 +2,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createFileStore } from '../src/backup/store/file-store.js';
+import { type Snapshot, snapshotFromStatus } from '../src/core/snapshot.js';
+import type { DbStatus } from '../src/core/status.js';
 import {
   compactionPlan,
   compactSnapshots,
   listSnapshots,
   loadSnapshot,
   nearestBefore,
-  type Snapshot,
   type SnapshotRef,
   saveSnapshot,
-  snapshotFromStatus,
   snapshotKey,
   snapshotKeyTime,
-} from '../src/core/snapshot.js';
-import type { DbStatus } from '../src/core/status.js';
+} from '../src/guard/snapshot-history.js';
+import { createFileStore } from '../src/store/file-store.js';
 
 const H = 3_600_000;
 const D = 24 * H;

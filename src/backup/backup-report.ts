@@ -1,7 +1,7 @@
 import type { BackupFailed, DbwardenError } from '../core/errors.js';
-import { formatBytes, formatDuration, formatTime } from '../core/format.js';
+import { formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { errorReport, type Report } from '../core/report.js';
-import type { BackupManifest } from './manifest.js';
+import type { BackupManifest } from '../store/manifest.js';
 import type { BackupProgress } from './service.js';
 
 const PHASE: Record<BackupProgress['phase'], string> = {
@@ -41,7 +41,12 @@ export function backupProgressReport(target: string, p: BackupProgress, requeste
   };
 }
 
-/** A finished backup: what to quote if it is ever needed. */
+/** Who started a backup, as people read it: "schedule", "slack:U123" → "the schedule", "slack:U123". */
+export function startedBy(requestedBy: string): string {
+  return requestedBy === 'schedule' ? 'the schedule' : requestedBy;
+}
+
+/** A finished backup, whoever started it (schedule, chat, CLI, deploy): what to quote if it is ever needed. */
 export function backupDoneReport(m: BackupManifest, location: string, timeZone = 'UTC'): Report {
   const rows = Object.values(m.tables).reduce((a, b) => a + b, 0);
   return {
@@ -55,6 +60,7 @@ export function backupDoneReport(m: BackupManifest, location: string, timeZone =
       { label: 'Duration', value: formatDuration(m.durationMs) },
       { label: 'Verified', value: m.verified ? '✓ checksum and archive list' : '✗ not verified' },
       { label: 'Tables', value: `${Object.keys(m.tables).length} (${rows.toLocaleString('en-US')} rows)` },
+      { label: 'Started by', value: startedBy(m.requestedBy) },
       { label: 'Finished', value: formatTime(new Date(m.finishedAt), timeZone) },
     ],
     sections: [],
@@ -62,10 +68,111 @@ export function backupDoneReport(m: BackupManifest, location: string, timeZone =
   };
 }
 
-/** A backup that failed or was refused: the reason and what to do. */
-export function backupFailedReport(target: string, err: DbwardenError | BackupFailed): Report {
-  const running = err.code === 'backup-running';
-  return running
-    ? { ...errorReport(`Backup of ${target} not started`, err), level: 'warn' }
-    : errorReport(`Backup of ${target} failed`, err);
+/**
+ * A backup that failed, whoever started it: loud, with the cause and what to do. A refusal because one is
+ * already running is only a warning: nothing failed.
+ */
+export function backupFailedReport(
+  target: string,
+  err: DbwardenError | BackupFailed,
+  requestedBy?: string,
+): Report {
+  if (err.code === 'backup-running')
+    return { ...errorReport(`Backup of ${target} not started`, err), level: 'warn' };
+  const by = requestedBy ? ` (started by ${startedBy(requestedBy)})` : '';
+  return {
+    title: `Backup of ${target} failed`,
+    level: 'critical',
+    summary: `🚨 Backup of ${target} failed${by}: ${err.message}`,
+    fields: requestedBy ? [{ label: 'Started by', value: startedBy(requestedBy) }] : [],
+    sections: [
+      {
+        title: 'Backup failed [backup-failed]',
+        lines: [
+          err.message,
+          `→ ${err.hint ?? 'Fix the cause, then run `dbwarden backup` (or /backup-now) and check it completes.'}`,
+        ],
+      },
+    ],
+  };
+}
+
+/** The scheduled drill found nothing to restore. */
+export function drillSkippedReport(target: string): Report {
+  return {
+    title: `Restore drill skipped: ${target}`,
+    level: 'warn',
+    summary: `No good backup of ${target} to drill yet.`,
+    fields: [],
+    sections: [
+      {
+        lines: [
+          `No good backup of ${target} to drill yet.`,
+          '→ Take one with `dbwarden backup` (or /backup-now).',
+        ],
+      },
+    ],
+  };
+}
+
+/** A restore drill that failed: the backup may not restore. */
+export function drillFailedReport(target: string, backupId: string, err: DbwardenError): Report {
+  return {
+    title: `Restore drill failed: ${target}`,
+    level: 'critical',
+    summary: `Restore drill of ${backupId} (${target}) failed: ${err.message}`,
+    fields: [{ label: 'Backup', value: backupId }],
+    sections: [
+      {
+        title: 'Restore drill failed [backup-unverified]',
+        lines: [
+          err.message,
+          `→ ${err.hint ?? `Run \`dbwarden verify ${backupId} --drill\` by hand and read its problem.`}`,
+        ],
+      },
+    ],
+  };
+}
+
+/** A restore drill that proved a backup restores. */
+export function drillOkReport(target: string, m: BackupManifest): Report {
+  const d = m.drill;
+  return {
+    title: `Restore drill ok: ${target}`,
+    level: 'ok',
+    summary: `Backup ${m.id} of ${target} restored: ${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows in ${formatDuration(d?.durationMs ?? 0)}`,
+    fields: [
+      { label: 'Backup', value: m.id },
+      { label: 'Restored', value: `${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows` },
+      { label: 'Took', value: formatDuration(d?.durationMs ?? 0) },
+    ],
+    sections: [],
+  };
+}
+
+/** A backup stopped because serve shut down past its grace period. */
+export function backupInterruptedReport(
+  target: string,
+  environment: string,
+  running: { requestedBy: string; startedAt: Date },
+  graceMs: number,
+  stopped: boolean,
+): Report {
+  return {
+    title: `Backup of ${target} interrupted by shutdown`,
+    level: 'warn',
+    summary: `The backup of ${target} started by ${startedBy(running.requestedBy)} was interrupted: dbwarden was shutting down.`,
+    fields: [
+      { label: 'Started', value: running.startedAt.toISOString() },
+      { label: 'Environment', value: environment },
+    ],
+    sections: [
+      {
+        lines: [
+          `It did not finish within DBWARDEN_SHUTDOWN_GRACE (${Math.round(graceMs / 1000)} s) and was ${stopped ? 'stopped; nothing partial was kept' : 'told to stop; a partial dump is never published and is cleaned up on the next run'}.`,
+          'The next scheduled backup runs as usual, or run /backup-now once dbwarden is back.',
+        ],
+      },
+    ],
+  };
 }

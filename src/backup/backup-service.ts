@@ -1,17 +1,21 @@
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import { BackupFailed } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import type { Target } from '../core/target.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import { type Catalog, createCatalog, dumpKey, newBackupId } from './catalog.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { type Catalog, createCatalog, dumpKey, newBackupId } from '../store/catalog.js';
+import { type BackupManifest, isGood } from '../store/manifest.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
-import { type BackupManifest, isGood } from './manifest.js';
 import { applyRetention, planRetention } from './retention.js';
 import type { BackupProgress, BackupService, RunningBackup } from './service.js';
-import type { BlobStore } from './store/blob-store.js';
 import { asBackupFailed, takeDump } from './take-backup.js';
 import { verifyChecksum } from './verify.js';
+
+/** What a backup tells /metrics; serve's Prometheus metrics implement it. */
+export interface BackupMetrics {
+  backupFinished(result: 'success' | 'failure', manifest?: BackupManifest): void;
+}
 
 export interface BackupServiceDeps {
   target: Target;
@@ -19,8 +23,8 @@ export interface BackupServiceDeps {
   config: Pick<Config, 'backup'>;
   clock?: () => Date;
   logger: Logger;
-  /** Counts backups and exposes the newest good one on /metrics, when wired. */
-  metrics?: Pick<Metrics, 'backupFinished'>;
+  /** Counts backups and exposes the newest good one on /metrics, when wired (serve). */
+  metrics?: BackupMetrics;
   /** Told the pg_dump process id as soon as it runs (tests watch it). */
   onDumpSpawn?: (pid: number) => void;
 }

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import type { Target } from '../core/target.js';
+import type { BlobStore } from '../store/blob-store.js';
 import { type PgTool, toolEnv } from './pg-tools.js';
-import type { BlobStore } from './store/blob-store.js';
 
 export interface DumpOptions {
   pgDump: PgTool;

@@ -2,10 +2,10 @@ import pg from 'pg';
 import { DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity, sameIdentity } from '../core/identity.js';
 import { maskUrl, parsePostgresUrl, type Target } from '../core/target.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { Catalog } from '../store/catalog.js';
 import { listArchive, restoreArchive } from './archive.js';
-import type { Catalog } from './catalog.js';
 import { assertNewEnough, findTool } from './pg-tools.js';
-import type { BlobStore } from './store/blob-store.js';
 import { countRows, listDumpedTables } from './table-counts.js';
 import { clientConfigOf, libpqEnvOf, verifyChecksum } from './verify.js';
 

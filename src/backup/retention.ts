@@ -1,5 +1,5 @@
-import { type BackupManifest, isGood, MANIFEST_PREFIX, manifestKey } from './manifest.js';
-import type { BlobStore } from './store/blob-store.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { type BackupManifest, isGood, MANIFEST_PREFIX, manifestKey } from '../store/manifest.js';
 
 /** How many good backups to keep: the newest of each of the last `daily` days, `weekly` weeks, `monthly` months. */
 export interface KeepPolicy {

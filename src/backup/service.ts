@@ -1,4 +1,4 @@
-import type { BackupManifest } from './manifest.js';
+import type { BackupManifest } from '../store/manifest.js';
 
 /** Where a running backup is; adapters turn it into a progress bar. */
 export interface BackupProgress {

@@ -1,11 +1,11 @@
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity } from '../core/identity.js';
 import type { Target } from '../core/target.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { assertComplete, type Catalog } from '../store/catalog.js';
 import { listArchive } from './archive.js';
-import { assertComplete, type Catalog } from './catalog.js';
 import { dumpHint, runPgDump } from './dump.js';
 import { assertNewEnough, findTool, type PgTool } from './pg-tools.js';
-import type { BlobStore } from './store/blob-store.js';
 import { countRows, listDumpedTables, patternMatcher } from './table-counts.js';
 
 export interface TakeOptions {

@@ -3,11 +3,11 @@ import pg from 'pg';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { readIdentity, sameIdentity } from '../core/identity.js';
 import { parsePostgresUrl, type Target } from '../core/target.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { Catalog } from '../store/catalog.js';
+import type { BackupManifest } from '../store/manifest.js';
 import { listArchive, restoreArchive } from './archive.js';
-import type { Catalog } from './catalog.js';
-import type { BackupManifest } from './manifest.js';
 import type { PgTool } from './pg-tools.js';
-import type { BlobStore } from './store/blob-store.js';
 import { countRows, listDumpedTables } from './table-counts.js';
 
 /** Re-read a stored object and hash it: what is in the store, not what we meant to write. */

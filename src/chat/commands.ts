@@ -23,10 +23,12 @@ export interface ChatCommand {
   /** e.g. "[me]" */
   usage: string;
   run(args: string, user: ChatUser, reply: CommandReply): Promise<void>;
+  /** Answer only the person who asked (e.g. `/db-status me`); default: the channel sees it. */
+  ephemeral?(args: string): boolean;
 }
 
 /** Find a command by name, tolerant of a leading slash. */
-export function findCommand(commands: ChatCommand[], name: string): ChatCommand | undefined {
+export function findCommand(commands: readonly ChatCommand[], name: string): ChatCommand | undefined {
   const n = name.replace(/^\//, '').toLowerCase();
   return commands.find((c) => c.name === n);
 }

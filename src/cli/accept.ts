@@ -1,8 +1,8 @@
-import { renderText } from '../chat/render-text.js';
+import { renderText } from '../chat/console/render-text.js';
 import { formatBytes, formatCount } from '../core/format.js';
 import { identityLabel } from '../core/identity.js';
 import type { Report } from '../core/report.js';
-import { acceptCurrent } from '../core/watch.js';
+import { acceptCurrent } from '../guard/watch.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -21,7 +21,6 @@ export const acceptVerb: Verb = {
       env,
       logDestination: stderr,
       consoleOutput: stderr,
-      postToChannels: true,
     });
     try {
       const by = `cli:${env.USER ?? env.LOGNAME ?? 'unknown'}`;

@@ -1,7 +1,7 @@
 import { backupDoneReport } from '../backup/backup-report.js';
-import type { BackupManifest } from '../backup/manifest.js';
-import { renderText } from '../chat/render-text.js';
+import { renderText } from '../chat/console/render-text.js';
 import { buildServices } from '../main.js';
+import type { BackupManifest } from '../store/manifest.js';
 import { progressLine } from './progress-line.js';
 import { EXIT, type Verb } from './verb.js';
 

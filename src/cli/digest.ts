@@ -1,5 +1,5 @@
-import { renderText } from '../chat/render-text.js';
-import { digestReport } from '../core/digest-report.js';
+import { renderText } from '../chat/console/render-text.js';
+import { digestReport } from '../guard/digest-report.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -18,7 +18,6 @@ export const digestVerb: Verb = {
       env,
       logDestination: stderr,
       consoleOutput: stderr,
-      postToChannels: true,
     });
     try {
       const d = await services.digest();

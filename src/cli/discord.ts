@@ -1,5 +1,5 @@
 import { REST } from 'discord.js';
-import { discordCommands, registerCommands } from '../chat/discord-commands.js';
+import { discordCommands, registerCommands } from '../chat/discord/discord-commands.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';

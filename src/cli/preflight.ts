@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { renderText } from '../chat/render-text.js';
+import { renderText } from '../chat/console/render-text.js';
 import { parseDuration } from '../core/format.js';
 import { type PendingSql, pendingFromDjango, pendingFromFiles } from '../deploy/pending-sql.js';
 import { PREFLIGHT_EXIT, runPreflight } from '../deploy/preflight.js';
@@ -58,7 +58,6 @@ export const preflightVerb: Verb = {
         env,
         logDestination: stderr,
         consoleOutput: stderr,
-        postToChannels: true,
       });
     } catch (err) {
       // A bad configuration is dbwarden failing: it stops the deploy only with --strict.

@@ -1,4 +1,4 @@
-import { renderText } from '../chat/render-text.js';
+import { renderText } from '../chat/console/render-text.js';
 import { statusReport } from '../core/status-report.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';

@@ -1,5 +1,5 @@
-import { renderText } from '../chat/render-text.js';
-import { warningsReport } from '../core/warning-report.js';
+import { renderText } from '../chat/console/render-text.js';
+import { warningsReport } from '../guard/warning-report.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -20,11 +20,10 @@ export const watchVerb: Verb = {
       env,
       logDestination: stderr,
       consoleOutput: stderr,
-      postToChannels: true,
     });
     try {
       if (!values.once) {
-        const { runWatchLoop } = await import('../schedule.js');
+        const { runWatchLoop } = await import('../serve/schedule.js');
         await runWatchLoop(services);
         return EXIT.ok;
       }

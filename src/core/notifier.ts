@@ -18,8 +18,10 @@ export function fanOut(notifiers: Notifier[], onError: (name: string, err: unkno
       results.forEach((r, i) => {
         if (r.status === 'rejected') onError(notifiers[i]!.name, r.reason);
       });
-      if (results.length > 0 && results.every((r) => r.status === 'rejected'))
-        throw new Error('no channel accepted the message');
+      const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+      if (results.length > 0 && failed.length === results.length)
+        // One channel: its own error (with its hint); several: say that none took it.
+        throw failed.length === 1 ? failed[0] : new Error('no channel accepted the message');
     },
   };
 }

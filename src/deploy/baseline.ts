@@ -1,14 +1,9 @@
-import type { BlobStore } from '../backup/store/blob-store.js';
-import { type GuardConfig, guard, type Warning } from '../core/guard.js';
-import {
-  listSnapshots,
-  loadSnapshot,
-  type Snapshot,
-  saveSnapshot,
-  snapshotFromStatus,
-} from '../core/snapshot.js';
+import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
-import { DATA_LOSS, loadWatchState, readManifests } from '../core/watch.js';
+import { type GuardConfig, guard, type Warning } from '../guard/guard.js';
+import { listSnapshots, loadSnapshot, saveSnapshot } from '../guard/snapshot-history.js';
+import { DATA_LOSS, loadWatchState, readManifests } from '../guard/watch.js';
+import type { BlobStore } from '../store/blob-store.js';
 
 /**
  * What "before" means for deploys and preflight: the guard's baseline (the last snapshot taken while the data

@@ -1,12 +1,12 @@
 import type { BackupService } from '../backup/service.js';
-import type { BlobStore } from '../backup/store/blob-store.js';
 import { asDbwardenError } from '../core/errors.js';
-import type { GuardConfig } from '../core/guard.js';
+import type { Logger } from '../core/log.js';
 import type { Notifier } from '../core/notifier.js';
 import { errorReport, type Report } from '../core/report.js';
 import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
-import type { Logger } from '../log.js';
+import type { GuardConfig } from '../guard/guard.js';
+import type { BlobStore } from '../store/blob-store.js';
 import { dataLossWarnings, describeChanges, readBaseline, rememberFirstSight } from './baseline.js';
 import { deployReport } from './deploy-report.js';
 import type { DeployEvent } from './webhooks.js';

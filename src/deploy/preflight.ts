@@ -1,16 +1,16 @@
-import type { BackupManifest } from '../backup/manifest.js';
 import type { BackupService } from '../backup/service.js';
-import type { BlobStore } from '../backup/store/blob-store.js';
 import { asDbwardenError } from '../core/errors.js';
 import { formatBytes } from '../core/format.js';
-import type { GuardConfig } from '../core/guard.js';
 import { type DbIdentity, identityLabel } from '../core/identity.js';
-import { type Finding, hasDestructive, lintSql } from '../core/migration-lint.js';
 import type { Notifier } from '../core/notifier.js';
 import type { Level, Report, ReportSection } from '../core/report.js';
 import { snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
+import type { GuardConfig } from '../guard/guard.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { BackupManifest } from '../store/manifest.js';
 import { dataLossWarnings, readBaseline, rememberFirstSight } from './baseline.js';
+import { type Finding, hasDestructive, lintSql } from './migration-lint.js';
 import type { PendingSql } from './pending-sql.js';
 
 export interface PreflightOptions {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpServer } from '../http.js';
-import type { Logger } from '../log.js';
+import type { HttpServer } from '../core/http.js';
+import type { Logger } from '../core/log.js';
 import { createReplayGuard, type DeployEvent, MAX_WEBHOOK_BYTES, readDeployWebhook } from './webhooks.js';
 
 export interface WebhookRouteDeps {

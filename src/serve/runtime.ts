@@ -1,20 +1,21 @@
 import type { BackupService } from '../backup/service.js';
-import type { BlobStore } from '../backup/store/blob-store.js';
-import type { ChatCommand } from '../chat/commands.js';
+import { createHttpServer, type HttpServer } from '../core/http.js';
 import type { Notifier } from '../core/notifier.js';
-import { loadWatchState } from '../core/watch.js';
 import { rememberFirstSight } from '../deploy/baseline.js';
 import { createDeployWatch } from '../deploy/deploy-watch.js';
 import { mountDeployWebhooks } from '../deploy/webhook-route.js';
-import { createHttpServer, type HttpServer } from '../http.js';
-import { mountOpsRoutes, throttleRefresh } from '../http-routes.js';
+import { loadWatchState } from '../guard/watch.js';
 import type { Services } from '../main.js';
-import type { Metrics } from '../metrics.js';
-import { type ChatLink, checkReadiness } from '../readiness.js';
-import { drainBackups } from '../shutdown.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { mountOpsRoutes, throttleRefresh } from './http-routes.js';
+import type { Metrics } from './metrics.js';
+import { type ChatLink, checkReadiness } from './readiness.js';
+import { drainBackups } from './shutdown.js';
 
 export interface RuntimeDeps {
   services: Services;
+  /** serve's Prometheus metrics, exposed on /metrics. */
+  metrics: Metrics;
   store: BlobStore;
   notifier: Notifier;
   chats: () => ChatLink[];
@@ -55,13 +56,11 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
     return p;
   };
 
-  gateCommands(services.commands, () => stopping, services.metrics);
-
   let http: HttpServer | null = null;
   if (config.port !== null) {
     http = createHttpServer({ logger });
     mountOpsRoutes(http, {
-      metrics: services.metrics,
+      metrics: d.metrics,
       readiness: () =>
         checkReadiness({
           target: services.target,
@@ -71,11 +70,11 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
           stopping: () => stopping,
         }),
       refreshMetrics: throttleRefresh(async () => {
-        await services.status();
+        d.metrics.statusProbed(await services.status());
         // Open warnings are the guard's (posted and not cleared); last-success survives restarts via the store.
         const state = await loadWatchState(d.store);
-        services.metrics.openWarnings(Object.keys(state.open));
-        services.metrics.lastGoodBackup(await (d.backups?.latestGood() ?? Promise.resolve(null)));
+        d.metrics.openWarnings(Object.keys(state.open));
+        d.metrics.lastGoodBackup(await (d.backups?.latestGood() ?? Promise.resolve(null)));
       }, d.metricsRefreshMs ?? 15_000),
     });
     if (config.deploy.webhookSecret) {
@@ -139,7 +138,8 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
           abort: d.abortBackups,
           notifier: d.notifier,
           logger,
-          environment: config.environment,
+          environment: services.target.environment,
+          targetName: services.target.name,
         });
         // Deploy checks already accepted get a short while to post their report.
         await Promise.race([
@@ -156,29 +156,4 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
       return done;
     },
   };
-}
-
-/** Commands are timed for /metrics; once shutdown begins they answer that dbwarden is restarting instead. */
-function gateCommands(commands: ChatCommand[], stopping: () => boolean, metrics: Metrics): void {
-  commands.forEach((c, i) => {
-    commands[i] = {
-      ...c,
-      async run(args, user, reply) {
-        if (stopping())
-          return reply.update({
-            title: 'dbwarden is restarting',
-            level: 'warn',
-            summary: 'dbwarden is shutting down and takes no new commands; try again in a minute.',
-            fields: [],
-            sections: [],
-          });
-        const started = performance.now();
-        try {
-          return await c.run(args, user, reply);
-        } finally {
-          metrics.commandAnswered(user.platform ?? 'chat', c.name, (performance.now() - started) / 1000);
-        }
-      },
-    };
-  });
 }

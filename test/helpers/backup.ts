@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createBackupService } from '../../src/backup/backup-service.js';
-import type { BlobStore } from '../../src/backup/store/blob-store.js';
-import { createFileStore } from '../../src/backup/store/file-store.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/core/config.js';
+import { createLogger } from '../../src/core/log.js';
 import { createTarget, type Target } from '../../src/core/target.js';
-import { createLogger } from '../../src/log.js';
+import type { BlobStore } from '../../src/store/blob-store.js';
+import { createFileStore } from '../../src/store/file-store.js';
 
 /** A fresh store directory for one test. */
 export function tempStore(): { dir: string; store: BlobStore } {

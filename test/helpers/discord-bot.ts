@@ -4,11 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll } from 'vitest';
+import type { ChatAdapter, ChatTuning } from '../../src/chat/adapter.js';
 import type { ChatCommand } from '../../src/chat/commands.js';
-import { type DiscordBot, startDiscord } from '../../src/chat/discord.js';
+import { startDiscord } from '../../src/chat/discord/discord.js';
+import { createCommandRunner } from '../../src/chat/run-command.js';
 import { buildServices, type Services } from '../../src/main.js';
 import type { TestCluster } from './cluster.js';
 import { FakeDiscord, type RecordedCall } from './fake-discord.js';
+import { QUIET_SCHEDULE, serveInProcess } from './serve.js';
 
 export const APP = '100000000000000001';
 export const CHANNEL = '200000000000000001';
@@ -22,12 +25,15 @@ export interface BotHarness {
   /** Everything the bots logged. */
   readonly logs: string;
   env(extra?: Record<string, string | undefined>): NodeJS.ProcessEnv;
-  /** The bot as `dbwarden serve` builds it: services from the environment, then the Discord adapter. */
+  /**
+   * `dbwarden serve` with Discord configured (serve/start.ts, exactly as the CLI runs it). With `extra` commands,
+   * the Discord adapter alone on the production services and runner: a test of the adapter's generic dispatch.
+   */
   start(opts?: {
     env?: Record<string, string | undefined>;
     extra?: ChatCommand[];
     clock?: () => number;
-  }): Promise<{ bot: DiscordBot; services: Services }>;
+  }): Promise<{ bot: ChatAdapter; services: Services }>;
   stopAll(): Promise<void>;
 }
 
@@ -35,7 +41,7 @@ export interface BotHarness {
 export function useDiscordBot(db: TestCluster): BotHarness {
   const token = ['fake', randomBytes(12).toString('hex'), randomBytes(12).toString('hex')].join('.');
   const storeDir = mkdtempSync(join(tmpdir(), 'dbwarden-discord-'));
-  const running: { bot: DiscordBot; services: Services }[] = [];
+  const running: { stop(): Promise<void> }[] = [];
   let fake: FakeDiscord | null = null;
   let logs = '';
 
@@ -61,27 +67,45 @@ export function useDiscordBot(db: TestCluster): BotHarness {
       ...extra,
     }),
     async start(opts = {}) {
+      const tuning: ChatTuning = {
+        editIntervalMs: 50,
+        discordPostRetryDelaysMs: [100, 200],
+        discordLoginRetryMs: 200,
+        ...(opts.clock ? { clock: opts.clock } : {}),
+      };
+      if (!opts.extra) {
+        const served = await serveInProcess(h.env(opts.env), { tuning, onLog: (t) => (logs += t) });
+        running.push(served);
+        const bot = served.chats.find((c) => c.name === 'discord')!;
+        return { bot, services: served.services };
+      }
       const logDestination = new PassThrough();
       logDestination.on('data', (d) => (logs += d));
-      const services = await buildServices({ env: h.env(opts.env), logDestination });
+      const services = await buildServices({
+        env: { ...QUIET_SCHEDULE, ...h.env(opts.env) },
+        logDestination,
+        chatTuning: tuning,
+      });
       const bot = await startDiscord({
         config: services.config,
-        commands: [...services.commands, ...(opts.extra ?? [])],
+        environment: services.target.environment,
+        commands: [...services.commands, ...opts.extra],
+        runner: createCommandRunner(),
         logger: services.logger,
-        editIntervalMs: 50,
-        postRetryDelaysMs: [100, 200],
-        loginRetryMs: 200,
-        redact: services.target.redact,
-        ...(opts.clock ? { clock: opts.clock } : {}),
+        redact: services.redact,
+        http: null,
+        tuning,
       });
-      running.push({ bot, services });
+      running.push({
+        async stop() {
+          await bot.stop();
+          await services.close();
+        },
+      });
       return { bot, services };
     },
     async stopAll() {
-      for (const { bot, services } of running.splice(0)) {
-        await bot.stop();
-        await services.close();
-      }
+      for (const r of running.splice(0)) await r.stop();
     },
   };
 

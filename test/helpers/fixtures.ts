@@ -1,7 +1,7 @@
-import type { BackupManifest } from '../../src/backup/manifest.js';
-import { manifestKey } from '../../src/backup/manifest.js';
-import type { BlobStore } from '../../src/backup/store/blob-store.js';
 import type { Snapshot } from '../../src/core/snapshot.js';
+import type { BlobStore } from '../../src/store/blob-store.js';
+import type { BackupManifest } from '../../src/store/manifest.js';
+import { manifestKey } from '../../src/store/manifest.js';
 
 /** A backup manifest as the backup service writes it; tests override what matters to them. */
 export function manifest(over: Partial<BackupManifest> & { id: string }): BackupManifest {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { type BlobStore, moveObject, readText } from '../../src/backup/store/blob-store.js';
+import { type BlobStore, moveObject, readText } from '../../src/store/blob-store.js';
 
 export interface StoreContractOptions {
   /** A fresh, empty store for one test. */

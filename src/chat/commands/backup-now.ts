@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { backupDoneReport, backupFailedReport, backupProgressReport } from '../../backup/backup-report.js';
 import type { BackupService } from '../../backup/service.js';
-import type { Config } from '../../config.js';
+import type { Config } from '../../core/config.js';
 import { asDbwardenError, DbwardenError, NotAuthorised, UsageError } from '../../core/errors.js';
 import { formatAge, formatDuration, formatTime } from '../../core/format.js';
 import { errorReport, type Report } from '../../core/report.js';
@@ -121,7 +121,7 @@ export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
         await reply.update(backupDoneReport(m, deps.location, deps.config.timezone));
       } catch (err) {
         await updates;
-        await reply.update(backupFailedReport(deps.target.name, asDbwardenError(err)));
+        await reply.update(backupFailedReport(deps.target.name, asDbwardenError(err), requestedBy));
       }
     },
   };

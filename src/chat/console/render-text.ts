@@ -1,0 +1,41 @@
+import { LEVEL_EMOJI, progressBar, type Report } from '../../core/report.js';
+
+export interface TextOptions {
+  /** Cap each section's lines; the rest is summarised as "and N more". */
+  maxLines?: number;
+  color?: boolean;
+}
+
+const COLORS = {
+  ok: '\x1b[32m',
+  warn: '\x1b[33m',
+  critical: '\x1b[31m',
+  dim: '\x1b[2m',
+  bold: '\x1b[1m',
+  reset: '\x1b[0m',
+};
+
+/** Report → terminal text, aligned like `heroku pg:info`. */
+export function renderText(report: Report, opts: TextOptions = {}): string {
+  const c = (code: keyof typeof COLORS, s: string) => (opts.color ? `${COLORS[code]}${s}${COLORS.reset}` : s);
+  const out: string[] = [];
+  const heading = `${LEVEL_EMOJI[report.level]} ${report.title}`;
+  out.push(c('bold', heading));
+  out.push(c('dim', '='.repeat(Math.min(60, [...heading].length + 1))));
+  const width = Math.max(0, ...report.fields.map((f) => f.label.length));
+  for (const f of report.fields) out.push(`${`${f.label}:`.padEnd(width + 2)}${f.value}`);
+  if (report.progress) out.push(`${progressBar(report.progress.fraction)}  ${report.progress.label}`);
+  const max = opts.maxLines ?? 40;
+  for (const section of report.sections) {
+    out.push('');
+    if (section.title) out.push(c('bold', section.title));
+    const lines = section.lines.slice(0, max);
+    for (const line of lines) out.push(`  ${section.muted ? c('dim', line) : line}`);
+    if (section.lines.length > max) out.push(c('dim', `  … and ${section.lines.length - max} more`));
+  }
+  if (report.footer) {
+    out.push('');
+    out.push(c('dim', report.footer));
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,133 @@
+import {
+  type APIApplicationCommand,
+  type APIApplicationCommandOption,
+  ApplicationIntegrationType,
+  type ChatInputCommandInteraction,
+  InteractionContextType,
+  type REST,
+  type RESTPostAPIChatInputApplicationCommandsJSONBody,
+  Routes,
+  SlashCommandBuilder,
+} from 'discord.js';
+import type { ChatCommand } from '../commands.js';
+
+/** A chat command as Discord sees it: its slash definition and how its options become the neutral argument string. */
+export interface DiscordCommand {
+  command: ChatCommand;
+  data: RESTPostAPIChatInputApplicationCommandsJSONBody;
+  args(interaction: ChatInputCommandInteraction): string;
+}
+
+type Definition = (c: ChatCommand) => Omit<DiscordCommand, 'command'>;
+
+/** Discord's own definitions for the commands that have options worth typing; others get a generic one. */
+const DEFINITIONS: Record<string, Definition> = {
+  'db-status': (c) => ({
+    data: base(c)
+      .addBooleanOption((o) => o.setName('me').setDescription('Answer only to me'))
+      .toJSON(),
+    args: (i) => (i.options.getBoolean('me') ? 'me' : ''),
+  }),
+  'backup-now': (c) => ({
+    data: base(c).toJSON(),
+    args: () => '',
+  }),
+};
+
+/** Name and description; usable in the servers the bot was installed in only, never in DMs (no member, no roles). */
+function base(c: ChatCommand): SlashCommandBuilder {
+  return new SlashCommandBuilder()
+    .setName(c.name)
+    .setDescription(short(c.description))
+    .setContexts(InteractionContextType.Guild)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall);
+}
+
+/** A command without its own definition: its usage becomes one optional free-text option. */
+function generic(c: ChatCommand): Omit<DiscordCommand, 'command'> {
+  const b = base(c);
+  if (c.usage) b.addStringOption((o) => o.setName('args').setDescription(short(c.usage)));
+  return { data: b.toJSON(), args: (i) => (c.usage ? (i.options.getString('args') ?? '') : '') };
+}
+
+/** Every platform-neutral command with its Discord definition. */
+export function discordCommands(commands: readonly ChatCommand[]): DiscordCommand[] {
+  return commands.map((command) => ({ command, ...(DEFINITIONS[command.name] ?? generic)(command) }));
+}
+
+export interface RegisterResult {
+  scope: 'guild' | 'global';
+  changed: boolean;
+  names: string[];
+}
+
+/**
+ * Make Discord's registered commands match ours: guild commands when a guild is given (instant), global otherwise.
+ * Reads first and writes only on a difference, so restarts do not churn command versions or hit rate limits.
+ */
+export async function registerCommands(opts: {
+  rest: REST;
+  applicationId: string;
+  guildId: string | null;
+  commands: DiscordCommand[];
+}): Promise<RegisterResult> {
+  const route = opts.guildId
+    ? Routes.applicationGuildCommands(opts.applicationId, opts.guildId)
+    : Routes.applicationCommands(opts.applicationId);
+  const desired = opts.commands.map((c) => c.data);
+  const current = (await opts.rest.get(route)) as APIApplicationCommand[];
+  const result: RegisterResult = {
+    scope: opts.guildId ? 'guild' : 'global',
+    changed: false,
+    names: desired.map((d) => d.name),
+  };
+  if (canonical(current) === canonical(desired)) return result;
+  await opts.rest.put(route, { body: desired });
+  return { ...result, changed: true };
+}
+
+type Comparable = Pick<APIApplicationCommand, 'name' | 'description'> & {
+  type?: number;
+  options?: APIApplicationCommandOption[];
+  contexts?: number[] | null;
+  integration_types?: number[];
+};
+
+/** The parts of a command definition we own, in a stable order; Discord adds ids and defaults we ignore. */
+function canonical(list: Comparable[]): string {
+  return JSON.stringify(
+    list
+      .map((c) => ({
+        name: c.name,
+        description: c.description,
+        type: c.type ?? 1,
+        options: opts(c.options),
+        contexts: [...(c.contexts ?? [])].sort(),
+        integrationTypes: [...(c.integration_types ?? [])].sort(),
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+  );
+}
+
+function opts(list: APIApplicationCommandOption[] | undefined): unknown[] {
+  return (list ?? []).map((o) => {
+    const x = o as APIApplicationCommandOption & {
+      options?: APIApplicationCommandOption[];
+      choices?: unknown[];
+    };
+    return {
+      type: x.type,
+      name: x.name,
+      description: x.description,
+      required: Boolean(x.required),
+      options: opts(x.options),
+      choices: x.choices ?? [],
+    };
+  });
+}
+
+/** Discord caps command and option descriptions at 100 characters. */
+function short(s: string): string {
+  const t = s.trim() || 'dbwarden';
+  return t.length <= 100 ? t : `${t.slice(0, 99)}…`;
+}

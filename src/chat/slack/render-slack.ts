@@ -1,0 +1,136 @@
+import type { types } from '@slack/bolt';
+import { LEVEL_EMOJI, progressBar, type Report, type ReportSection } from '../../core/report.js';
+
+type KnownBlock = types.KnownBlock;
+
+/** Block Kit limits we build within (https://docs.slack.dev/reference/block-kit/blocks). */
+export const SLACK_LIMITS = {
+  blocks: 50,
+  text: 3000,
+  fieldText: 2000,
+  fieldsPerSection: 10,
+  header: 150,
+  contextElements: 10,
+  /** Our own cap: a message longer than this is unreadable in a channel anyway. */
+  linesPerSection: 40,
+  fieldSections: 3,
+  fallbackText: 3000,
+} as const;
+
+export interface SlackMessage {
+  /** Plain fallback: notifications, screen readers, clients without Block Kit. */
+  text: string;
+  blocks: KnownBlock[];
+}
+
+/** Report → Block Kit message; every limit holds by construction, whatever the Report's size. */
+export function renderSlack(report: Report, opts: { environment?: string } = {}): SlackMessage {
+  const blocks: KnownBlock[] = [];
+  // Reserved at the end: the footer and one "N more" note.
+  const room = () => SLACK_LIMITS.blocks - blocks.length - 2;
+
+  const env = opts.environment && !report.title.includes(opts.environment) ? `${opts.environment} · ` : '';
+  blocks.push({
+    type: 'header',
+    text: {
+      type: 'plain_text',
+      text: cut(`${LEVEL_EMOJI[report.level]} ${env}${report.title}`, SLACK_LIMITS.header),
+      emoji: true,
+    },
+  });
+
+  const maxFields = SLACK_LIMITS.fieldsPerSection * SLACK_LIMITS.fieldSections;
+  const fields = report.fields.slice(0, maxFields);
+  for (let i = 0; i < fields.length && room() > 0; i += SLACK_LIMITS.fieldsPerSection) {
+    blocks.push({
+      type: 'section',
+      fields: fields.slice(i, i + SLACK_LIMITS.fieldsPerSection).map((f) => ({
+        type: 'mrkdwn' as const,
+        text: cut(`*${mrkdwnEscape(f.label)}*\n${mrkdwnEscape(f.value)}`, SLACK_LIMITS.fieldText),
+      })),
+    });
+  }
+  if (report.fields.length > maxFields)
+    blocks.push(context(`… and ${report.fields.length - maxFields} more fields`));
+
+  if (report.progress) {
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: cut(
+          `\`${progressBar(report.progress.fraction)}\`  ${mrkdwnEscape(report.progress.label)}`,
+          SLACK_LIMITS.text,
+        ),
+      },
+    });
+  }
+
+  let shown = 0;
+  for (const section of report.sections) {
+    if (room() <= 0) break;
+    blocks.push(section.muted ? mutedBlock(section) : sectionBlock(section));
+    shown++;
+  }
+  const hidden = report.sections.length - shown;
+  if (hidden > 0) blocks.push(context(`… and ${hidden} more section${hidden === 1 ? '' : 's'}`));
+  if (report.footer) blocks.push(context(mrkdwnEscape(report.footer)));
+
+  // The fallback is mrkdwn too (notifications): escaped, or a "<!channel>" in a message would ping everyone.
+  return { text: cut(mrkdwnEscape(report.summary || report.title), SLACK_LIMITS.fallbackText), blocks };
+}
+
+/** A section's lines as one mrkdwn text: as many lines as fit, then "and N more". */
+function sectionBlock(section: ReportSection): KnownBlock {
+  const head = section.title ? `*${mrkdwnEscape(section.title)}*\n` : '';
+  return {
+    type: 'section',
+    text: { type: 'mrkdwn', text: fitLines(head, section.lines.map(mrkdwnEscape), '\n') },
+  };
+}
+
+/** Muted sections (warnings, small print) as a context block. */
+function mutedBlock(section: ReportSection): KnownBlock {
+  const head = section.title ? `*${mrkdwnEscape(section.title)}*\n` : '';
+  return context(fitLines(head, section.lines.map(mrkdwnEscape), '\n'));
+}
+
+function context(text: string): KnownBlock {
+  return { type: 'context', elements: [{ type: 'mrkdwn', text: cut(text, SLACK_LIMITS.text) }] };
+}
+
+/** Join lines under a head within the text limit and the line cap, summarising the rest. */
+function fitLines(head: string, lines: string[], sep: string): string {
+  const limit = SLACK_LIMITS.text;
+  let text = head;
+  let used = 0;
+  for (const line of lines) {
+    const rest = lines.length - used - 1;
+    // Keep room for the "and N more" line that may have to follow.
+    const reserve = rest > 0 ? 40 : 0;
+    const piece = (used > 0 ? sep : '') + cut(line, 500);
+    if (used >= SLACK_LIMITS.linesPerSection || text.length + piece.length + reserve > limit) break;
+    text += piece;
+    used++;
+  }
+  if (used < lines.length) text += `${used > 0 ? sep : ''}_… and ${lines.length - used} more_`;
+  if (text.trim() === '') text = ' ';
+  return cut(text, limit);
+}
+
+/** Shorten to at most `max` characters (code points never split), marking the cut. */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const chars = [...text];
+  let out = '';
+  for (const ch of chars) {
+    if (out.length + ch.length > max - 1) break;
+    out += ch;
+  }
+  return `${out}…`;
+}
+
+/** mrkdwn needs &, < and > escaped, or user text could become mentions and links. */
+export function mrkdwnEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

@@ -1,0 +1,136 @@
+import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
+import { DbwardenError } from '../../core/errors.js';
+import { createRedactor, type Redactor } from '../../core/secrets.js';
+import type { ChatAdapter, ChatDeps } from '../adapter.js';
+import { boltLogger, SlackCallFailed, slackWebClient } from './slack-api.js';
+import { slackReply } from './slack-reply.js';
+
+/** Where Slack's HTTP mode posts slash commands (the manifest's request URLs end with this path). */
+export const SLACK_EVENTS_PATH = '/slack/events';
+
+export interface SlackBot extends ChatAdapter {
+  mode: 'socket' | 'http';
+}
+
+/** Start the Slack bot: verify the token, then serve every ChatCommand over Socket Mode or HTTP. */
+export async function startSlack(opts: ChatDeps): Promise<SlackBot> {
+  const slack = opts.config.slack;
+  if (!slack) throw new DbwardenError('config', 'Slack is not configured', 'Set SLACK_BOT_TOKEN');
+  const logger = opts.logger.child({ component: 'slack' });
+  const tokens = createRedactor([slack.botToken, slack.appToken, slack.signingSecret]);
+  const redact: Redactor = (s) => tokens(opts.redact ? opts.redact(s) : s);
+  const bLogger = boltLogger(logger);
+  const apiUrl = slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {};
+  const client = slackWebClient(slack.botToken, slack.apiUrl, logger);
+  const mode = slack.appToken ? 'socket' : 'http';
+  let up = false;
+  let stopped = false;
+
+  let receiver: SocketModeReceiver | HTTPReceiver;
+  if (slack.appToken) {
+    const socket = new SocketModeReceiver({
+      appToken: slack.appToken,
+      logger: bLogger,
+      // apps.connections.open goes to SLACK_API_URL too.
+      installerOptions: { clientOptions: { ...apiUrl } },
+    });
+    socket.client.on('connected', () => (up = true));
+    socket.client.on('disconnected', () => (up = false));
+    receiver = socket;
+  } else {
+    if (!opts.http) throw new DbwardenError('config', 'Slack HTTP mode needs the HTTP server', 'Set PORT');
+    receiver = new HTTPReceiver({
+      signingSecret: slack.signingSecret ?? '',
+      endpoints: SLACK_EVENTS_PATH,
+      logger: bLogger,
+    });
+  }
+  const app = new App({
+    token: slack.botToken,
+    receiver,
+    logger: bLogger,
+    clientOptions: { ...apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true },
+    deferInitialization: true,
+  });
+  app.error(async (err) => {
+    logger.error({ err: redact(String(err?.message ?? err)) }, 'Slack listener failed');
+  });
+
+  const inflight = new Set<Promise<void>>();
+  for (const command of opts.commands) {
+    app.command(`/${command.name}`, async ({ command: body, ack, respond }) => {
+      // Slack gives 3 seconds: acknowledge first, then do the work.
+      await ack();
+      if (stopped) return;
+      // Every log line of this command carries what it was and who asked (trigger_id: Slack's request id).
+      const log = logger.child({ command: command.name, user: body.user_id, request: body.trigger_id });
+      const reply = slackReply({
+        client,
+        respond,
+        channel: body.channel_id,
+        ephemeral: command.ephemeral?.(body.text) ?? false,
+        environment: opts.environment,
+        logger: log,
+        redact,
+        ...(opts.tuning?.slackRetry ? { policy: opts.tuning.slackRetry } : {}),
+      });
+      const user = { id: body.user_id, name: body.user_name, platform: 'slack' };
+      const run = opts.runner
+        .run(command, body.text, user, reply, {
+          logger: log,
+          editIntervalMs: opts.tuning?.editIntervalMs ?? 1000,
+        })
+        .finally(() => inflight.delete(run));
+      inflight.add(run);
+      await run;
+    });
+  }
+
+  try {
+    await app.init();
+  } catch (err) {
+    throw slackStartError(err);
+  }
+  if (receiver instanceof SocketModeReceiver) {
+    await receiver.start();
+    up = true;
+  } else {
+    const http = receiver;
+    opts.http!.route('POST', SLACK_EVENTS_PATH, (req, res) => {
+      if (stopped) {
+        res.writeHead(503).end();
+        return;
+      }
+      http.requestListener(req, res);
+    });
+    up = true;
+  }
+  logger.info(
+    { mode },
+    `Slack bot running (${mode === 'socket' ? 'Socket Mode' : `HTTP, POST ${SLACK_EVENTS_PATH}`})`,
+  );
+
+  return {
+    name: 'slack',
+    mode,
+    connected: () => up && !stopped,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (receiver instanceof SocketModeReceiver) await receiver.stop();
+      up = false;
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+/** A failed auth.test or connection as a readable error. */
+function slackStartError(err: unknown): DbwardenError {
+  const code = (err as { data?: { error?: string } })?.data?.error;
+  if (code) return new SlackCallFailed('auth.test', code, 1);
+  return new DbwardenError(
+    'slack-unreachable',
+    `Slack could not be reached: ${(err as Error)?.message ?? String(err)}`,
+    'Check the network and SLACK_API_URL',
+  );
+}

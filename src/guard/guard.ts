@@ -1,0 +1,398 @@
+import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
+import { type DbIdentity, identityLabel, sameIdentity } from '../core/identity.js';
+import type { Snapshot } from '../core/snapshot.js';
+import { type BackupManifest, isGood } from '../store/manifest.js';
+
+/** Every warning the guard can raise; stable: chat threads, metrics and docs use them. */
+export const WARNING_CODES = [
+  'database-replaced',
+  'database-emptied',
+  'rows-dropped',
+  'table-missing',
+  'unreachable',
+  'recovered',
+  'backup-failed',
+  'backup-stale',
+  'backup-unverified',
+  'backup-shrunk',
+  'not-production-database',
+] as const;
+export type WarningCode = (typeof WARNING_CODES)[number];
+
+/** The newest good backup from before the change, and the command that brings it back. */
+export interface WayBack {
+  backupId: string;
+  takenAt: string;
+  sizeBytes: number;
+  command: string;
+}
+
+export interface Warning {
+  code: WarningCode;
+  /** "ok" only for `recovered`, which reports that a warning cleared. */
+  level: 'ok' | 'warn' | 'critical';
+  title: string;
+  /** Plain sentences a tired person understands at 3 am. */
+  message: string;
+  /** One line per table or backup concerned. */
+  details: string[];
+  /** What to do now. */
+  hint: string;
+  wayBack: WayBack | null;
+}
+
+/** A warning that was posted and has not cleared yet. */
+export interface OpenWarning {
+  code: WarningCode;
+  level: Warning['level'];
+  title: string;
+  since: string;
+  lastPostedAt: string;
+}
+
+export interface GuardConfig {
+  environment: string;
+  target: { name: string; display: string; host: string };
+  backupMaxAgeMs: number;
+  rowsDropPct: number;
+  unreachableChecks: number;
+  /** Restore drills are scheduled, so one should have succeeded lately. */
+  drillsConfigured: boolean;
+  /** pg_dump --exclude-table-data patterns: their rows are not expected in a backup. */
+  excludeTables?: string[];
+  /** Times in messages are shown in this zone (default UTC). */
+  timezone?: string;
+}
+
+export interface Unreachable {
+  unreachable: { code: string; message: string; hint?: string };
+  /** Failed checks in a row, this one included. */
+  failedChecks: number;
+  /** When the first of them happened. */
+  since: string;
+}
+
+export interface GuardInput {
+  /** What the database looked like when last known good (null on the first run). */
+  previous: Snapshot | null;
+  current: Snapshot | Unreachable;
+  /** An `unreachable` warning was posted and is still open: a reachable database now means `recovered`. */
+  unreachableOpen?: boolean;
+  /** `rows-dropped` is open: it clears only when the rows are (nearly) all back, not when growth hides the loss. */
+  rowsDroppedOpen?: boolean;
+  /** Every backup manifest (any order). */
+  manifests: BackupManifest[];
+  /** The snapshot nearest before the newest good backup started: what that backup should hold. */
+  atBackup?: Snapshot | null;
+  config: GuardConfig;
+  now: Date;
+}
+
+/** A watched table must have at least this many rows before a fall counts as rows-dropped (noise floor). */
+export const MIN_ROWS_FOR_DROP = 10;
+/** While rows-dropped is open, a table still counts as dropped until fewer than this share of its rows is missing. */
+export const RESOLVE_DROP_PCT = 2;
+/** A time for a message, in the configured zone. */
+const at = (iso: string, config: GuardConfig) => formatTime(new Date(iso), config.timezone ?? 'UTC');
+/** A successful restore drill is expected this often when drills are configured. */
+export const DRILL_MAX_AGE_MS = 7 * 86_400_000;
+
+/** Compare what the database looked like with what it looks like now, and check the backups. Pure. */
+export function guard(input: GuardInput): Warning[] {
+  const out: Warning[] = [];
+  const { previous, current, config } = input;
+  if ('unreachable' in current) {
+    const w = unreachableWarning(input, current);
+    if (w) out.push(w);
+  } else {
+    if (input.unreachableOpen)
+      out.push({
+        code: 'recovered',
+        level: 'ok',
+        title: 'Database reachable again',
+        message: `${config.target.name} answers again (identity ${identityLabel(current.identity)}).`,
+        details: [],
+        hint: 'Check the app is healthy; the guard keeps watching.',
+        wayBack: null,
+      });
+    if (previous) out.push(...compareSnapshots(input, previous, current));
+  }
+  out.push(...backupWarnings(input));
+  const np = notProduction(config);
+  if (np) out.push(np);
+  const rank = { critical: 0, warn: 1, ok: 2 };
+  return out.sort((a, b) => rank[a.level] - rank[b.level]);
+}
+
+function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): Warning[] {
+  const { config, manifests } = input;
+  const name = config.target.name;
+  const way = () => wayBack(manifests, new Date(prev.at), prev.identity, config.target.display);
+  if (!sameIdentity(prev.identity, cur.identity)) {
+    const rows = (s: Snapshot) => s.watched.reduce((n, t) => n + (s.tables[t]?.rows ?? 0), 0);
+    const w = way();
+    return [
+      {
+        code: 'database-replaced',
+        level: 'critical',
+        title: 'Database replaced',
+        message:
+          `${name} is not the same database any more: its identity changed from ${identityLabel(prev.identity)} ` +
+          `to ${identityLabel(cur.identity)} since ${at(prev.at, config)}. It was deleted and recreated, or DATABASE_URL now ` +
+          'points at a different database.',
+        details: [
+          `before: ${Object.keys(prev.tables).length} tables, ${formatCount(rows(prev))} rows in watched tables, ${formatBytes(prev.sizeBytes)}`,
+          `now:    ${Object.keys(cur.tables).length} tables, ${formatCount(rows(cur))} rows in watched tables, ${formatBytes(cur.sizeBytes)}`,
+        ],
+        hint: w
+          ? 'If this move was intended, run `dbwarden accept`. If not, stop the app writing and restore the backup below.'
+          : 'If this move was intended, run `dbwarden accept`. No backup of the old database exists.',
+        wayBack: w,
+      },
+    ];
+  }
+
+  const out: Warning[] = [];
+  const missing = Object.keys(prev.tables).filter((t) => !(t in cur.tables));
+  if (missing.length > 0) {
+    const important = missing.filter((t) => prev.watched.includes(t) || (prev.tables[t]?.rows ?? 0) > 0);
+    out.push({
+      code: 'table-missing',
+      level: important.length > 0 ? 'critical' : 'warn',
+      title: missing.length === 1 ? 'Table gone' : `${missing.length} tables gone`,
+      message: `${missing.length === 1 ? 'A table that existed is' : `${missing.length} tables that existed are`} gone from ${name}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}.`,
+      details: missing.map(
+        (t) => `${t}: had ${prev.tables[t]!.exact ? '' : '~'}${formatCount(prev.tables[t]!.rows)} rows`,
+      ),
+      hint: 'If a migration dropped it on purpose, run `dbwarden accept`. If not, restore the backup below.',
+      wayBack: way(),
+    });
+  }
+
+  // Only exact counts on both sides are compared: estimates move on their own.
+  const compared = prev.watched.filter(
+    (t) => prev.tables[t]?.exact && cur.tables[t]?.exact && (prev.tables[t]?.rows ?? 0) > 0,
+  );
+  const emptied = compared.filter((t) => cur.tables[t]!.rows === 0);
+  if (compared.length > 0 && emptied.length === compared.length) {
+    out.push({
+      code: 'database-emptied',
+      level: 'critical',
+      title: 'Database emptied',
+      message: `Every watched table of ${name} that had rows is now empty (${emptied.length} table${emptied.length === 1 ? '' : 's'}). Something like \`manage.py flush\`, TRUNCATE or a bad migration wiped the data.`,
+      details: emptied.map((t) => `${t}: ${formatCount(prev.tables[t]!.rows)} → 0`),
+      hint: 'Stop the app writing new data, then restore the backup below.',
+      wayBack: way(),
+    });
+    return out;
+  }
+
+  const threshold = input.rowsDroppedOpen
+    ? Math.min(RESOLVE_DROP_PCT, config.rowsDropPct)
+    : config.rowsDropPct;
+  const dropped = compared.filter((t) => {
+    const before = prev.tables[t]!.rows;
+    const now = cur.tables[t]!.rows;
+    return before >= MIN_ROWS_FOR_DROP && ((before - now) / before) * 100 > threshold;
+  });
+  if (dropped.length > 0) {
+    out.push({
+      code: 'rows-dropped',
+      level: 'critical',
+      title: 'Rows vanished',
+      message: `More than ${config.rowsDropPct} % of the rows of ${dropped.length === 1 ? 'a watched table' : `${dropped.length} watched tables`} of ${name} vanished since ${at(prev.at, config)}.`,
+      details: dropped.map((t) => {
+        const before = prev.tables[t]!.rows;
+        const now = cur.tables[t]!.rows;
+        return `${t}: ${formatCount(before)} → ${formatCount(now)} (−${Math.round(((before - now) / before) * 100)} %)`;
+      }),
+      hint: 'If the deletion was intended, run `dbwarden accept`. If not, restore the backup below (into a scratch database to copy the rows back).',
+      wayBack: way(),
+    });
+  }
+  return out;
+}
+
+function unreachableWarning(input: GuardInput, cur: Unreachable): Warning | null {
+  const { config } = input;
+  if (cur.failedChecks < config.unreachableChecks) return null;
+  const gone = cur.unreachable.code === 'unreachable-no-database';
+  const way = gone
+    ? wayBack(input.manifests, null, input.previous?.identity ?? null, config.target.display)
+    : null;
+  return {
+    code: 'unreachable',
+    level: 'critical',
+    title: gone ? 'Database deleted' : 'Database unreachable',
+    message: `${config.target.name} has not answered ${cur.failedChecks} checks in a row (since ${at(cur.since, config)}): ${cur.unreachable.message}.`,
+    details: [],
+    hint:
+      cur.unreachable.hint ??
+      'Check the database service and its network; dbwarden posts again when it recovers.',
+    wayBack: way,
+  };
+}
+
+function backupWarnings(input: GuardInput): Warning[] {
+  const { config, now } = input;
+  const out: Warning[] = [];
+  const byTime = [...input.manifests].sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
+  const good = byTime.filter(isGood);
+  const newest = byTime[0];
+  if (newest && !isGood(newest)) {
+    const why =
+      newest.error?.message ?? (newest.status === 'complete' ? 'it could not be verified' : 'unknown cause');
+    out.push({
+      code: 'backup-failed',
+      level: 'critical',
+      title: 'Backup failed',
+      message: `The last backup of ${config.target.name} (${newest.id}, requested by ${newest.requestedBy}) failed: ${why}.`,
+      details: good[0]
+        ? [`newest good backup: ${good[0].id}, ${formatAge(now.getTime() - Date.parse(good[0].finishedAt))}`]
+        : ['there is no good backup at all'],
+      hint:
+        newest.error?.hint ??
+        'Fix the cause, then run `dbwarden backup` (or /backup-now) and check it completes.',
+      wayBack: null,
+    });
+  }
+  const latest = good[0];
+  if (!latest) {
+    out.push({
+      code: 'backup-stale',
+      level: 'warn',
+      title: 'No backup',
+      message: `There is no good backup of ${config.target.name} at all: if it were lost now, nothing could bring it back.`,
+      details: [],
+      hint: 'Run `dbwarden backup` (or /backup-now) now.',
+      wayBack: null,
+    });
+    return out;
+  }
+  const age = now.getTime() - Date.parse(latest.finishedAt);
+  if (age > config.backupMaxAgeMs)
+    out.push({
+      code: 'backup-stale',
+      level: 'warn',
+      title: 'Backup stale',
+      message: `The newest good backup of ${config.target.name} is ${formatDuration(age)} old (${latest.id}), older than the ${formatDuration(config.backupMaxAgeMs)} limit: scheduled backups are not happening.`,
+      details: [],
+      hint: 'Check that `dbwarden serve` is running and its logs; run `dbwarden backup` now.',
+      wayBack: null,
+    });
+
+  if (config.drillsConfigured) {
+    const drills = byTime.map((m) => m.drill).filter((d) => d !== null);
+    const lastOk = drills.filter((d) => d.ok).sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
+    if (!lastOk || now.getTime() - Date.parse(lastOk.at) > DRILL_MAX_AGE_MS) {
+      const lastTry = drills.sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
+      out.push({
+        code: 'backup-unverified',
+        level: 'warn',
+        title: 'Backups not proven restorable',
+        message: `No restore drill of ${config.target.name} has succeeded in the last 7 days${lastOk ? ` (last success ${formatAge(now.getTime() - Date.parse(lastOk.at))})` : ''}: nobody knows whether the backups restore.`,
+        details:
+          lastTry && !lastTry.ok
+            ? [`last drill ${at(lastTry.at, config)}: ${lastTry.problem ?? 'failed'}`]
+            : [],
+        hint: `Check DBWARDEN_DRILL_URL and the drill schedule; run \`dbwarden verify ${latest.id} --drill\` by hand.`,
+        wayBack: null,
+      });
+    }
+  }
+
+  const shrunk = shrinkage(latest, good[1] ?? null, input.atBackup ?? null, config.excludeTables ?? []);
+  if (shrunk.length > 0)
+    out.push({
+      code: 'backup-shrunk',
+      level: 'warn',
+      title: 'Backup smaller than the database',
+      message: `Backup ${latest.id} of ${config.target.name} holds less than it should: the dump may be silently empty or partial.`,
+      details: shrunk,
+      hint: `Restore it into a scratch database to look (\`dbwarden verify ${latest.id} --drill\`), and check pg_dump permissions and DBWARDEN_EXCLUDE_TABLES.`,
+      wayBack: null,
+    });
+  return out;
+}
+
+/** Why the newest backup looks too small: vs the previous backup, and vs the database when it was taken. */
+function shrinkage(
+  latest: BackupManifest,
+  previous: BackupManifest | null,
+  atBackup: Snapshot | null,
+  exclude: string[],
+): string[] {
+  const lines: string[] = [];
+  if (previous && latest.sizeBytes < previous.sizeBytes / 2)
+    lines.push(
+      `${formatBytes(latest.sizeBytes)}, less than half of the previous backup (${previous.id}, ${formatBytes(previous.sizeBytes)})`,
+    );
+  if (atBackup && (!latest.identity || sameIdentity(latest.identity, atBackup.identity))) {
+    const inDb = Object.keys(atBackup.tables);
+    const absent = inDb.filter((t) => !(t in latest.tables));
+    if (absent.length > 0)
+      lines.push(
+        `holds ${Object.keys(latest.tables).length} tables; the database had ${inDb.length} (missing: ${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', …' : ''})`,
+      );
+    const excluded = (t: string) => exclude.some((p) => globMatch(p, t));
+    for (const t of atBackup.watched) {
+      const had = atBackup.tables[t]?.rows ?? 0;
+      const held = latest.tables[t];
+      if (held === undefined || excluded(t) || had < MIN_ROWS_FOR_DROP) continue;
+      if (held < had / 2)
+        lines.push(`holds ${formatCount(held)} rows of ${t}; the database had ${formatCount(had)}`);
+    }
+  }
+  return lines;
+}
+
+/** pg_dump-style pattern ("*" and "?"), matched against "schema.table" or the bare table name. */
+function globMatch(pattern: string, table: string): boolean {
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+  return re.test(table) || re.test(table.slice(table.indexOf('.') + 1));
+}
+
+const LOCAL_HOST =
+  /^(localhost|.*\.localhost|.*\.local|host\.docker\.internal|0\.0\.0\.0|127(\.\d{1,3}){3}|::1)$/i;
+
+/** Does the environment claim production while the target is plainly a developer's machine? */
+function notProduction(config: GuardConfig): Warning | null {
+  if (!/^prod/i.test(config.environment)) return null;
+  if (!LOCAL_HOST.test(config.target.host)) return null;
+  return {
+    code: 'not-production-database',
+    level: 'warn',
+    title: 'Not the production database?',
+    message: `DBWARDEN_ENV says "${config.environment}", but the guarded database is on ${config.target.host} (${config.target.display}): that is a developer machine, not production. Your real data may be unguarded.`,
+    details: [],
+    hint: "Set DATABASE_URL to the production database's URL, or DBWARDEN_ENV to what this really is (e.g. development).",
+    wayBack: null,
+  };
+}
+
+/** The newest good backup started before `before` (of the same database when possible), as a restore command. */
+export function wayBack(
+  manifests: BackupManifest[],
+  before: Date | null,
+  identity: DbIdentity | null,
+  display: string,
+): WayBack | null {
+  const candidates = manifests
+    .filter(isGood)
+    .filter((m) => before === null || Date.parse(m.startedAt) <= before.getTime())
+    .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
+  const same = identity ? candidates.filter((m) => m.identity && sameIdentity(m.identity, identity)) : [];
+  const pick = same[0] ?? candidates[0];
+  if (!pick) return null;
+  return {
+    backupId: pick.id,
+    takenAt: pick.startedAt,
+    sizeBytes: pick.sizeBytes,
+    command: `dbwarden restore ${pick.id} --to ${display}`,
+  };
+}

@@ -1,0 +1,157 @@
+import {
+  backupDoneReport,
+  backupFailedReport,
+  drillFailedReport,
+  drillOkReport,
+  drillSkippedReport,
+} from '../backup/backup-report.js';
+import { findTool } from '../backup/pg-tools.js';
+import type { BackupService } from '../backup/service.js';
+import { verifyAndRecord } from '../backup/verify.js';
+import { asDbwardenError } from '../core/errors.js';
+import { notePosted, readManifests } from '../guard/watch.js';
+import type { Services } from '../main.js';
+import { isGood } from '../store/manifest.js';
+import { createScheduler, type Job, type Scheduler, type TickOutcome } from './schedule.js';
+
+/** Take the scheduled backup and post the result; a failure is posted once and kept open as backup-failed. */
+export async function runScheduledBackup(
+  services: Services,
+  backups: BackupService,
+  signal?: AbortSignal,
+): Promise<void> {
+  try {
+    const m = await backups.run({ requestedBy: 'schedule', ...(signal ? { signal } : {}) });
+    await services.notifier.post(backupDoneReport(m, services.store.location, services.config.timezone));
+  } catch (err) {
+    await services.notifier.post(backupFailedReport(services.target.name, asDbwardenError(err), 'schedule'));
+    // The watch would post the failed manifest again: record that the channel already knows.
+    await notePosted(
+      services.store,
+      { code: 'backup-failed', level: 'critical', title: 'Backup failed' },
+      services.clock(),
+    );
+    throw err;
+  }
+}
+
+/** Restore-drill the newest good backup (checksum, archive, restore into a scratch database) and post the result. */
+export async function runScheduledDrill(services: Services): Promise<void> {
+  const { config, store, catalog } = services;
+  const m = (await catalog.list()).find(isGood);
+  if (!m) {
+    await services.notifier.post(drillSkippedReport(services.target.name));
+    return;
+  }
+  const pgRestore = await findTool('pg_restore', config.backup.pgRestore);
+  const { manifest, problem } = await verifyAndRecord(
+    {
+      store,
+      catalog,
+      pgRestore,
+      target: services.target,
+      drillUrl: config.backup.drillUrl,
+      clock: services.clock,
+    },
+    m,
+    { drill: true },
+  );
+  if (problem) {
+    await services.notifier.post(drillFailedReport(services.target.name, m.id, asDbwardenError(problem)));
+    throw problem;
+  }
+  await services.notifier.post(drillOkReport(services.target.name, manifest));
+}
+
+export interface ScheduleOptions {
+  backups?: BackupService | null;
+  instanceId?: string;
+  settleMs?: number;
+  /** Aborts a running scheduled backup (serve's shutdown). */
+  signal?: AbortSignal;
+  /** How long after start a catch-up backup waits, so a crash-looping process does not dump at every start. */
+  catchUpDelayMs?: number;
+}
+
+/** The serve-time jobs: watch, backup, digest and (with DBWARDEN_DRILL_CRON) drill, on the config's crons and zone. */
+export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): Job[] {
+  const { config } = services;
+  const jobs: Job[] = [
+    { name: 'watch', cron: config.schedule.watchCron, run: async () => void (await services.watch()) },
+    {
+      name: 'digest',
+      cron: config.schedule.digestCron,
+      run: async () => services.notifier.post(await services.digestReport()),
+    },
+  ];
+  const backups = opts.backups;
+  if (backups)
+    jobs.push({
+      name: 'backup',
+      cron: config.schedule.backupCron,
+      run: () => runScheduledBackup(services, backups, opts.signal),
+    });
+  if (config.backup.drillCron)
+    jobs.push({ name: 'drill', cron: config.backup.drillCron, run: () => runScheduledDrill(services) });
+  return jobs;
+}
+
+/**
+ * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup older
+ * than the max age), one catch-up backup runs a minute after start, once across replicas.
+ */
+export async function startSchedule(
+  services: Services,
+  opts: ScheduleOptions = {},
+): Promise<Scheduler & { catchUp: Promise<TickOutcome | 'cancelled'> | null }> {
+  const scheduler = createScheduler(scheduledJobs(services, opts), {
+    store: services.store,
+    target: services.target,
+    timezone: services.config.timezone,
+    clock: services.clock,
+    logger: services.logger,
+    ...(opts.instanceId ? { instanceId: opts.instanceId } : {}),
+    ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
+  });
+  scheduler.start();
+  let catchUp: Promise<TickOutcome | 'cancelled'> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let cancel: () => void = () => {};
+  const newest = opts.backups
+    ? await readManifests(services.store).then(
+        (ms) =>
+          ms.filter(isGood).sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0] ?? null,
+        (err: unknown) => {
+          services.logger.warn({ err: String(err) }, 'cannot read the backup catalog; no catch-up backup');
+          return undefined;
+        },
+      )
+    : undefined;
+  if (newest !== undefined) {
+    const age = newest ? services.clock().getTime() - Date.parse(newest.finishedAt) : Infinity;
+    if (age > services.config.guard.backupMaxAgeMs) {
+      const delay = opts.catchUpDelayMs ?? 60_000;
+      services.logger.info({ newest: newest?.id ?? null, inMs: delay }, 'newest backup too old: catching up');
+      catchUp = new Promise<TickOutcome | 'cancelled'>((resolve) => {
+        cancel = () => resolve('cancelled');
+        timer = setTimeout(() => {
+          // Keyed by the stale backup: every replica starting now agrees on one catch-up.
+          scheduler
+            .runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`)
+            .catch((): TickOutcome => 'failed')
+            .then(resolve);
+        }, delay);
+        timer.unref();
+      });
+    }
+  }
+  const stopTimers = scheduler.stop;
+  return Object.assign(scheduler, {
+    catchUp,
+    async stop() {
+      if (timer) clearTimeout(timer);
+      cancel();
+      await stopTimers();
+    },
+  });
+}

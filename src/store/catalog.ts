@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { BackupFailed } from '../core/errors.js';
+import { type BlobStore, moveObject, readText } from './blob-store.js';
+import { type BackupManifest, MANIFEST_PREFIX, manifestKey } from './manifest.js';
+
+/** Dumps being written live here until they are checked; anything left here belongs to a crashed run. */
+export const INCOMING_PREFIX = `${MANIFEST_PREFIX}incoming/`;
+const ID_RE = /^\d{8}T\d{6}(\.\d{3})?Z-[0-9a-f]{6}$/;
+
+/**
+ * A new backup id: UTC time to the millisecond plus a random suffix, e.g. "20261124T030000.123Z-a1b2c3", so two
+ * backups in the same second still sort in the order they started.
+ */
+export function newBackupId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Is this a backup id (and so safe in a store key and a file name)? */
+export function isBackupId(id: string): boolean {
+  return ID_RE.test(id);
+}
+
+/** Store key of a published dump. */
+export const dumpKey = (id: string) => `${MANIFEST_PREFIX}${id}.dump`;
+/** Store key of a dump while it is being written. */
+export const incomingKey = (id: string) => `${INCOMING_PREFIX}${id}.dump`;
+
+/** The manifests and dumps of one store: publish, read, list newest first, clean up after crashes. */
+export interface Catalog {
+  /**
+   * Where a backup's dump is written while it runs: a temporary key when the store can rename cheaply (files);
+   * else the final key, since the store's put is atomic anyway (S3) and only the manifest makes a dump trusted.
+   */
+  stagingKey(id: string): string;
+  /** Move a checked dump from its staging key to its published key. */
+  publishDump(id: string): Promise<void>;
+  /** Write (or rewrite) a manifest atomically; it is the last thing a backup writes. */
+  writeManifest(m: BackupManifest): Promise<void>;
+  read(id: string): Promise<BackupManifest | null>;
+  /** Every manifest, newest first; unreadable ones are skipped. */
+  list(): Promise<BackupManifest[]>;
+  /**
+   * Remove what crashed runs left: temporary dumps and published dumps without a manifest.
+   * Call only while holding the backup lock, so no running backup owns them.
+   */
+  cleanLeftovers(): Promise<string[]>;
+  /** Remove a backup's dump and temporary dump (not its manifest). */
+  removeDump(id: string): Promise<void>;
+}
+
+/** The catalog of backups kept in a store. */
+export function createCatalog(store: BlobStore): Catalog {
+  return {
+    stagingKey: (id) => (store.move ? incomingKey(id) : dumpKey(id)),
+    async publishDump(id) {
+      // Copying a whole dump to rename it would double the upload; without a cheap move it was written in place.
+      if (store.move) await moveObject(store, incomingKey(id), dumpKey(id));
+    },
+    async writeManifest(m) {
+      await store.put(manifestKey(m.id), `${JSON.stringify(m, null, 2)}\n`);
+    },
+    async read(id) {
+      if (!isBackupId(id)) return null;
+      if (!(await store.stat(manifestKey(id)))) return null;
+      return parseManifest(await readText(store, manifestKey(id)));
+    },
+    async list() {
+      const keys = (await store.list(MANIFEST_PREFIX))
+        .map((b) => b.key)
+        .filter((k) => /^[^/]+\.json$/.test(k.slice(MANIFEST_PREFIX.length)));
+      const out: BackupManifest[] = [];
+      for (const key of keys) {
+        try {
+          const m = parseManifest(await readText(store, key));
+          if (m) out.push(m);
+        } catch {
+          // A manifest that cannot be read is not a backup anyone can trust; skip it.
+        }
+      }
+      return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    },
+    async cleanLeftovers() {
+      const all = await store.list(MANIFEST_PREFIX);
+      const manifests = new Set(all.map((b) => b.key).filter((k) => k.endsWith('.json')));
+      const removed: string[] = [];
+      for (const b of all) {
+        const rest = b.key.slice(MANIFEST_PREFIX.length);
+        const orphanDump = /^[^/]+\.dump$/.test(rest) && !manifests.has(b.key.replace(/\.dump$/, '.json'));
+        if (b.key.startsWith(INCOMING_PREFIX) || orphanDump) {
+          await store.delete(b.key);
+          removed.push(b.key);
+        }
+      }
+      return removed;
+    },
+    async removeDump(id) {
+      await store.delete(incomingKey(id)).catch(() => {});
+      await store.delete(dumpKey(id)).catch(() => {});
+    },
+  };
+}
+
+function parseManifest(text: string): BackupManifest | null {
+  const m = JSON.parse(text) as BackupManifest;
+  if (!m || typeof m.id !== 'string' || !isBackupId(m.id) || typeof m.status !== 'string') return null;
+  return m;
+}
+
+/**
+ * The empty-dump guard: a dump must hold data for every table the database had (minus excluded ones).
+ * Returns the expected tables that the archive lacks.
+ */
+export function missingTables(expected: string[], tableData: string[]): string[] {
+  const have = new Set(tableData);
+  return expected.filter((t) => !have.has(t));
+}
+
+/** Fail a dump that is empty or lacks tables: the silent empty-dump bug must never pass as success. */
+export function assertComplete(expected: string[], tableData: string[], sizeBytes: number): void {
+  if (sizeBytes === 0) throw new BackupFailed('The dump is empty', undefined, 'dump-incomplete');
+  const missing = missingTables(expected, tableData);
+  if (missing.length > 0)
+    throw new BackupFailed(
+      `The dump holds data for ${expected.length - missing.length} of ${expected.length} tables; missing: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` and ${missing.length - 8} more` : ''}`,
+      'The role may not see every table, or pg_dump skipped some: check its permissions and DBWARDEN_EXCLUDE_TABLES.',
+      'dump-incomplete',
+    );
+}
