@@ -2,16 +2,64 @@
  * Errors users can read. Each has a stable code, a message for a human and a hint on what to do.
  * Adapters render them; nobody sees a stack trace in chat.
  */
+/** Every error code dbwarden reports: stable, for --json, logs and docs. One closed list, so none is invented ad hoc. */
+export const ERROR_CODES = [
+  'config',
+  'usage',
+  'internal',
+  'not-authorised',
+  'tool-missing',
+  'unreachable-dns',
+  'unreachable-refused',
+  'unreachable-auth',
+  'unreachable-timeout',
+  'unreachable-no-database',
+  'unreachable-tls',
+  'unreachable-other',
+  'backup-failed',
+  'backup-running',
+  'cooldown',
+  'timeout',
+  'cancelled',
+  'backup-not-found',
+  'pg-dump-failed',
+  'dump-incomplete',
+  'archive-unreadable',
+  'checksum-mismatch',
+  'dump-missing',
+  'count-failed',
+  'drill-failed',
+  'drill-is-target',
+  'drill-no-scratch',
+  'restore-refused',
+  'restore-failed',
+  'restore-target-unreachable',
+  'store-failed',
+  'store-unreachable',
+  'store-bucket-missing',
+  'store-no-credentials',
+  'store-credentials-rejected',
+  'store-access-denied',
+  'store-config',
+  'store-error',
+  'store-not-found',
+  'slack-unreachable',
+  'slack-call-failed',
+  'discord-post-failed',
+  'django-failed',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export class DbwardenError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly hint: string | undefined;
-  constructor(code: string, message: string, hint?: string) {
+  constructor(code: ErrorCode, message: string, hint?: string) {
     super(message);
     this.name = new.target.name;
     this.code = code;
     this.hint = hint;
   }
-  toJSON(): { code: string; message: string; hint?: string } {
+  toJSON(): { code: ErrorCode; message: string; hint?: string } {
     return { code: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}) };
   }
 }
@@ -48,7 +96,7 @@ export class ToolMissing extends DbwardenError {
 }
 
 export class BackupFailed extends DbwardenError {
-  constructor(message: string, hint?: string, code = 'backup-failed') {
+  constructor(message: string, hint?: string, code: ErrorCode = 'backup-failed') {
     super(code, message, hint);
   }
 }

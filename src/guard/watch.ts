@@ -1,4 +1,4 @@
-import { DbwardenError } from '../core/errors.js';
+import { DbwardenError, type ErrorCode } from '../core/errors.js';
 import type { DbIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { Notifier } from '../core/notifier.js';
@@ -263,7 +263,7 @@ async function accept(deps: Pick<WatchDeps, 'store' | 'probe' | 'clock'>, by: st
   const snap = snapshotFromStatus(status);
   if (!snap)
     throw new DbwardenError(
-      status.error?.code ?? 'unreachable-other',
+      (status.error?.code as ErrorCode | undefined) ?? 'unreachable-other',
       `Cannot accept: ${status.error?.message ?? 'the database did not answer'}`,
       status.error?.hint,
     );

@@ -19,7 +19,7 @@ export class SlackCallFailed extends DbwardenError {
   readonly slackCode: string;
   constructor(method: string, slackCode: string, attempts: number) {
     super(
-      `slack-${slackCode}`,
+      'slack-call-failed',
       `Slack ${method} failed: ${slackCode}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
       hintFor(slackCode),
     );
