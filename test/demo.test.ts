@@ -3,7 +3,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { seedDemo } from '../src/demo/seed.js';
+import { runCliCaptured } from './helpers/cli.js';
+import { useTestCluster } from './helpers/cluster.js';
 
+const db = useTestCluster();
 const store = mkdtempSync(join(tmpdir(), 'dbwarden-demo-'));
 chmodSync(store, 0o755); // the demo server may run as another user, who must reach its data
 afterAll(() => rmSync(store, { recursive: true, force: true }));
@@ -42,5 +46,20 @@ describe('demo mode (no configuration)', () => {
     const r = await runDemo('/db-status\n/quit\n');
     expect(r.out).toContain('billing_customer: 250 rows');
     expect(r.code).toBe(0);
+  });
+
+  it("keeps the demo's backups in the demo's own store: a real database never shows them as its own", async () => {
+    const demo = await runDemo('/backup-now\n/quit\n');
+    expect(demo.out).toContain('Backup of demo_app complete');
+    expect(demo.out).toContain(join(store, 'demo', 'store'));
+    // Now the team points dbwarden at its real database, with the same (default) store.
+    await seedDemo(db.url);
+    const env = { DATABASE_URL: db.url, DBWARDEN_STORE: store, LOG_LEVEL: 'silent' };
+    const status = await runCliCaptured(['status', '--json'], env);
+    const json = JSON.parse(status.out);
+    expect(json.lastBackup).toBeNull();
+    expect(json.warnings.map((w: { code: string }) => w.code)).toContain('no-backup');
+    const listed = await runCliCaptured(['backups', '--json'], env);
+    expect(JSON.parse(listed.out)).toEqual([]);
   });
 });
