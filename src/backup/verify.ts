@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { readIdentity, sameIdentity } from '../core/identity.js';
+import { clientConfigOf, libpqEnvOf } from '../core/libpq.js';
 import { parsePostgresUrl, type Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Catalog } from '../store/catalog.js';
@@ -187,32 +188,6 @@ async function wipeUserSchemas(c: pg.ClientBase): Promise<void> {
   );
   for (const { nspname } of r.rows) await c.query(`DROP SCHEMA "${nspname.replace(/"/g, '""')}" CASCADE`);
   await c.query('CREATE SCHEMA IF NOT EXISTS public');
-}
-
-export function libpqEnvOf(p: ReturnType<typeof parsePostgresUrl>): Record<string, string> {
-  const env: Record<string, string> = {
-    PGHOST: p.host,
-    PGPORT: String(p.port),
-    PGDATABASE: p.database,
-    PGUSER: p.user,
-  };
-  if (p.password !== null) env.PGPASSWORD = p.password;
-  if (p.sslmode) env.PGSSLMODE = p.sslmode;
-  return env;
-}
-
-/** A pg client config from a libpq environment (no URL: the password stays a separate field). */
-export function clientConfigOf(env: Record<string, string>): pg.ClientConfig {
-  const ssl = env.PGSSLMODE && env.PGSSLMODE !== 'disable' ? { rejectUnauthorized: false } : undefined;
-  return {
-    host: env.PGHOST,
-    port: Number(env.PGPORT),
-    database: env.PGDATABASE,
-    user: env.PGUSER,
-    ...(env.PGPASSWORD !== undefined ? { password: env.PGPASSWORD } : {}),
-    ...(ssl ? { ssl } : {}),
-    application_name: env.PGAPPNAME ?? 'dbwarden',
-  };
 }
 
 /** Problems that prove a dump bad (as opposed to failing to look at it). */

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { TargetUnreachable } from './errors.js';
+import { libpqEnvOf } from './libpq.js';
 import { createRedactor, type Redactor } from './secrets.js';
 
 /** What may be shown about a target: never its password. */
@@ -113,17 +114,11 @@ export function createTarget(url: string, opts: TargetOptions): Target {
     ...info,
     redact,
     libpqEnv() {
-      const env: Record<string, string> = {
-        PGHOST: p.host,
-        PGPORT: String(p.port),
-        PGDATABASE: p.database,
-        PGUSER: p.user,
+      return {
+        ...libpqEnvOf(p),
         PGAPPNAME: 'dbwarden',
         PGCONNECT_TIMEOUT: String(Math.max(2, Math.ceil(opts.connectTimeoutMs / 1000))),
       };
-      if (p.password !== null) env.PGPASSWORD = p.password;
-      if (p.sslmode) env.PGSSLMODE = p.sslmode;
-      return env;
     },
     async readOnly(fn, o) {
       const client = await connect();
