@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { TargetUnreachable } from './errors.js';
-import { libpqEnvOf } from './libpq.js';
+import { libpqEnvOf, type ParsedUrl } from './libpq.js';
 import { createRedactor, type Redactor } from './secrets.js';
 
 /** What may be shown about a target: never its password. */
@@ -31,15 +31,6 @@ export interface TargetOptions {
   environment: string;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
-}
-
-interface ParsedUrl {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password: string | null;
-  sslmode: string | null;
 }
 
 /** Parse a postgres:// URL once; the only place that ever sees the password in clear. */
