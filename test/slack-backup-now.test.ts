@@ -69,6 +69,7 @@ describe('/backup-now in Slack', () => {
       expect(blob?.size).toBe(m.sizeBytes);
       expect(m.sizeBytes).toBeGreaterThan(1_000_000);
       expect(String(done.body.text)).toContain(`Backup ${m.id} of app`);
+      for (const c of fake.calls) expect(json(c)).not.toContain(db.password);
     } finally {
       await bot.stop();
     }
