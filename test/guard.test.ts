@@ -269,6 +269,31 @@ describe('guard: each warning', () => {
     ).toEqual([]);
   });
 
+  it('backup-shrunk: what the manifest says it left out (excluded, extension-owned) is not missing', () => {
+    const atBackup = snapshot({ at: '2026-11-24T02:55:00.000Z' });
+    atBackup.tables['public.spatial_ref_sys'] = {
+      rows: 8500,
+      exact: false,
+      sizeBytes: 8192,
+      extension: 'postgis',
+    };
+    const dump = manifest({
+      ...nightly,
+      tables: { 'public.auth_user': 40, 'public.django_session': 5 },
+      leftOut: {
+        'public.orders': 'DBWARDEN_EXCLUDE_TABLES',
+        'public.spatial_ref_sys': 'owned by extension postgis',
+      },
+    });
+    expect(codes({ manifests: [dump], atBackup })).toEqual([]);
+    // An older manifest without that record: the same exclusion rule and the snapshot's extension flag decide.
+    const { leftOut: _, ...older } = dump;
+    expect(codes({ manifests: [older], atBackup, config: { ...config, excludeTables: ['orders'] } })).toEqual(
+      [],
+    );
+    expect(run({ manifests: [older], atBackup })[0]!.details[0]).toContain('missing: public.orders');
+  });
+
   it('not-production-database: production on localhost', () => {
     for (const host of ['localhost', '127.0.0.1', '::1', 'host.docker.internal', 'mybox.local']) {
       const [w] = run({ config: { ...config, target: { ...config.target, host } } });

@@ -86,6 +86,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         serverVersion: taken.serverVersion,
         identity: taken.identity,
         tables: taken.tables,
+        leftOut: taken.leftOut,
         verified: false,
         verifiedAt: null,
         drill: null,

@@ -9,6 +9,8 @@ export interface SnapshotTable {
   /** true: count(*) (a watched table); false: the planner's estimate. */
   exact: boolean;
   sizeBytes: number;
+  /** The extension that owns it, if any. */
+  extension?: string;
 }
 
 /** What the guarded database looked like at one moment; kept in the store so it outlives the database. */
@@ -33,7 +35,12 @@ export function snapshotFromStatus(s: DbStatus): Snapshot | null {
   const watched: string[] = [];
   for (const t of s.tables) {
     const name = `${t.schema}.${t.name}`;
-    tables[name] = { rows: t.rows, exact: t.exact, sizeBytes: t.sizeBytes };
+    tables[name] = {
+      rows: t.rows,
+      exact: t.exact,
+      sizeBytes: t.sizeBytes,
+      ...(t.extension ? { extension: t.extension } : {}),
+    };
     if (t.watched && t.exact) watched.push(name);
   }
   return {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { asDbwardenError, type DbwardenError } from './errors.js';
 import { type DbIdentity, readIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
+import { countSql, listTables as listDbTables } from './tables.js';
 import type { Target, TargetInfo } from './target.js';
 
 export interface TableStatus {
@@ -12,6 +13,8 @@ export interface TableStatus {
   exact: boolean;
   watched: boolean;
   sizeBytes: number;
+  /** The extension that owns it (e.g. postgis): not the app's data, never watched automatically. */
+  extension?: string;
 }
 
 /** The newest good backup, as status shows it. */
@@ -129,25 +132,16 @@ async function readLastBackup(deps: StatusDeps, now: Date): Promise<LastBackup |
   return { ...b, ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)) };
 }
 
-/** All user tables with the planner's row estimate (statistics when never analysed). */
+/** The database's tables (core/tables.ts: partitioned tables as one) with the planner's row estimates. */
 async function listTables(client: pg.ClientBase): Promise<TableStatus[]> {
-  const r = await client.query<{ schema: string; name: string; rows: string; size: string }>(`
-    SELECT n.nspname AS schema, c.relname AS name,
-           (CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE coalesce(s.n_live_tup, 0) END)::text AS rows,
-           (pg_relation_size(c.oid) + pg_relation_size(c.reltoastrelid))::text AS size
-      FROM pg_class c
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-      LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-     ORDER BY 1, 2`);
-  return r.rows.map((row) => ({
-    schema: row.schema,
-    name: row.name,
-    rows: Number(row.rows),
+  return (await listDbTables(client)).map((t) => ({
+    schema: t.schema,
+    name: t.name,
+    rows: t.estimate,
     exact: false,
     watched: false,
-    sizeBytes: Number(row.size),
+    sizeBytes: t.sizeBytes,
+    ...(t.extension ? { extension: t.extension } : {}),
   }));
 }
 
@@ -173,7 +167,7 @@ export function pickWatched(tables: TableStatus[], configured: string[] | null):
     const frameworkTables =
       /^(django_|auth_(group|permission)|_prisma_|knex_|schema_migrations$|ar_internal_metadata$|alembic_version$)/;
     const largest = tables
-      .filter((t) => t !== user && !frameworkTables.test(t.name))
+      .filter((t) => t !== user && !t.extension && !frameworkTables.test(t.name))
       .sort((a, b) => b.rows - a.rows || b.sizeBytes - a.sizeBytes)
       .slice(0, user ? MAX_AUTO_WATCHED - 1 : MAX_AUTO_WATCHED);
     picked = user ? [user, ...largest] : largest;
@@ -182,17 +176,13 @@ export function pickWatched(tables: TableStatus[], configured: string[] | null):
   return picked;
 }
 
-const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
-
 /** count(*) each watched table, each bounded by its own timeout; a slow one keeps its estimate. */
 async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeoutMs: number): Promise<void> {
   for (const t of tables) {
     await client.query('SAVEPOINT dbwarden_count');
     try {
       await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
-      const r = await client.query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
-      );
+      const r = await client.query<{ n: string }>(countSql(t));
       t.rows = Number(r.rows[0]!.n);
       t.exact = true;
       await client.query('RELEASE SAVEPOINT dbwarden_count');
