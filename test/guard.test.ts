@@ -294,6 +294,36 @@ describe('guard: each warning', () => {
     expect(run({ manifests: [older], atBackup })[0]!.details[0]).toContain('missing: public.orders');
   });
 
+  it('guard-blind: a watched table the snapshot could not count, with the GRANT that fixes it', () => {
+    const blind = { ...withRows(prev, {}), role: 'dbwarden', serverVersionNum: 130023 };
+    blind.blind = [
+      { table: 'public.orders', problem: 'permission-denied' },
+      { table: 'public.user', problem: 'timeout' },
+    ];
+    const [w] = run({ current: blind });
+    expect(w).toMatchObject({ code: 'guard-blind', level: 'critical' });
+    expect(w!.message).toContain('role dbwarden may not read public.orders');
+    expect(w!.details).toEqual([
+      'public.orders: permission denied',
+      'public.user: count(*) timed out (slow, not forbidden)',
+    ]);
+    // PostgreSQL 13 has no pg_read_all_data: the hint points at the recipe instead.
+    expect(w!.hint).toContain('GRANT SELECT ON public.orders TO dbwarden;');
+    expect(w!.hint).not.toContain('pg_read_all_data TO');
+    expect(w!.hint).toContain('docs/deploy.md');
+    const slow = {
+      ...blind,
+      serverVersionNum: 160002,
+      blind: [{ table: 'public.user', problem: 'timeout' as const }],
+    };
+    expect(run({ current: slow })[0]).toMatchObject({ code: 'guard-blind', level: 'warn' });
+    expect(run({ current: slow })[0]!.hint).toMatch(/^Nothing to grant/);
+    const denied = { ...slow, blind: [{ table: 'public.user', problem: 'permission-denied' as const }] };
+    expect(run({ current: denied })[0]!.hint).toContain(
+      'GRANT SELECT ON public."user" TO dbwarden;`, or for every table now and later `GRANT pg_read_all_data TO dbwarden;`',
+    );
+  });
+
   it('not-production-database: production on localhost', () => {
     for (const host of ['localhost', '127.0.0.1', '::1', 'host.docker.internal', 'mybox.local']) {
       const [w] = run({ config: { ...config, target: { ...config.target, host } } });

@@ -1,7 +1,7 @@
 import type { BlobStore } from '../backup/store/blob-store.js';
 import { readText } from '../backup/store/blob-store.js';
 import type { DbIdentity } from './identity.js';
-import type { DbStatus } from './status.js';
+import type { CountProblem, DbStatus } from './status.js';
 
 /** One table at the moment of a snapshot. */
 export interface SnapshotTable {
@@ -11,6 +11,12 @@ export interface SnapshotTable {
   sizeBytes: number;
   /** The extension that owns it, if any. */
   extension?: string;
+}
+
+/** A watched table the snapshot could not count exactly, and why. */
+export interface BlindTable {
+  table: string;
+  problem: CountProblem;
 }
 
 /** What the guarded database looked like at one moment; kept in the store so it outlives the database. */
@@ -24,6 +30,11 @@ export interface Snapshot {
   tables: Record<string, SnapshotTable>;
   /** The watched tables ("schema.table"), counted exactly. */
   watched: string[];
+  /** Watched tables that could not be counted exactly (absent in older snapshots). */
+  blind?: BlindTable[];
+  /** The role dbwarden read as, and the server's version number: what a GRANT hint needs. */
+  role?: string;
+  serverVersionNum?: number;
 }
 
 export const SNAPSHOT_PREFIX = 'state/snapshots/';
@@ -33,6 +44,7 @@ export function snapshotFromStatus(s: DbStatus): Snapshot | null {
   if (!s.reachable || !s.identity || s.sizeBytes === null) return null;
   const tables: Record<string, SnapshotTable> = {};
   const watched: string[] = [];
+  const blind: BlindTable[] = [];
   for (const t of s.tables) {
     const name = `${t.schema}.${t.name}`;
     tables[name] = {
@@ -42,6 +54,7 @@ export function snapshotFromStatus(s: DbStatus): Snapshot | null {
       ...(t.extension ? { extension: t.extension } : {}),
     };
     if (t.watched && t.exact) watched.push(name);
+    if (t.watched && !t.exact) blind.push({ table: name, problem: t.countProblem ?? 'error' });
   }
   return {
     v: 1,
@@ -51,6 +64,9 @@ export function snapshotFromStatus(s: DbStatus): Snapshot | null {
     sizeBytes: s.sizeBytes,
     tables,
     watched,
+    blind,
+    ...(s.role ? { role: s.role } : {}),
+    ...(s.serverVersionNum !== null ? { serverVersionNum: s.serverVersionNum } : {}),
   };
 }
 

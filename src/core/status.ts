@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { asDbwardenError, type DbwardenError } from './errors.js';
+import { blindWarning } from './guard.js';
 import { type DbIdentity, readIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
 import { countSql, listTables as listDbTables } from './tables.js';
@@ -15,7 +16,12 @@ export interface TableStatus {
   sizeBytes: number;
   /** The extension that owns it (e.g. postgis): not the app's data, never watched automatically. */
   extension?: string;
+  /** Why a watched table could not be counted exactly: the guard is blind to it (see guard-blind). */
+  countProblem?: CountProblem;
 }
+
+/** Why an exact count failed: the role may not read the table, the count took too long, or something else. */
+export type CountProblem = 'permission-denied' | 'timeout' | 'error';
 
 /** The newest good backup, as status shows it. */
 export interface LastBackup {
@@ -40,6 +46,8 @@ export interface DbStatus {
   error: { code: string; message: string; hint?: string } | null;
   serverVersion: string | null;
   serverVersionNum: number | null;
+  /** The role dbwarden connects as (current_user), named in GRANT hints. */
+  role?: string;
   sizeBytes: number | null;
   tableCount: number | null;
   /** Watched tables first, then the rest by rows. */
@@ -99,15 +107,16 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
         }
       };
       const server = await t('server', () =>
-        client.query<{ version: string; num: string; size: string }>(
+        client.query<{ version: string; num: string; size: string; role: string }>(
           `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
-                  pg_database_size(current_database())::text AS size`,
+                  pg_database_size(current_database())::text AS size, current_user AS role`,
         ),
       );
       const s = server.rows[0]!;
       base.serverVersion = s.version.split(' ')[0]!;
       base.serverVersionNum = Number(s.num);
       base.sizeBytes = Number(s.size);
+      base.role = s.role;
       base.identity = await t('identity', () => readIdentity(client));
       const tables = await t('tables', () => listTables(client));
       base.tableCount = tables.length;
@@ -176,7 +185,10 @@ export function pickWatched(tables: TableStatus[], configured: string[] | null):
   return picked;
 }
 
-/** count(*) each watched table, each bounded by its own timeout; a slow one keeps its estimate. */
+/**
+ * count(*) each watched table, each bounded by its own timeout. One that cannot be counted keeps its estimate
+ * and says why (countProblem): a permission problem is not a slow table.
+ */
 async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeoutMs: number): Promise<void> {
   for (const t of tables) {
     await client.query('SAVEPOINT dbwarden_count');
@@ -186,10 +198,17 @@ async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeou
       t.rows = Number(r.rows[0]!.n);
       t.exact = true;
       await client.query('RELEASE SAVEPOINT dbwarden_count');
-    } catch {
+    } catch (err) {
+      t.countProblem = countProblem(err);
       await client.query('ROLLBACK TO SAVEPOINT dbwarden_count');
     }
   }
+}
+
+/** SQLSTATE 42501 insufficient_privilege, 57014 query_canceled (the statement timeout). */
+function countProblem(err: unknown): CountProblem {
+  const code = (err as { code?: string })?.code;
+  return code === '42501' ? 'permission-denied' : code === '57014' ? 'timeout' : 'error';
 }
 
 /** Warnings that one status reading shows by itself (the guard adds those that need history). */
@@ -205,6 +224,14 @@ function statusWarnings(s: DbStatus, configured: string[] | null): StatusWarning
       if (!found.has(name))
         w.push({ code: 'table-missing', level: 'critical', message: `Watched table ${name} does not exist` });
   }
+  const blind = blindWarning(
+    s.tables
+      .filter((t) => t.watched && !t.exact)
+      .map((t) => ({ table: `${t.schema}.${t.name}`, problem: t.countProblem ?? 'error' })),
+    { targetName: s.target.name, role: s.role ?? null, serverVersionNum: s.serverVersionNum },
+  );
+  if (blind && blind.level !== 'ok')
+    w.push({ code: blind.code, level: blind.level, message: `${blind.message} ${blind.hint}` });
   if (s.migrations && s.migrations.failed > 0)
     w.push({
       code: 'migration-failed',
