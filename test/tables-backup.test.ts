@@ -1,7 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { findTool } from '../src/backup/pg-tools.js';
 import { verifyAndRecord } from '../src/backup/verify.js';
-import { createConsoleNotifier } from '../src/chat/console-notifier.js';
 import type { GuardConfig } from '../src/core/guard.js';
 import { probeStatus } from '../src/core/status.js';
 import { watchOnce } from '../src/core/watch.js';
