@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/core/snapshot.js';
-import { type GuardConfig, type GuardInput, guard, WARNING_CODES } from '../src/guard/guard.js';
+import { WARNING_CODES } from '../src/core/warning.js';
+import { type GuardConfig, type GuardInput, guard } from '../src/guard/guard.js';
 import { manifest, snapshot } from './helpers/fixtures.js';
 
 const H = 3_600_000;
@@ -267,6 +268,61 @@ describe('guard: each warning', () => {
         config: { ...config, excludeTables: ['orders', 'public.auth_*'] },
       }),
     ).toEqual([]);
+  });
+
+  it('backup-shrunk: what the manifest says it left out (excluded, extension-owned) is not missing', () => {
+    const atBackup = snapshot({ at: '2026-11-24T02:55:00.000Z' });
+    atBackup.tables['public.spatial_ref_sys'] = {
+      rows: 8500,
+      exact: false,
+      sizeBytes: 8192,
+      extension: 'postgis',
+    };
+    const dump = manifest({
+      ...nightly,
+      tables: { 'public.auth_user': 40, 'public.django_session': 5 },
+      leftOut: {
+        'public.orders': 'DBWARDEN_EXCLUDE_TABLES',
+        'public.spatial_ref_sys': 'owned by extension postgis',
+      },
+    });
+    expect(codes({ manifests: [dump], atBackup })).toEqual([]);
+    // An older manifest without that record: the same exclusion rule and the snapshot's extension flag decide.
+    const { leftOut: _, ...older } = dump;
+    expect(codes({ manifests: [older], atBackup, config: { ...config, excludeTables: ['orders'] } })).toEqual(
+      [],
+    );
+    expect(run({ manifests: [older], atBackup })[0]!.details[0]).toContain('missing: public.orders');
+  });
+
+  it('guard-blind: a watched table the snapshot could not count, with the GRANT that fixes it', () => {
+    const blind = { ...withRows(prev, {}), role: 'dbwarden', serverVersionNum: 130023 };
+    blind.blind = [
+      { table: 'public.orders', problem: 'permission-denied' },
+      { table: 'public.user', problem: 'timeout' },
+    ];
+    const [w] = run({ current: blind });
+    expect(w).toMatchObject({ code: 'guard-blind', level: 'critical' });
+    expect(w!.message).toContain('role dbwarden may not read public.orders');
+    expect(w!.details).toEqual([
+      'public.orders: permission denied',
+      'public.user: count(*) timed out (slow, not forbidden)',
+    ]);
+    // PostgreSQL 13 has no pg_read_all_data: the hint points at the recipe instead.
+    expect(w!.hint).toContain('GRANT SELECT ON public.orders TO dbwarden;');
+    expect(w!.hint).not.toContain('pg_read_all_data TO');
+    expect(w!.hint).toContain('docs/deploy.md');
+    const slow = {
+      ...blind,
+      serverVersionNum: 160002,
+      blind: [{ table: 'public.user', problem: 'timeout' as const }],
+    };
+    expect(run({ current: slow })[0]).toMatchObject({ code: 'guard-blind', level: 'warn' });
+    expect(run({ current: slow })[0]!.hint).toMatch(/^Nothing to grant/);
+    const denied = { ...slow, blind: [{ table: 'public.user', problem: 'permission-denied' as const }] };
+    expect(run({ current: denied })[0]!.hint).toContain(
+      'GRANT SELECT ON public."user" TO dbwarden;`, or for every table now and later `GRANT pg_read_all_data TO dbwarden;`',
+    );
   });
 
   it('not-production-database: production on localhost', () => {

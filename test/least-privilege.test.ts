@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probeStatus } from '../src/core/status.js';
 import { createTarget } from '../src/core/target.js';
 import { findServerBin } from '../src/demo/cluster.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
 const db = useTestCluster();
@@ -54,5 +56,67 @@ describe('the least-privilege role from the deploy guide', () => {
 
     await expect(adminQuery(url, 'DELETE FROM auth_user')).rejects.toThrow(/permission denied/);
     await expect(adminQuery(url, 'CREATE TABLE x (id int)')).rejects.toThrow(/permission denied/);
+  });
+
+  it('a watched table the role may not read: guard-blind with the GRANT, posted once; a flush no longer passes silently', async () => {
+    const password = ['peek', Date.now().toString(36), 'q7'].join('-');
+    await db.sql(`CREATE ROLE peeker LOGIN PASSWORD '${password}'; GRANT pg_monitor TO peeker;
+      GRANT SELECT ON auth_user, billing_customer, billing_meter, django_migrations TO peeker`);
+    const env = {
+      DATABASE_URL: db.url.replace(/\/\/postgres:[^@]+@/, `//peeker:${password}@`),
+      DBWARDEN_STORE: mkdtempSync(join(tmpdir(), 'dbwarden-blind-')),
+      DBWARDEN_WATCH_TABLES: 'billing_transaction',
+      DBWARDEN_ENV: 'test',
+      LOG_LEVEL: 'silent',
+    };
+
+    const status = await runCliCaptured(['status'], env);
+    expect(status.code).toBe(0);
+    expect(status.out).toContain('billing_transaction: 20,000 rows (estimate)');
+    expect(status.out).toMatch(
+      /cannot count public\.billing_transaction of app exactly \(role peeker may not read it\)/,
+    );
+    expect(status.out).toContain('GRANT SELECT ON public.billing_transaction TO peeker;');
+    expect(status.out).toContain('GRANT pg_read_all_data TO peeker;');
+    const json = JSON.parse((await runCliCaptured(['status', '--json'], env)).out);
+    expect(json.warnings).toContainEqual(expect.objectContaining({ code: 'guard-blind', level: 'critical' }));
+    expect(json.tables[0]).toMatchObject({
+      name: 'billing_transaction',
+      exact: false,
+      countProblem: 'permission-denied',
+    });
+
+    const first = await runCliCaptured(['watch', '--once', '--json'], env);
+    expect(JSON.parse(first.out).posted).toContainEqual({ code: 'guard-blind', kind: 'new' });
+    expect(first.code).toBe(3);
+    expect(first.err).toContain('GRANT SELECT ON public.billing_transaction TO peeker;');
+
+    // Like `manage.py flush`, then fresh statistics: the estimate follows the loss, the guard cannot see it.
+    await db.sql('TRUNCATE auth_user, billing_customer, billing_meter, billing_transaction CASCADE; ANALYZE');
+    const second = await runCliCaptured(['watch', '--once', '--json'], env);
+    const r = JSON.parse(second.out);
+    expect(r.posted).not.toContainEqual(expect.objectContaining({ code: 'guard-blind' }));
+    expect(r.warnings.map((w: { code: string }) => w.code)).toContain('guard-blind');
+    expect(second.code).toBe(3);
+
+    await db.sql('GRANT SELECT ON billing_transaction TO peeker');
+    const fixed = JSON.parse((await runCliCaptured(['watch', '--once', '--json'], env)).out);
+    expect(fixed.posted).toContainEqual({ code: 'guard-blind', kind: 'resolved' });
+  });
+
+  it('a count that merely timed out is guard-blind too, and says it is slow, not forbidden', async () => {
+    await db.sql('CREATE TABLE big_log AS SELECT g AS id FROM generate_series(1, 400000) g; ANALYZE big_log');
+    const target = createTarget(db.url, {
+      environment: 'test',
+      connectTimeoutMs: 2000,
+      statementTimeoutMs: 5000,
+    });
+    const s = await probeStatus({ target, watchTables: ['big_log'], countTimeoutMs: 1 });
+    await target.close();
+    expect(s.tables[0]).toMatchObject({ name: 'big_log', exact: false, countProblem: 'timeout' });
+    const w = s.warnings.find((x) => x.code === 'guard-blind');
+    expect(w?.level).toBe('warn');
+    expect(w?.message).toContain('counting them took too long');
+    expect(w?.message).toContain('Nothing to grant');
   });
 });

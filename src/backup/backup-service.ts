@@ -90,6 +90,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         serverVersion: taken.serverVersion,
         identity: taken.identity,
         tables: taken.tables,
+        leftOut: taken.leftOut,
         verified: false,
         verifiedAt: null,
         drill: null,

@@ -13,7 +13,7 @@ export interface DumpOptions {
   /** Temporary store key the dump is streamed to. */
   key: string;
   compression: number;
-  /** pg_dump table patterns whose data is left out (--exclude-table-data). */
+  /** Tables whose data is left out (--exclude-table-data): exact quoted names from core/tables.ts planDump. */
   excludeTables: string[];
   /** An exported snapshot to dump, so row counts and the dump see the same data. */
   snapshot?: string;

@@ -1,12 +1,12 @@
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity } from '../core/identity.js';
+import { countDumped, type DumpPlan, listTables, planDump } from '../core/tables.js';
 import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { assertComplete, type Catalog } from '../store/catalog.js';
 import { listArchive } from './archive.js';
 import { dumpHint, runPgDump } from './dump.js';
 import { assertNewEnough, findTool, type PgTool } from './pg-tools.js';
-import { countRows, listDumpedTables, patternMatcher } from './table-counts.js';
 
 export interface TakeOptions {
   target: Target;
@@ -32,6 +32,8 @@ export interface TakenDump {
   serverVersion: string;
   identity: DbIdentity | null;
   tables: Record<string, number>;
+  /** Tables whose rows the dump does not (all) hold on purpose, and why. */
+  leftOut: Record<string, string>;
   warnings: string;
 }
 
@@ -39,7 +41,7 @@ interface Snapshot {
   serverVersion: string;
   serverMajor: number;
   identity: DbIdentity;
-  tables: string[];
+  plan: DumpPlan;
   snapshot: string;
   pid: number;
 }
@@ -50,7 +52,6 @@ interface Snapshot {
  */
 export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   const pgDump = await findTool('pg_dump', o.pgDump);
-  const excluded = patternMatcher(o.excludeTables);
   let snap: Snapshot | null = null;
   type Dumped = Omit<TakenDump, 'pgRestore'>;
   let outcome: { ok: true; value: Dumped } | { ok: false; error: unknown } | null = null;
@@ -68,16 +69,13 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
         serverVersion: row.version.split(' ')[0]!,
         serverMajor: Math.floor(Number(row.num) / 10000),
         identity: await readIdentity(client),
-        tables: await listDumpedTables(client),
+        plan: planDump(await listTables(client, { sizes: false }), o.excludeTables),
         snapshot: row.snapshot,
         pid: row.pid,
       };
       // The backup's own timeout bounds the counts; the status statement timeout must not.
       await client.query('SET LOCAL statement_timeout = 0');
-      const counted = countRows(
-        client,
-        snap.tables.filter((t) => !excluded(t)),
-      );
+      const counted = countDumped(client, snap.plan);
       counted.catch(() => {});
       try {
         assertNewEnough(pgDump, snap.serverMajor, snap.serverVersion, 'back up');
@@ -87,7 +85,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
           store: o.store,
           key: o.catalog.stagingKey(o.id),
           compression: o.compression,
-          excludeTables: o.excludeTables,
+          excludeTables: snap.plan.excludeData,
           snapshot: snap.snapshot,
           timeoutMs: o.timeoutMs,
           ...(o.signal ? { signal: o.signal } : {}),
@@ -104,6 +102,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
             serverVersion: snap.serverVersion,
             identity: snap.identity,
             tables,
+            leftOut: snap.plan.leftOut,
             warnings: dump.stderr,
           },
         };
@@ -142,7 +141,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   assertNewEnough(pgRestore, pgDump.major, pgDump.version, 'read archives of pg_dump');
   const taken: TakenDump = { ...dumped, pgRestore };
   const listing = await listArchive(pgRestore, await o.store.get(o.catalog.stagingKey(o.id)));
-  const expected = (snap as Snapshot | null)?.tables.filter((t) => !excluded(t)) ?? [];
+  const expected = (snap as Snapshot | null)?.plan.expectedData ?? [];
   assertComplete(expected, listing.tableData, taken.sizeBytes);
   return taken;
 }

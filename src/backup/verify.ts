@@ -9,7 +9,7 @@ import type { Catalog } from '../store/catalog.js';
 import type { BackupManifest } from '../store/manifest.js';
 import { listArchive, restoreArchive } from './archive.js';
 import type { PgTool } from './pg-tools.js';
-import { countRows, listDumpedTables } from './table-counts.js';
+import { countRows, listDataRelations } from './table-counts.js';
 
 /** Re-read a stored object and hash it: what is in the store, not what we meant to write. */
 export async function hashObject(store: BlobStore, key: string): Promise<{ sha256: string; size: number }> {
@@ -84,7 +84,7 @@ export async function restoreDrill(d: DrillDeps, m: BackupManifest): Promise<Dri
     await client.connect();
     let counts: Record<string, number>;
     try {
-      const present = new Set(await listDumpedTables(client));
+      const present = new Set(await listDataRelations(client));
       const wanted = Object.keys(m.tables);
       const missing = wanted.filter((t) => !present.has(t));
       if (missing.length > 0)

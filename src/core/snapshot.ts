@@ -1,5 +1,6 @@
 import type { DbIdentity } from './identity.js';
 import type { DbStatus } from './status.js';
+import type { BlindTable } from './warning.js';
 
 /** One table at the moment of a snapshot. */
 export interface SnapshotTable {
@@ -7,6 +8,8 @@ export interface SnapshotTable {
   /** true: count(*) (a watched table); false: the planner's estimate. */
   exact: boolean;
   sizeBytes: number;
+  /** The extension that owns it, if any. */
+  extension?: string;
 }
 
 /** What the guarded database looked like at one moment; kept in the store so it outlives the database. */
@@ -20,6 +23,11 @@ export interface Snapshot {
   tables: Record<string, SnapshotTable>;
   /** The watched tables ("schema.table"), counted exactly. */
   watched: string[];
+  /** Watched tables that could not be counted exactly (absent in older snapshots). */
+  blind?: BlindTable[];
+  /** The role dbwarden read as, and the server's version number: what a GRANT hint needs. */
+  role?: string;
+  serverVersionNum?: number;
 }
 
 /** A snapshot of a reachable status; null when the database could not be read. */
@@ -27,10 +35,17 @@ export function snapshotFromStatus(s: DbStatus): Snapshot | null {
   if (!s.reachable || !s.identity || s.sizeBytes === null) return null;
   const tables: Record<string, SnapshotTable> = {};
   const watched: string[] = [];
+  const blind: BlindTable[] = [];
   for (const t of s.tables) {
     const name = `${t.schema}.${t.name}`;
-    tables[name] = { rows: t.rows, exact: t.exact, sizeBytes: t.sizeBytes };
+    tables[name] = {
+      rows: t.rows,
+      exact: t.exact,
+      sizeBytes: t.sizeBytes,
+      ...(t.extension ? { extension: t.extension } : {}),
+    };
     if (t.watched && t.exact) watched.push(name);
+    if (t.watched && !t.exact) blind.push({ table: name, problem: t.countProblem ?? 'error' });
   }
   return {
     v: 1,
@@ -40,6 +55,9 @@ export function snapshotFromStatus(s: DbStatus): Snapshot | null {
     sizeBytes: s.sizeBytes,
     tables,
     watched,
+    blind,
+    ...(s.role ? { role: s.role } : {}),
+    ...(s.serverVersionNum !== null ? { serverVersionNum: s.serverVersionNum } : {}),
   };
 }
 

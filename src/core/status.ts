@@ -2,7 +2,9 @@ import type pg from 'pg';
 import { asDbwardenError, type DbwardenError } from './errors.js';
 import { type DbIdentity, readIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
+import { countSql, listTables as listDbTables } from './tables.js';
 import type { Target, TargetInfo } from './target.js';
+import { blindWarning, type CountProblem } from './warning.js';
 
 export interface TableStatus {
   schema: string;
@@ -12,6 +14,10 @@ export interface TableStatus {
   exact: boolean;
   watched: boolean;
   sizeBytes: number;
+  /** The extension that owns it (e.g. postgis): not the app's data, never watched automatically. */
+  extension?: string;
+  /** Why a watched table could not be counted exactly: the guard is blind to it (see guard-blind). */
+  countProblem?: CountProblem;
 }
 
 /** The newest good backup, as status shows it. */
@@ -37,6 +43,8 @@ export interface DbStatus {
   error: { code: string; message: string; hint?: string } | null;
   serverVersion: string | null;
   serverVersionNum: number | null;
+  /** The role dbwarden connects as (current_user), named in GRANT hints. */
+  role?: string;
   sizeBytes: number | null;
   tableCount: number | null;
   /** Watched tables first, then the rest by rows. */
@@ -96,15 +104,16 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
         }
       };
       const server = await t('server', () =>
-        client.query<{ version: string; num: string; size: string }>(
+        client.query<{ version: string; num: string; size: string; role: string }>(
           `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
-                  pg_database_size(current_database())::text AS size`,
+                  pg_database_size(current_database())::text AS size, current_user AS role`,
         ),
       );
       const s = server.rows[0]!;
       base.serverVersion = s.version.split(' ')[0]!;
       base.serverVersionNum = Number(s.num);
       base.sizeBytes = Number(s.size);
+      base.role = s.role;
       base.identity = await t('identity', () => readIdentity(client));
       const tables = await t('tables', () => listTables(client));
       base.tableCount = tables.length;
@@ -129,25 +138,16 @@ async function readLastBackup(deps: StatusDeps, now: Date): Promise<LastBackup |
   return { ...b, ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)) };
 }
 
-/** All user tables with the planner's row estimate (statistics when never analysed). */
+/** The database's tables (core/tables.ts: partitioned tables as one) with the planner's row estimates. */
 async function listTables(client: pg.ClientBase): Promise<TableStatus[]> {
-  const r = await client.query<{ schema: string; name: string; rows: string; size: string }>(`
-    SELECT n.nspname AS schema, c.relname AS name,
-           (CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE coalesce(s.n_live_tup, 0) END)::text AS rows,
-           (pg_relation_size(c.oid) + pg_relation_size(c.reltoastrelid))::text AS size
-      FROM pg_class c
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-      LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-     ORDER BY 1, 2`);
-  return r.rows.map((row) => ({
-    schema: row.schema,
-    name: row.name,
-    rows: Number(row.rows),
+  return (await listDbTables(client)).map((t) => ({
+    schema: t.schema,
+    name: t.name,
+    rows: t.estimate,
     exact: false,
     watched: false,
-    sizeBytes: Number(row.size),
+    sizeBytes: t.sizeBytes,
+    ...(t.extension ? { extension: t.extension } : {}),
   }));
 }
 
@@ -173,7 +173,7 @@ export function pickWatched(tables: TableStatus[], configured: string[] | null):
     const frameworkTables =
       /^(django_|auth_(group|permission)|_prisma_|knex_|schema_migrations$|ar_internal_metadata$|alembic_version$)/;
     const largest = tables
-      .filter((t) => t !== user && !frameworkTables.test(t.name))
+      .filter((t) => t !== user && !t.extension && !frameworkTables.test(t.name))
       .sort((a, b) => b.rows - a.rows || b.sizeBytes - a.sizeBytes)
       .slice(0, user ? MAX_AUTO_WATCHED - 1 : MAX_AUTO_WATCHED);
     picked = user ? [user, ...largest] : largest;
@@ -182,24 +182,30 @@ export function pickWatched(tables: TableStatus[], configured: string[] | null):
   return picked;
 }
 
-const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
-
-/** count(*) each watched table, each bounded by its own timeout; a slow one keeps its estimate. */
+/**
+ * count(*) each watched table, each bounded by its own timeout. One that cannot be counted keeps its estimate
+ * and says why (countProblem): a permission problem is not a slow table.
+ */
 async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeoutMs: number): Promise<void> {
   for (const t of tables) {
     await client.query('SAVEPOINT dbwarden_count');
     try {
       await client.query(`SET LOCAL statement_timeout = ${Math.floor(timeoutMs)}`);
-      const r = await client.query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
-      );
+      const r = await client.query<{ n: string }>(countSql(t));
       t.rows = Number(r.rows[0]!.n);
       t.exact = true;
       await client.query('RELEASE SAVEPOINT dbwarden_count');
-    } catch {
+    } catch (err) {
+      t.countProblem = countProblem(err);
       await client.query('ROLLBACK TO SAVEPOINT dbwarden_count');
     }
   }
+}
+
+/** SQLSTATE 42501 insufficient_privilege, 57014 query_canceled (the statement timeout). */
+function countProblem(err: unknown): CountProblem {
+  const code = (err as { code?: string })?.code;
+  return code === '42501' ? 'permission-denied' : code === '57014' ? 'timeout' : 'error';
 }
 
 /** Warnings that one status reading shows by itself (the guard adds those that need history). */
@@ -215,6 +221,14 @@ function statusWarnings(s: DbStatus, configured: string[] | null): StatusWarning
       if (!found.has(name))
         w.push({ code: 'table-missing', level: 'critical', message: `Watched table ${name} does not exist` });
   }
+  const blind = blindWarning(
+    s.tables
+      .filter((t) => t.watched && !t.exact)
+      .map((t) => ({ table: `${t.schema}.${t.name}`, problem: t.countProblem ?? 'error' })),
+    { targetName: s.target.name, role: s.role ?? null, serverVersionNum: s.serverVersionNum },
+  );
+  if (blind && blind.level !== 'ok')
+    w.push({ code: blind.code, level: blind.level, message: `${blind.message} ${blind.hint}` });
   if (s.migrations && s.migrations.failed > 0)
     w.push({
       code: 'migration-failed',

@@ -39,6 +39,10 @@ export interface ClusterOptions {
   port?: number;
   /** fsync off: for throwaway test clusters only. */
   fast?: boolean;
+  /** Server binaries to use instead of findServerBin()'s (e.g. an older major version for a test). */
+  bin?: string;
+  /** Shared libraries those binaries need (LD_LIBRARY_PATH), for relocatable builds. */
+  libDir?: string;
 }
 
 /** Find the server binaries: PG_BIN, then `pg_config --bindir`, then the highest /usr/lib/postgresql/N/bin. */
@@ -79,14 +83,14 @@ function run(
   bin: string,
   tool: string,
   args: string[],
-  opts: { allowFail?: boolean } = {},
+  opts: { allowFail?: boolean; libDir?: string | undefined } = {},
 ): { ok: boolean; output: string } {
   const user = runAsUser();
   const cmd = user ? 'runuser' : join(bin, tool);
   const argv = user ? ['-u', user, '--', join(bin, tool), ...args] : args;
   const r = spawnSync(cmd, argv, {
     encoding: 'utf8',
-    env: { ...process.env, LC_ALL: 'C' },
+    env: { ...process.env, LC_ALL: 'C', ...(opts.libDir ? { LD_LIBRARY_PATH: opts.libDir } : {}) },
     timeout: 120_000,
   });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
@@ -137,7 +141,8 @@ process.once('exit', () => {
 
 /** Create (or reuse) and start a cluster in `dir`. */
 export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> {
-  const bin = findServerBin();
+  const bin = opts.bin ?? findServerBin();
+  const lib = { libDir: opts.libDir };
   const dir = resolve(opts.dir);
   const data = join(dir, 'data');
   const sock = join(dir, 'sock');
@@ -161,19 +166,24 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     giveToRunUser(passFile);
     mkdirSync(sock, { recursive: true });
     giveToRunUser(sock);
-    run(bin, 'initdb', [
-      '-D',
-      data,
-      '-U',
-      'postgres',
-      '-E',
-      'UTF8',
-      '--locale=C',
-      '--auth-local=trust',
-      '--auth-host=scram-sha-256',
-      `--pwfile=${passFile}`,
-      ...(opts.fast ? ['--no-sync'] : []),
-    ]);
+    run(
+      bin,
+      'initdb',
+      [
+        '-D',
+        data,
+        '-U',
+        'postgres',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        `--pwfile=${passFile}`,
+        ...(opts.fast ? ['--no-sync'] : []),
+      ],
+      lib,
+    );
   }
   writeFileSync(portFile, `${port}\n`);
   const settings = [
@@ -197,15 +207,15 @@ export async function startCluster(opts: ClusterOptions): Promise<LocalCluster> 
     majorVersion: version,
     url: (database = 'postgres') =>
       `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
-    isRunning: () => run(bin, 'pg_ctl', ['-D', data, 'status'], { allowFail: true }).ok,
+    isRunning: () => run(bin, 'pg_ctl', ['-D', data, 'status'], { allowFail: true, ...lib }).ok,
     start() {
       if (cluster.isRunning()) return;
-      run(bin, 'pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+      run(bin, 'pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start'], lib);
       running.add(cluster);
     },
     stop(mode = 'fast') {
       if (existsSync(join(data, 'postmaster.pid')))
-        run(bin, 'pg_ctl', ['-D', data, '-m', mode, '-w', 'stop'], { allowFail: true });
+        run(bin, 'pg_ctl', ['-D', data, '-m', mode, '-w', 'stop'], { allowFail: true, ...lib });
       running.delete(cluster);
     },
     destroy() {

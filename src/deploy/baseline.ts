@@ -1,6 +1,7 @@
 import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
-import { type GuardConfig, guard, type Warning } from '../guard/guard.js';
+import type { Warning } from '../core/warning.js';
+import { type GuardConfig, guard } from '../guard/guard.js';
 import { listSnapshots, loadSnapshot, saveSnapshot } from '../guard/snapshot-history.js';
 import { DATA_LOSS, loadWatchState, readManifests } from '../guard/watch.js';
 import type { BlobStore } from '../store/blob-store.js';

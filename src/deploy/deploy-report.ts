@@ -1,7 +1,7 @@
 import { identityLabel } from '../core/identity.js';
 import type { Level, Report, ReportSection } from '../core/report.js';
 import type { DbStatus } from '../core/status.js';
-import type { Warning } from '../guard/guard.js';
+import type { Warning } from '../core/warning.js';
 import type { DeployChanges } from './baseline.js';
 import type { DeployEvent } from './webhooks.js';
 

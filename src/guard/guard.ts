@@ -1,45 +1,15 @@
 import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { type DbIdentity, identityLabel, sameIdentity } from '../core/identity.js';
 import type { Snapshot } from '../core/snapshot.js';
+import { exclusionMatcher } from '../core/tables.js';
+import {
+  type BlindTable,
+  blindWarning,
+  type Warning,
+  type WarningCode,
+  type WayBack,
+} from '../core/warning.js';
 import { type BackupManifest, isGood } from '../store/manifest.js';
-
-/** Every warning the guard can raise; stable: chat threads, metrics and docs use them. */
-export const WARNING_CODES = [
-  'database-replaced',
-  'database-emptied',
-  'rows-dropped',
-  'table-missing',
-  'unreachable',
-  'recovered',
-  'backup-failed',
-  'backup-stale',
-  'backup-unverified',
-  'backup-shrunk',
-  'not-production-database',
-] as const;
-export type WarningCode = (typeof WARNING_CODES)[number];
-
-/** The newest good backup from before the change, and the command that brings it back. */
-export interface WayBack {
-  backupId: string;
-  takenAt: string;
-  sizeBytes: number;
-  command: string;
-}
-
-export interface Warning {
-  code: WarningCode;
-  /** "ok" only for `recovered`, which reports that a warning cleared. */
-  level: 'ok' | 'warn' | 'critical';
-  title: string;
-  /** Plain sentences a tired person understands at 3 am. */
-  message: string;
-  /** One line per table or backup concerned. */
-  details: string[];
-  /** What to do now. */
-  hint: string;
-  wayBack: WayBack | null;
-}
 
 /** A warning that was posted and has not cleared yet. */
 export interface OpenWarning {
@@ -58,7 +28,7 @@ export interface GuardConfig {
   unreachableChecks: number;
   /** Restore drills are scheduled, so one should have succeeded lately. */
   drillsConfigured: boolean;
-  /** pg_dump --exclude-table-data patterns: their rows are not expected in a backup. */
+  /** DBWARDEN_EXCLUDE_TABLES: for manifests older than their own record of what was left out (leftOut). */
   excludeTables?: string[];
   /** Times in messages are shown in this zone (default UTC). */
   timezone?: string;
@@ -116,6 +86,12 @@ export function guard(input: GuardInput): Warning[] {
         wayBack: null,
       });
     if (previous) out.push(...compareSnapshots(input, previous, current));
+    const blind = blindWarning(current.blind ?? [], {
+      targetName: config.target.name,
+      role: current.role ?? null,
+      serverVersionNum: current.serverVersionNum ?? null,
+    });
+    if (blind) out.push(blind);
   }
   out.push(...backupWarnings(input));
   const np = notProduction(config);
@@ -328,13 +304,22 @@ function shrinkage(
       `${formatBytes(latest.sizeBytes)}, less than half of the previous backup (${previous.id}, ${formatBytes(previous.sizeBytes)})`,
     );
   if (atBackup && (!latest.identity || sameIdentity(latest.identity, atBackup.identity))) {
-    const inDb = Object.keys(atBackup.tables);
+    // What the dump left out on purpose (excluded, extension-owned): its own record, or for an older manifest the
+    // same rule applied to the snapshot.
+    const matches = exclusionMatcher(exclude);
+    const excluded = (t: string) => {
+      if (latest.leftOut) return t in latest.leftOut;
+      const dot = t.indexOf('.');
+      return (
+        Boolean(atBackup.tables[t]?.extension) || matches({ schema: t.slice(0, dot), name: t.slice(dot + 1) })
+      );
+    };
+    const inDb = Object.keys(atBackup.tables).filter((t) => !excluded(t) || t in latest.tables);
     const absent = inDb.filter((t) => !(t in latest.tables));
     if (absent.length > 0)
       lines.push(
         `holds ${Object.keys(latest.tables).length} tables; the database had ${inDb.length} (missing: ${absent.slice(0, 5).join(', ')}${absent.length > 5 ? ', …' : ''})`,
       );
-    const excluded = (t: string) => exclude.some((p) => globMatch(p, t));
     for (const t of atBackup.watched) {
       const had = atBackup.tables[t]?.rows ?? 0;
       const held = latest.tables[t];
@@ -344,17 +329,6 @@ function shrinkage(
     }
   }
   return lines;
-}
-
-/** pg_dump-style pattern ("*" and "?"), matched against "schema.table" or the bare table name. */
-function globMatch(pattern: string, table: string): boolean {
-  const re = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
-  return re.test(table) || re.test(table.slice(table.indexOf('.') + 1));
 }
 
 const LOCAL_HOST =

@@ -1,7 +1,8 @@
 import { formatBytes, formatTime } from '../core/format.js';
 import { type Level, type Report, type ReportSection, worst } from '../core/report.js';
 import type { TargetInfo } from '../core/target.js';
-import type { OpenWarning, Warning } from './guard.js';
+import type { Warning } from '../core/warning.js';
+import type { OpenWarning } from './guard.js';
 
 export interface WarningReportContext {
   target: Pick<TargetInfo, 'name' | 'environment' | 'display'>;

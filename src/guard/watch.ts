@@ -5,9 +5,10 @@ import type { Notifier } from '../core/notifier.js';
 import type { Report } from '../core/report.js';
 import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
+import type { Warning, WarningCode } from '../core/warning.js';
 import { type BlobStore, readText } from '../store/blob-store.js';
 import { type BackupManifest, MANIFEST_PREFIX } from '../store/manifest.js';
-import { type GuardConfig, guard, type OpenWarning, type Warning, type WarningCode } from './guard.js';
+import { type GuardConfig, guard, type OpenWarning } from './guard.js';
 import {
   compactSnapshots,
   listSnapshots,

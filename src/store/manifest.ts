@@ -22,6 +22,11 @@ export interface BackupManifest {
   identity: DbIdentity | null;
   /** Exact row counts per "schema.table" at dump time (taken in the dump's snapshot when possible). */
   tables: Record<string, number>;
+  /**
+   * Tables of the database whose rows the dump does not (all) hold on purpose, and why: DBWARDEN_EXCLUDE_TABLES,
+   * or owned by an extension. Absent in manifests written before dbwarden recorded it.
+   */
+  leftOut?: Record<string, string>;
   /** Who asked: "schedule", "cli", "slack:U123", "discord:123", "preflight", "deploy". */
   requestedBy: string;
   /** Checksum re-read and `pg_restore --list` passed. */

