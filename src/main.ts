@@ -1,5 +1,6 @@
 import { createBackupService } from './backup/backup-service.js';
-import type { Catalog } from './backup/catalog.js';
+import { type Catalog, goodBackupsOf } from './backup/catalog.js';
+import { isGood } from './backup/manifest.js';
 import type { BackupService } from './backup/service.js';
 import type { BlobStore } from './backup/store/blob-store.js';
 import { openStore } from './backup/store/open-store.js';
@@ -13,11 +14,12 @@ import { type Config, loadConfig, SECRET_VARS } from './config.js';
 import { buildDigest, type Digest } from './core/digest.js';
 import { digestReport } from './core/digest-report.js';
 import type { GuardConfig } from './core/guard.js';
+import { type DbIdentity, readIdentity } from './core/identity.js';
 import { fanOut, type Notifier } from './core/notifier.js';
 import type { Report } from './core/report.js';
 import { createRedactor } from './core/secrets.js';
-import { snapshotFromStatus } from './core/snapshot.js';
-import { type DbStatus, probeStatus } from './core/status.js';
+import { lastSeenAt, snapshotFromStatus } from './core/snapshot.js';
+import { type BackupLookup, type DbStatus, probeStatus } from './core/status.js';
 import { statusReport } from './core/status-report.js';
 import { createTarget, parsePostgresUrl, type Target } from './core/target.js';
 import { type WatchResult, watchOnce } from './core/watch.js';
@@ -104,13 +106,35 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   });
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
-  const rawBackups = createBackupService({ target, store, config, clock, logger, metrics });
+  /**
+   * Whose backups count: the database that answers now. When it does not answer, the one dbwarden last saw at this
+   * address (its newest snapshot): during an outage the team needs that database's backup, and a snapshot taken
+   * at another address (the demo's) never lends its backups. Nothing seen here: unknown, and no backup is claimed.
+   */
+  const backupIdentity = async (probed: DbIdentity | null): Promise<DbIdentity | null> =>
+    probed ?? (await lastSeenAt(store, target.display).catch(() => null))?.identity ?? null;
+  const rawBackups = createBackupService({
+    target,
+    store,
+    config,
+    clock,
+    logger,
+    metrics,
+    identity: async () => backupIdentity(await target.readOnly((c) => readIdentity(c)).catch(() => null)),
+  });
   const backups = opts.shutdownSignal
     ? { ...abortableBackups(rawBackups, opts.shutdownSignal), catalog: rawBackups.catalog }
     : rawBackups;
-  const lastBackup = async () => {
-    const m = await backups.latestGood();
-    return m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null;
+  const lastBackup = async (probed: DbIdentity | null): Promise<BackupLookup> => {
+    const of = await backupIdentity(probed);
+    const all = await rawBackups.catalog.list();
+    const mine = goodBackupsOf(all, of);
+    const m = mine[0];
+    return {
+      of,
+      backup: m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null,
+      otherDatabases: all.filter(isGood).length - mine.length,
+    };
   };
   const status = async () => {
     const s = await probeStatus({ target, watchTables: config.watchTables, clock, lastBackup });
@@ -132,7 +156,17 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     async close() {
       await target.close();
     },
-    ...guardServices(config, target, url, logger, clock, status, opts.consoleOutput ?? process.stdout, store),
+    ...guardServices(
+      config,
+      target,
+      url,
+      logger,
+      clock,
+      status,
+      opts.consoleOutput ?? process.stdout,
+      store,
+      backupIdentity,
+    ),
   };
   services.commands.push(dbStatusCommand({ statusReport: services.statusReport }));
   services.commands.push(digestCommand({ digestReport: services.digestReport }));
@@ -151,6 +185,7 @@ function guardServices(
   status: () => Promise<DbStatus>,
   consoleOutput: NodeJS.WritableStream,
   store: BlobStore,
+  backupIdentity: (probed: DbIdentity | null) => Promise<DbIdentity | null>,
 ): Pick<
   Services,
   'store' | 'clock' | 'notifiers' | 'notifier' | 'guardConfig' | 'watch' | 'digest' | 'digestReport'
@@ -185,6 +220,7 @@ function guardServices(
       store,
       now,
       current: snapshotFromStatus(s),
+      identity: await backupIdentity(s.identity),
       target: s.target,
       nextBackupAt: nextRunAfter(config.schedule.backupCron, config.timezone, now),
     });

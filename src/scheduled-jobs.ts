@@ -1,12 +1,11 @@
 import type { BackupManifest } from './backup/manifest.js';
-import { isGood } from './backup/manifest.js';
 import { findTool } from './backup/pg-tools.js';
 import type { BackupService } from './backup/service.js';
 import { verifyAndRecord } from './backup/verify.js';
 import { asDbwardenError } from './core/errors.js';
 import { formatBytes, formatCount, formatDuration } from './core/format.js';
 import type { Report } from './core/report.js';
-import { notePosted, readManifests } from './core/watch.js';
+import { notePosted } from './core/watch.js';
 import type { Services } from './main.js';
 import { createScheduler, type Job, type Scheduler, type TickOutcome } from './schedule.js';
 
@@ -67,7 +66,7 @@ export async function runScheduledBackup(
 /** Restore-drill the newest good backup (checksum, archive, restore into a scratch database) and post the result. */
 export async function runScheduledDrill(services: Services): Promise<void> {
   const { config, store, catalog } = services;
-  const m = (await catalog.list()).find(isGood);
+  const m = await services.backups.latestGood();
   if (!m) {
     await services.notifier.post({
       title: `Restore drill skipped: ${services.target.name}`,
@@ -155,8 +154,8 @@ export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): J
 }
 
 /**
- * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup older
- * than the max age), one catch-up backup runs a minute after start, once across replicas.
+ * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup of this
+ * database older than the max age), one catch-up backup runs a minute after start, once across replicas.
  */
 export async function startSchedule(
   services: Services,
@@ -176,14 +175,10 @@ export async function startSchedule(
   let timer: NodeJS.Timeout | null = null;
   let cancel: () => void = () => {};
   const newest = opts.backups
-    ? await readManifests(services.store).then(
-        (ms) =>
-          ms.filter(isGood).sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0] ?? null,
-        (err: unknown) => {
-          services.logger.warn({ err: String(err) }, 'cannot read the backup catalog; no catch-up backup');
-          return undefined;
-        },
-      )
+    ? await opts.backups.latestGood().catch((err: unknown) => {
+        services.logger.warn({ err: String(err) }, 'cannot read the backup catalog; no catch-up backup');
+        return undefined;
+      })
     : undefined;
   if (newest !== undefined) {
     const age = newest ? services.clock().getTime() - Date.parse(newest.finishedAt) : Infinity;

@@ -90,7 +90,9 @@ describe('guard: each warning', () => {
       identity: { ...prev.identity, databaseOid: 55555 },
     });
     const [w, ...rest] = run({ current: cur, manifests: [older, nightly, other] });
-    expect(rest).toEqual([]);
+    // The database guarded now is the new one, and no backup is of it.
+    expect(rest.map((x) => x.code)).toEqual(['backup-stale']);
+    expect(rest[0]!.message).toContain('of another database');
     expect(w).toMatchObject({ code: 'database-replaced', level: 'critical' });
     expect(w!.message).toContain('deleted and recreated');
     expect(w!.wayBack).toMatchObject({

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newBackupId } from '../src/backup/catalog.js';
 import type { BlobStore } from '../src/backup/store/blob-store.js';
 import { createFileStore } from '../src/backup/store/file-store.js';
 import { createConsoleNotifier } from '../src/chat/console-notifier.js';
@@ -100,18 +101,27 @@ function setup(opts: { environment?: string; clock?: () => Date } = {}) {
   return { store, target, ch, deps, watch: () => watchOnce(deps), dir };
 }
 
+/** What a real backup of the test database would record now: its identity and row counts. */
+async function asBackedUp() {
+  const target = createTarget(db.url, {
+    environment: 'test',
+    connectTimeoutMs: 2000,
+    statementTimeoutMs: 5000,
+  });
+  try {
+    const s = await probeStatus({ target, watchTables: WATCH });
+    return {
+      identity: s.identity,
+      tables: Object.fromEntries(s.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
+    };
+  } finally {
+    await target.close();
+  }
+}
+
 /** A good backup taken a minute ago, of the database as it is now. */
-async function goodBackup(store: BlobStore, id = `${Date.now()}-good`) {
-  const s = await probeStatus({
-    target: targets[targets.length - 1]!,
-    watchTables: WATCH,
-  });
-  const m = manifest({
-    id,
-    startedAt: new Date(Date.now() - 60_000).toISOString(),
-    identity: s.identity,
-    tables: Object.fromEntries(s.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
-  });
+async function goodBackup(store: BlobStore, at = new Date(Date.now() - 60_000)) {
+  const m = manifest({ id: newBackupId(at), startedAt: at.toISOString(), ...(await asBackedUp()) });
   await writeManifests(store, [m]);
   return m;
 }
@@ -171,7 +181,7 @@ describe('watch against a real database', () => {
       await writeManifests(store, [
         manifest({
           ...good,
-          id: `later-${hours}`,
+          id: newBackupId(new Date(startedAt)),
           startedAt,
           finishedAt: new Date(now.getTime() - 1000).toISOString(),
         }),
@@ -227,7 +237,7 @@ describe('watch against a real database', () => {
     expect(stale.warnings[0]!.message).toContain(good.id);
     now = new Date();
     const failed = manifest({
-      id: `${Date.now()}-failed`,
+      id: newBackupId(new Date()),
       startedAt: new Date().toISOString(),
       status: 'failed',
       verified: false,
@@ -246,7 +256,7 @@ describe('watch against a real database', () => {
     await store.delete(`backups/${failed.id}.json`);
     const shrunk = manifest({
       ...good,
-      id: `${Date.now()}-shrunk`,
+      id: newBackupId(new Date()),
       startedAt: new Date().toISOString(),
       finishedAt: new Date(Date.now() + 1000).toISOString(),
       sizeBytes: 1000,
@@ -306,15 +316,20 @@ describe('watch against a real database', () => {
       await db.recreate();
       await seedDemo(db.url);
       const r = await watch();
-      expect(codesOf(r)).toEqual(['database-replaced']);
-      expect(r.posted).toEqual([{ code: 'database-replaced', kind: 'new' }]);
+      // The new database is the one guarded now, and none of the backups is of it.
+      expect(codesOf(r)).toEqual(['database-replaced', 'backup-stale']);
+      expect(r.posted).toEqual([
+        { code: 'database-replaced', kind: 'new' },
+        { code: 'backup-stale', kind: 'new' },
+      ]);
       expect(ch.text()).toContain(`dbwarden restore ${old.id} --to ${target.display}`);
       expect(ch.text()).toContain('deleted and recreated');
+      expect(ch.text()).toContain('the good backups in the store are of another database');
       expect((await watch()).posted).toEqual([]);
       const accepted = await acceptCurrent(deps, 'cli:test');
       expect(accepted.cleared).toEqual(['database-replaced']);
       const after = await watch();
-      expect(after.warnings).toEqual([]);
+      expect(codesOf(after)).toEqual(['backup-stale']);
       expect(after.posted).toEqual([]);
       expect((await loadWatchState(store)).accepted?.by).toBe('cli:test');
     },
@@ -333,7 +348,11 @@ describe('watch against a real database', () => {
     };
     const cli = (args: string[]) => runCliCaptured(args, env);
     await writeManifests(createFileStore(dir), [
-      manifest({ id: `${Date.now()}-cli`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
+      manifest({
+        id: newBackupId(new Date(Date.now() - 60_000)),
+        startedAt: new Date(Date.now() - 60_000).toISOString(),
+        ...(await asBackedUp()),
+      }),
     ]);
     const first = await cli(['watch', '--once', '--json']);
     expect(first.code).toBe(0);
@@ -360,7 +379,11 @@ describe('watch against a real database', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-loop-'));
     dirs.push(dir);
     await writeManifests(createFileStore(dir), [
-      manifest({ id: `${Date.now()}-loop`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
+      manifest({
+        id: newBackupId(new Date(Date.now() - 60_000)),
+        startedAt: new Date(Date.now() - 60_000).toISOString(),
+        ...(await asBackedUp()),
+      }),
     ]);
     const p = spawnCli(['watch'], {
       DATABASE_URL: db.url,

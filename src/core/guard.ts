@@ -1,3 +1,4 @@
+import { goodBackupsOf } from '../backup/catalog.js';
 import { type BackupManifest, isGood } from '../backup/manifest.js';
 import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from './format.js';
 import { type DbIdentity, identityLabel, sameIdentity } from './identity.js';
@@ -73,7 +74,7 @@ export interface GuardInput {
   rowsDroppedOpen?: boolean;
   /** Every backup manifest (any order). */
   manifests: BackupManifest[];
-  /** The snapshot nearest before the newest good backup started: what that backup should hold. */
+  /** The snapshot nearest before the newest good backup (of this database) started: what that backup should hold. */
   atBackup?: Snapshot | null;
   config: GuardConfig;
   now: Date;
@@ -228,7 +229,8 @@ function backupWarnings(input: GuardInput): Warning[] {
   const { config, now } = input;
   const out: Warning[] = [];
   const byTime = [...input.manifests].sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
-  const good = byTime.filter(isGood);
+  // Only this database's backups count (a failed run records no identity: the newest attempt is judged as is).
+  const good = goodBackupsOf(input.manifests, guardedIdentity(input));
   const newest = byTime[0];
   if (newest && !isGood(newest)) {
     const why =
@@ -253,7 +255,7 @@ function backupWarnings(input: GuardInput): Warning[] {
       code: 'backup-stale',
       level: 'warn',
       title: 'No backup',
-      message: `There is no good backup of ${config.target.name} at all: if it were lost now, nothing could bring it back.`,
+      message: `There is no good backup of ${config.target.name} at all${byTime.some(isGood) ? ' (the good backups in the store are of another database)' : ''}: if it were lost now, nothing could bring it back.`,
       details: [],
       hint: 'Run `dbwarden backup` (or /backup-now) now.',
       wayBack: null,
@@ -273,7 +275,7 @@ function backupWarnings(input: GuardInput): Warning[] {
     });
 
   if (config.drillsConfigured) {
-    const drills = byTime.map((m) => m.drill).filter((d) => d !== null);
+    const drills = good.map((m) => m.drill).filter((d) => d !== null);
     const lastOk = drills.filter((d) => d.ok).sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
     if (!lastOk || now.getTime() - Date.parse(lastOk.at) > DRILL_MAX_AGE_MS) {
       const lastTry = drills.sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
@@ -364,6 +366,14 @@ function notProduction(config: GuardConfig): Warning | null {
     hint: "Set DATABASE_URL to the production database's URL, or DBWARDEN_ENV to what this really is (e.g. development).",
     wayBack: null,
   };
+}
+
+/**
+ * Which database the guard speaks for: the one that answers now, else (unreachable) the one it last knew. Its
+ * backups are the only ones the guard counts.
+ */
+export function guardedIdentity(input: Pick<GuardInput, 'previous' | 'current'>): DbIdentity | null {
+  return 'unreachable' in input.current ? (input.previous?.identity ?? null) : input.current.identity;
 }
 
 /** The newest good backup started before `before` (of the same database when possible), as a restore command. */

@@ -68,6 +68,15 @@ function migrationsText(s: DbStatus): string {
 
 function lastBackupText(s: DbStatus): string {
   const b = s.lastBackup;
-  if (!b) return 'none yet';
-  return `${b.id} · ${formatAge(b.ageSeconds * 1000)} · ${formatBytes(b.sizeBytes)}${b.verified ? ' · verified ✓' : ' · not verified'}`;
+  const of = s.backupsOf;
+  // Not answering: the backups shown are those of the database last seen here, and the text says so.
+  const seen =
+    !s.identity && of?.identity ? `the database last seen here (${identityLabel(of.identity)})` : null;
+  if (!b) {
+    if (!of) return 'none yet';
+    if (!of.identity) return 'unknown: the database does not answer and dbwarden has not seen it here before';
+    const others = of.otherDatabases > 0 ? ` (${of.otherDatabases} in the store of another database)` : '';
+    return seen ? `none of ${seen}${others}` : `none of this database yet${others}`;
+  }
+  return `${b.id} · ${formatAge(b.ageSeconds * 1000)} · ${formatBytes(b.sizeBytes)}${b.verified ? ' · verified ✓' : ' · not verified'}${seen ? ` · of ${seen}` : ''}`;
 }

@@ -1,3 +1,4 @@
+import { createCatalog } from '../backup/catalog.js';
 import type { BlobStore } from '../backup/store/blob-store.js';
 import { type GuardConfig, guard, type Warning } from '../core/guard.js';
 import {
@@ -8,7 +9,7 @@ import {
   snapshotFromStatus,
 } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
-import { DATA_LOSS, loadWatchState, readManifests } from '../core/watch.js';
+import { DATA_LOSS, loadWatchState } from '../core/watch.js';
 
 /**
  * What "before" means for deploys and preflight: the guard's baseline (the last snapshot taken while the data
@@ -39,7 +40,9 @@ export async function dataLossWarnings(
   config: GuardConfig,
   now: Date,
 ): Promise<Warning[]> {
-  const manifests = await readManifests(store).catch(() => []);
+  const manifests = await createCatalog(store)
+    .list()
+    .catch(() => []);
   return guard({ previous, current, manifests, config, now }).filter((w) => DATA_LOSS.has(w.code));
 }
 
