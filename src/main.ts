@@ -22,7 +22,7 @@ import { lastSeenAt, snapshotFromStatus } from './core/snapshot.js';
 import { type BackupLookup, type DbStatus, probeStatus } from './core/status.js';
 import { statusReport } from './core/status-report.js';
 import { createTarget, parsePostgresUrl, type Target } from './core/target.js';
-import { type WatchResult, watchOnce } from './core/watch.js';
+import { loadWatchState, type OpenWarning, type WatchResult, watchOnce } from './core/watch.js';
 import type { LocalCluster } from './demo/cluster.js';
 import { startDemoDatabase } from './demo/demo.js';
 import { createLogger, type Logger } from './log.js';
@@ -136,8 +136,16 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
       otherDatabases: all.filter(isGood).length - mine.length,
     };
   };
+  const guardWarnings = async () =>
+    Object.values((await loadWatchState(store)).open).filter((o): o is OpenWarning => Boolean(o));
   const status = async () => {
-    const s = await probeStatus({ target, watchTables: config.watchTables, clock, lastBackup });
+    const s = await probeStatus({
+      target,
+      watchTables: config.watchTables,
+      clock,
+      lastBackup,
+      guardWarnings,
+    });
     metrics.statusProbed(s);
     return s;
   };

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { probeStatus } from '../src/core/status.js';
 import { createTarget } from '../src/core/target.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { buildServices } from '../src/main.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, canControlCluster, useTestCluster } from './helpers/cluster.js';
 
@@ -142,7 +143,45 @@ describe('status, digest and the guard agree on which backups are this database�
     expect(JSON.parse(watch.out).warnings.map((w: { code: string }) => w.code)).toContain(
       'database-replaced',
     );
-    expect(text.out + json.out + digest.out).not.toContain(db.password);
+    const after = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(after.warnings[0]).toMatchObject({ code: 'database-replaced', level: 'critical' });
+    expect(after.lastBackup).toBeNull();
+    const afterText = (await runCliCaptured(['status'], app)).out;
+    expect(afterText.split('\n')[0]).toBe('🚨 staging · app');
+    expect(afterText).toMatch(/Warnings\n {2}🚨 Database replaced \[database-replaced\] — open since/);
+    expect(afterText + json.out + digest.out).not.toContain(db.password);
+  });
+
+  it('status is critical and names the guard’s open warning (database emptied); --json carries it', async () => {
+    await reseed();
+    const dir = freshStore();
+    const app = envFor(db.url, dir);
+    expect((await runCliCaptured(['backup'], app)).code).toBe(0);
+    expect((await runCliCaptured(['watch', '--once'], app)).code).toBe(0);
+    await db.sql(
+      'TRUNCATE auth_user, billing_customer, billing_meter, billing_transaction, django_migrations',
+    );
+    expect((await runCliCaptured(['watch', '--once'], app)).code).toBe(3);
+
+    const s = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(s.warnings[0]).toMatchObject({
+      code: 'database-emptied',
+      level: 'critical',
+      message: expect.stringContaining('Database emptied'),
+    });
+    const text = (await runCliCaptured(['status'], app)).out;
+    expect(text.split('\n')[0]).toBe('🚨 staging · app');
+    expect(text).toMatch(/Warnings\n {2}🚨 Database emptied \[database-emptied\] — open since/);
+    // The chat's /db-status gets the same Report: critical, and its summary names the warning.
+    const services = await buildServices({ env: app });
+    try {
+      const report = await services.statusReport();
+      expect(report.level).toBe('critical');
+      expect(report.summary).toMatch(/^🚨 staging database app: Database emptied/);
+    } finally {
+      await services.close();
+    }
+    await reseed();
   });
 
   it.runIf(canControlCluster)(

@@ -9,9 +9,14 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
   const footer = `checked ${formatTime(new Date(s.checkedAt), timeZone)}`;
   let level: Level = 'ok';
   for (const w of s.warnings) level = worst(level, w.level);
-  const warningLines = s.warnings.map((w) => `${w.level === 'critical' ? '🚨' : '⚠️'} ${w.message}`);
+  const warningLines = s.warnings.map(
+    (w) =>
+      `${w.level === 'critical' ? '🚨' : '⚠️'} ${w.message}${w.since ? ` [${w.code}] — open since ${formatTime(new Date(w.since), timeZone)}` : ''}`,
+  );
 
   if (!s.reachable) {
+    // The summary already says unreachable; the guard's other open warnings still need saying.
+    const others = warningLines.filter((_, i) => s.warnings[i]!.code !== 'unreachable');
     return {
       title,
       level: 'critical',
@@ -22,7 +27,7 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
         ...(s.error?.hint ? [{ label: 'Hint', value: s.error.hint }] : []),
         { label: 'Last backup', value: lastBackupText(s) },
       ],
-      sections: [],
+      sections: others.length > 0 ? [{ title: 'Warnings', lines: others, muted: true }] : [],
       footer,
     };
   }

@@ -27,6 +27,8 @@ export interface StatusWarning {
   code: string;
   level: 'warn' | 'critical';
   message: string;
+  /** A warning the guard posted and has not cleared: since when. */
+  since?: string;
 }
 
 /** What the backup catalog says about the database's backups (see StatusDeps.lastBackup). */
@@ -36,6 +38,14 @@ export interface BackupLookup {
   backup: Omit<LastBackup, 'ageSeconds'> | null;
   /** Good backups in the store that are of other databases (e.g. the demo's): never shown as this one's. */
   otherDatabases: number;
+}
+
+/** A warning the guard posted and has not cleared (kept in the store), as status needs it. */
+export interface GuardOpenWarning {
+  code: string;
+  level: 'ok' | 'warn' | 'critical';
+  title: string;
+  since: string;
 }
 
 export interface DbStatus {
@@ -55,6 +65,7 @@ export interface DbStatus {
   lastBackup: LastBackup | null;
   /** Whose backups `lastBackup` is about (absent when no catalog was asked): see BackupLookup. */
   backupsOf?: { identity: DbIdentity | null; otherDatabases: number };
+  /** This reading's own warnings and the guard's open ones, critical first. */
   warnings: StatusWarning[];
   /** Which query took longest, for the benchmark and slow-status debugging. */
   timings: Record<string, number>;
@@ -66,6 +77,8 @@ export interface StatusDeps {
   watchTables: string[] | null;
   /** The newest good backup of the database with the probed identity (null: unreachable), from the catalog. */
   lastBackup?: (identity: DbIdentity | null) => Promise<BackupLookup>;
+  /** The guard's open warnings, from the store: status is not ✅ while the guard has a warning open. */
+  guardWarnings?: () => Promise<GuardOpenWarning[]>;
   clock?: () => Date;
   /** Longest a single exact count may run before it falls back to the estimate. */
   countTimeoutMs?: number;
@@ -95,6 +108,10 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
     timings,
   };
 
+  const guardPromise = deps.guardWarnings?.().then(
+    (open): { open: GuardOpenWarning[]; err?: string } => ({ open }),
+    (err: unknown) => ({ open: [], err: asDbwardenError(err).message }),
+  );
   try {
     await deps.target.readOnly(async (client) => {
       const t = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -147,8 +164,41 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
       });
     }
   }
-  base.warnings = [...statusWarnings(base, deps.watchTables, storeProblems.length > 0), ...storeProblems];
+  const guarded = await guardPromise;
+  if (guarded?.err)
+    storeProblems.push({
+      code: 'store-unreadable',
+      level: 'warn',
+      message: `Could not read the guard's open warnings: ${guarded.err}`,
+    });
+  base.warnings = withGuardWarnings(
+    [...statusWarnings(base, deps.watchTables, storeProblems.length > 0), ...storeProblems],
+    guarded?.open ?? [],
+    base.reachable,
+  );
   return base;
+}
+
+/**
+ * This reading's warnings plus the guard's open ones, critical first. A code this reading raised itself is
+ * shown once (its own message is the fresher), and the guard's `unreachable` not when the database just answered.
+ */
+function withGuardWarnings(
+  own: StatusWarning[],
+  open: GuardOpenWarning[],
+  reachable: boolean,
+): StatusWarning[] {
+  const seen = new Set(own.map((w) => w.code));
+  const guard: StatusWarning[] = open
+    .filter((o) => o.level !== 'ok' && !seen.has(o.code) && !(reachable && o.code === 'unreachable'))
+    .map((o) => ({
+      code: o.code,
+      level: o.level as StatusWarning['level'],
+      message: o.title,
+      since: o.since,
+    }));
+  const all = [...own, ...guard];
+  return [...all.filter((w) => w.level === 'critical'), ...all.filter((w) => w.level !== 'critical')];
 }
 
 /** All user tables with the planner's row estimate (statistics when never analysed). */
