@@ -15,6 +15,7 @@ import { probeStatus } from '../src/core/status.js';
 import { createTarget, type Target } from '../src/core/target.js';
 import { acceptCurrent, loadWatchState, watchOnce } from '../src/core/watch.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { backupServiceFor } from './helpers/backup.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
 import { manifest, writeManifests } from './helpers/fixtures.js';
@@ -210,6 +211,98 @@ describe('watch against a real database', () => {
     expect(w.details).toContain('public.auth_user: 40 → 0');
     expect(w.wayBack).not.toBeNull();
     expect(r.posted).toContainEqual({ code: 'database-emptied', kind: 'new' });
+  });
+
+  /** Real backups of the test database into `store`, as the backup service takes them (row counts included). */
+  const backupsInto = (store: BlobStore) => {
+    const b = backupServiceFor(db.url, store);
+    targets.push(b.target);
+    return (requestedBy = 'cli') => b.service.run({ requestedBy });
+  };
+  const FLUSH = 'TRUNCATE auth_user, billing_customer, billing_meter, billing_transaction, django_migrations';
+
+  it('flush right after a backup → database-emptied names that backup, not an older one', async () => {
+    await reseed();
+    const { store, watch, ch, target } = setup();
+    const backup = backupsInto(store);
+    const nightly = await backup('schedule');
+    await watch();
+    const fresh = await backup('cli');
+    await db.sql(FLUSH);
+    const r = await watch();
+    const w = r.warnings.find((x) => x.code === 'database-emptied')!;
+    expect(w.wayBack?.backupId).toBe(fresh.id);
+    expect(ch.text()).toContain(`dbwarden restore ${fresh.id} --to ${target.display}`);
+    expect(ch.text()).not.toContain(nightly.id);
+  });
+
+  it('a backup taken after the data was emptied is never the way back; with no other, no "below"', async () => {
+    await reseed();
+    const { store, watch, ch } = setup();
+    const backup = backupsInto(store);
+    const good = await backup('schedule');
+    await watch();
+    await db.sql(FLUSH);
+    const empty = await backup('cli'); // someone backs up the emptied database before the watch notices
+    const r = await watch();
+    const w = r.warnings.find((x) => x.code === 'database-emptied')!;
+    expect(w.wayBack?.backupId).toBe(good.id);
+    expect(ch.text()).not.toContain(`dbwarden restore ${empty.id}`);
+
+    await reseed();
+    const only = setup();
+    const backupOnly = backupsInto(only.store);
+    await only.watch();
+    await db.sql(FLUSH);
+    const emptyOnly = await backupOnly('cli');
+    const r2 = await only.watch();
+    const w2 = r2.warnings.find((x) => x.code === 'database-emptied')!;
+    expect(w2.wayBack).toBeNull();
+    expect(only.ch.text()).not.toContain(`dbwarden restore ${emptyOnly.id}`);
+    expect(only.ch.text()).not.toContain('below');
+    expect(only.ch.text()).toContain('No backup of this database holds the data');
+  });
+
+  it('no backup at all → the data-loss warning says so plainly, never "restore the backup below"', async () => {
+    await reseed();
+    const { watch, ch } = setup();
+    await watch();
+    await db.sql('DELETE FROM billing_transaction WHERE id % 2 = 0');
+    const r = await watch();
+    const w = r.warnings.find((x) => x.code === 'rows-dropped')!;
+    expect(w.wayBack).toBeNull();
+    expect(w.hint).not.toContain('below');
+    expect(ch.text()).not.toContain('below');
+    expect(ch.text()).toContain('No backup of this database holds the data');
+  });
+
+  it('`dbwarden preflight --backup` then a destructive deploy → the way back is that pre-migration backup', async () => {
+    await reseed();
+    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-preflight-'));
+    dirs.push(dir);
+    const env = {
+      DATABASE_URL: db.url,
+      DBWARDEN_STORE: dir,
+      DBWARDEN_ENV: 'staging',
+      DBWARDEN_WATCH_TABLES: WATCH.join(','),
+      LOG_LEVEL: 'silent',
+    };
+    const cli = (args: string[]) => runCliCaptured(args, env);
+    const nightly = JSON.parse((await cli(['backup', '--json'])).out).id as string;
+    expect((await cli(['watch', '--once'])).code).toBe(0);
+    await db.sql(`INSERT INTO auth_user (username, email, password)
+      SELECT 'late' || i, 'l' || i || '@x.test', 'x' FROM generate_series(1, 5) i`);
+    const pre = await cli(['preflight', '--backup', '--json']);
+    expect(pre.code).toBe(0);
+    const preBackup = JSON.parse(pre.out).backup.id as string;
+    await db.sql('DROP TABLE billing_transaction');
+    const after = await cli(['watch', '--once', '--json']);
+    expect(after.code).toBe(3);
+    const w = JSON.parse(after.out).warnings.find((x: { code: string }) => x.code === 'table-missing');
+    expect(w.wayBack.backupId).toBe(preBackup);
+    expect(after.err).toContain(`dbwarden restore ${preBackup}`);
+    expect(after.err).not.toContain(nightly);
+    expect(after.out + after.err + pre.out + pre.err).not.toContain(db.password);
   });
 
   it('DROP TABLE → table-missing (critical), with the backup from before', async () => {

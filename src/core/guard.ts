@@ -1,5 +1,6 @@
 import { goodBackupsOf } from '../backup/catalog.js';
 import { type BackupManifest, isGood } from '../backup/manifest.js';
+import { patternMatcher } from '../backup/table-counts.js';
 import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from './format.js';
 import { type DbIdentity, identityLabel, sameIdentity } from './identity.js';
 import type { Snapshot } from './snapshot.js';
@@ -20,7 +21,7 @@ export const WARNING_CODES = [
 ] as const;
 export type WarningCode = (typeof WARNING_CODES)[number];
 
-/** The newest good backup from before the change, and the command that brings it back. */
+/** The newest good backup of this database that still holds the data, and the command that brings it back. */
 export interface WayBack {
   backupId: string;
   takenAt: string;
@@ -119,7 +120,7 @@ export function guard(input: GuardInput): Warning[] {
 function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): Warning[] {
   const { config, manifests } = input;
   const name = config.target.name;
-  const way = () => wayBack(manifests, new Date(prev.at), prev.identity, config.target.display);
+  const way = (lost: string[] = []) => wayBack(manifests, prev, config, lost);
   if (!sameIdentity(prev.identity, cur.identity)) {
     const rows = (s: Snapshot) => s.watched.reduce((n, t) => n + (s.tables[t]?.rows ?? 0), 0);
     const w = way();
@@ -138,7 +139,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
         ],
         hint: w
           ? 'If this move was intended, run `dbwarden accept`. If not, stop the app writing and restore the backup below.'
-          : 'If this move was intended, run `dbwarden accept`. No backup of the old database exists.',
+          : `If this move was intended, run \`dbwarden accept\`. If not, stop the app writing. ${noWayBack('the old database')}`,
         wayBack: w,
       },
     ];
@@ -148,6 +149,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
   const missing = Object.keys(prev.tables).filter((t) => !(t in cur.tables));
   if (missing.length > 0) {
     const important = missing.filter((t) => prev.watched.includes(t) || (prev.tables[t]?.rows ?? 0) > 0);
+    const w = way(missing);
     out.push({
       code: 'table-missing',
       level: important.length > 0 ? 'critical' : 'warn',
@@ -156,8 +158,10 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
       details: missing.map(
         (t) => `${t}: had ${prev.tables[t]!.exact ? '' : '~'}${formatCount(prev.tables[t]!.rows)} rows`,
       ),
-      hint: 'If a migration dropped it on purpose, run `dbwarden accept`. If not, restore the backup below.',
-      wayBack: way(),
+      hint: w
+        ? 'If a migration dropped it on purpose, run `dbwarden accept`. If not, restore the backup below.'
+        : `If a migration dropped it on purpose, run \`dbwarden accept\`. If not: ${noWayBack()}`,
+      wayBack: w,
     });
   }
 
@@ -167,14 +171,17 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
   );
   const emptied = compared.filter((t) => cur.tables[t]!.rows === 0);
   if (compared.length > 0 && emptied.length === compared.length) {
+    const w = way();
     out.push({
       code: 'database-emptied',
       level: 'critical',
       title: 'Database emptied',
       message: `Every watched table of ${name} that had rows is now empty (${emptied.length} table${emptied.length === 1 ? '' : 's'}). Something like \`manage.py flush\`, TRUNCATE or a bad migration wiped the data.`,
       details: emptied.map((t) => `${t}: ${formatCount(prev.tables[t]!.rows)} → 0`),
-      hint: 'Stop the app writing new data, then restore the backup below.',
-      wayBack: way(),
+      hint: w
+        ? 'Stop the app writing new data, then restore the backup below.'
+        : `Stop the app writing new data. ${noWayBack()}`,
+      wayBack: w,
     });
     return out;
   }
@@ -188,6 +195,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
     return before >= MIN_ROWS_FOR_DROP && ((before - now) / before) * 100 > threshold;
   });
   if (dropped.length > 0) {
+    const w = way();
     out.push({
       code: 'rows-dropped',
       level: 'critical',
@@ -198,8 +206,10 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
         const now = cur.tables[t]!.rows;
         return `${t}: ${formatCount(before)} → ${formatCount(now)} (−${Math.round(((before - now) / before) * 100)} %)`;
       }),
-      hint: 'If the deletion was intended, run `dbwarden accept`. If not, restore the backup below (into a scratch database to copy the rows back).',
-      wayBack: way(),
+      hint: w
+        ? 'If the deletion was intended, run `dbwarden accept`. If not, restore the backup below (into a scratch database to copy the rows back).'
+        : `If the deletion was intended, run \`dbwarden accept\`. If not, stop the app writing. ${noWayBack()}`,
+      wayBack: w,
     });
   }
   return out;
@@ -209,9 +219,7 @@ function unreachableWarning(input: GuardInput, cur: Unreachable): Warning | null
   const { config } = input;
   if (cur.failedChecks < config.unreachableChecks) return null;
   const gone = cur.unreachable.code === 'unreachable-no-database';
-  const way = gone
-    ? wayBack(input.manifests, null, input.previous?.identity ?? null, config.target.display)
-    : null;
+  const way = gone ? wayBack(input.manifests, input.previous, config) : null;
   return {
     code: 'unreachable',
     level: 'critical',
@@ -376,24 +384,58 @@ export function guardedIdentity(input: Pick<GuardInput, 'previous' | 'current'>)
   return 'unreachable' in input.current ? (input.previous?.identity ?? null) : input.current.identity;
 }
 
-/** The newest good backup started before `before` (of the same database when possible), as a restore command. */
+/** Said instead of "restore the backup below" when there is none to restore. */
+const noWayBack = (of = 'this database') =>
+  `No backup of ${of} holds the data as it was, so dbwarden cannot bring it back. Look now for another copy ` +
+  "(your provider's snapshots or point-in-time recovery, a replica) before it expires.";
+
+/**
+ * The way back to the data as the last good snapshot (`before`) saw it: the newest good backup of that database
+ * whose recorded row counts show the data intact (see holdsData), `lost` tables included. Failing that, the newest
+ * one started before that snapshot: it predates the change, and rows it lacks are growth since, not loss. A backup
+ * taken after the loss (a flush, then a backup) holds the loss and is never offered. Null when there is none.
+ */
 export function wayBack(
   manifests: BackupManifest[],
-  before: Date | null,
-  identity: DbIdentity | null,
-  display: string,
+  before: Snapshot | null,
+  config: Pick<GuardConfig, 'rowsDropPct' | 'excludeTables' | 'target'>,
+  lost: string[] = [],
 ): WayBack | null {
-  const candidates = manifests
-    .filter(isGood)
-    .filter((m) => before === null || Date.parse(m.startedAt) <= before.getTime())
-    .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
-  const same = identity ? candidates.filter((m) => m.identity && sameIdentity(m.identity, identity)) : [];
-  const pick = same[0] ?? candidates[0];
+  if (!before) return null;
+  const good = goodBackupsOf(manifests, before.identity);
+  const pick =
+    good.find((m) => holdsData(m, before, config.rowsDropPct, config.excludeTables ?? [], lost)) ??
+    good.find((m) => Date.parse(m.startedAt) <= Date.parse(before.at));
   if (!pick) return null;
   return {
     backupId: pick.id,
     takenAt: pick.startedAt,
     sizeBytes: pick.sizeBytes,
-    command: `dbwarden restore ${pick.id} --to ${display}`,
+    command: `dbwarden restore ${pick.id} --to ${config.target.display}`,
   };
+}
+
+/**
+ * Does the backup hold the data `snap` saw? Each watched table it counted kept all but `dropPct` % of its rows (a
+ * small one: any at all) — the rule that raises rows-dropped, so a backup the guard would call damaged is never
+ * the way back — and the `lost` tables are in it. Tables whose data dumps exclude are not asked for; a watched
+ * table the dump does not count (e.g. extension-owned) is no evidence either way.
+ */
+export function holdsData(
+  m: BackupManifest,
+  snap: Snapshot,
+  dropPct: number,
+  excludeTables: string[],
+  lost: string[] = [],
+): boolean {
+  const excluded = patternMatcher(excludeTables);
+  if (lost.some((t) => !excluded(t) && m.tables[t] === undefined)) return false;
+  for (const t of snap.watched) {
+    const had = snap.tables[t];
+    const held = m.tables[t];
+    if (!had?.exact || had.rows <= 0 || held === undefined || excluded(t)) continue;
+    if (had.rows < MIN_ROWS_FOR_DROP ? held === 0 : (had.rows - held) * 100 > had.rows * dropPct)
+      return false;
+  }
+  return true;
 }
