@@ -10,23 +10,26 @@ import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
 import { type Config, loadConfig, SECRET_VARS } from './core/config.js';
 import { nextRunAfter } from './core/cron.js';
+import { type DbIdentity, readIdentity } from './core/identity.js';
 import { createLogger, type Logger } from './core/log.js';
 import type { Notifier } from './core/notifier.js';
 import type { Report } from './core/report.js';
 import { createRedactor, type Redactor } from './core/secrets.js';
 import { snapshotFromStatus } from './core/snapshot.js';
-import { type DbStatus, probeStatus } from './core/status.js';
+import { type BackupLookup, type DbStatus, probeStatus } from './core/status.js';
 import { statusReport } from './core/status-report.js';
 import { createTarget, parsePostgresUrl, type Target } from './core/target.js';
 import type { LocalCluster } from './demo/cluster.js';
 import { startDemoDatabase } from './demo/demo.js';
 import { buildDigest, type Digest } from './guard/digest.js';
 import { digestReport } from './guard/digest-report.js';
-import type { GuardConfig } from './guard/guard.js';
-import { type WatchResult, watchOnce } from './guard/watch.js';
+import type { GuardConfig, OpenWarning } from './guard/guard.js';
+import { lastSeenAt } from './guard/snapshot-history.js';
+import { loadWatchState, type WatchResult, watchOnce } from './guard/watch.js';
 import type { BlobStore } from './store/blob-store.js';
-import type { Catalog } from './store/catalog.js';
+import { type Catalog, goodBackupsOf } from './store/catalog.js';
 import { createFileStore } from './store/file-store.js';
+import { isGood } from './store/manifest.js';
 import { openStore } from './store/open-store.js';
 
 /** Everything built once from the config and passed down: the composition root. Never edited afterwards. */
@@ -110,20 +113,38 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
   const clock = opts.clock ?? (() => new Date());
+  /**
+   * Whose backups count: the database that answers now. When it does not answer, the one dbwarden last saw at this
+   * address (its newest snapshot): during an outage the team needs that database's backup, and a snapshot taken
+   * at another address (the demo's) never lends its backups. Nothing seen here: unknown, and no backup is claimed.
+   */
+  const backupIdentity = async (probed: DbIdentity | null): Promise<DbIdentity | null> =>
+    probed ?? (await lastSeenAt(store, target.display).catch(() => null))?.identity ?? null;
   const rawBackups = createBackupService({
     target,
     store,
     config,
     clock,
     logger,
+    identity: async () => backupIdentity(await target.readOnly((c) => readIdentity(c)).catch(() => null)),
     ...(opts.backupMetrics ? { metrics: opts.backupMetrics } : {}),
   });
   const backups = opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups;
-  const lastBackup = async () => {
-    const m = await backups.latestGood();
-    return m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null;
+  const lastBackup = async (probed: DbIdentity | null): Promise<BackupLookup> => {
+    const of = await backupIdentity(probed);
+    const all = await rawBackups.catalog.list();
+    const mine = goodBackupsOf(all, of);
+    const m = mine[0];
+    return {
+      of,
+      backup: m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null,
+      otherDatabases: all.filter(isGood).length - mine.length,
+    };
   };
-  const status = () => probeStatus({ target, watchTables: config.watchTables, clock, lastBackup });
+  const guardWarnings = async () =>
+    Object.values((await loadWatchState(store)).open).filter((o): o is OpenWarning => Boolean(o));
+  const status = () =>
+    probeStatus({ target, watchTables: config.watchTables, clock, lastBackup, guardWarnings });
   const notifier = teamChannel({
     config,
     environment,
@@ -152,6 +173,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
       store,
       now,
       current: snapshotFromStatus(s),
+      identity: await backupIdentity(s.identity),
       target: s.target,
       nextBackupAt: nextRunAfter(config.schedule.backupCron, config.timezone, now),
     });

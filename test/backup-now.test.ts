@@ -43,11 +43,12 @@ describe('/backup-now', () => {
     const { command, target, service } = setup();
     const reply = recorder();
     await command.run('', { id: 'U1', name: 'alice', platform: 'slack' }, reply);
-    await target.close();
     expect(reply.reports[0]!.progress).toBeDefined();
     expect(reply.reports[0]!.fields).toContainEqual({ label: 'Started by', value: 'alice (slack:U1)' });
     const done = reply.last();
+    // The newest good backup of this database: the service asks the database which one it is.
     const m = (await service.latestGood())!;
+    await target.close();
     expect(m.requestedBy).toBe('slack:U1');
     expect(done.title).toBe('Backup of app complete');
     expect(done.level).toBe('ok');

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { findTool } from '../src/backup/pg-tools.js';
 import { verifyAndRecord } from '../src/backup/verify.js';
 import { BackupFailed } from '../src/core/errors.js';
@@ -13,11 +13,12 @@ import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
 const db = useTestCluster();
 const closers: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const c of closers) await c();
+// After each test: a whole file's idle pools would use up the test server's connections.
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
 });
 
-/** A backup service whose target is closed after the file's tests. */
+/** A backup service whose target is closed after the test. */
 function serviceFor(...args: Parameters<typeof backupServiceFor>) {
   const s = backupServiceFor(...args);
   closers.push(() => s.target.close());

@@ -9,7 +9,7 @@ import { seedDemo } from '../src/demo/seed.js';
 import { buildDigest, sparkline } from '../src/guard/digest.js';
 import { digestReport } from '../src/guard/digest-report.js';
 import { saveSnapshot } from '../src/guard/snapshot-history.js';
-import { buildServices } from '../src/main.js';
+import { buildServices, type Services } from '../src/main.js';
 import { createFileStore } from '../src/store/file-store.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { manifest, snapshot, writeManifests } from './helpers/fixtures.js';
@@ -54,13 +54,13 @@ describe('digest from a stored history', () => {
       );
     }
     const nightly = manifest({
-      id: '20261124T020000000Z-n1',
+      id: '20261124T020000.000Z-a00001',
       startedAt: '2026-11-24T02:00:00.000Z',
       durationMs: 4100,
       sizeBytes: 12 * 2 ** 20,
     });
     const older = manifest({
-      id: '20261123T020000000Z-n0',
+      id: '20261123T020000.000Z-a00000',
       startedAt: '2026-11-23T02:00:00.000Z',
       sizeBytes: 11 * 2 ** 20,
     });
@@ -77,6 +77,7 @@ describe('digest from a stored history', () => {
       store,
       now,
       current,
+      identity: current.identity,
       target,
       nextBackupAt: new Date('2026-11-25T02:00:00.000Z'),
     });
@@ -107,19 +108,26 @@ describe('digest from a stored history', () => {
   it('is loud when last night’s backup failed (with the cause) or is missing', async () => {
     const store = createFileStore(tempDir());
     const now = new Date('2026-11-24T08:00:00.000Z');
-    const old = manifest({ id: '20261120T020000000Z-o', startedAt: '2026-11-20T02:00:00.000Z' });
+    const old = manifest({ id: '20261120T020000.000Z-b00000', startedAt: '2026-11-20T02:00:00.000Z' });
     await writeManifests(store, [old]);
-    const missing = await buildDigest({ store, now, current: null, target, nextBackupAt: null });
+    const missing = await buildDigest({
+      store,
+      now,
+      current: null,
+      identity: snapshot().identity,
+      target,
+      nextBackupAt: null,
+    });
     expect(missing.backup.state).toBe('missing');
     const mr = digestReport(missing, 'UTC');
     expect(mr.level).toBe('critical');
     expect(renderText(mr)).toContain(
-      `MISSING: no backup finished in the last day (newest good: ${old.id}, 4 d ago)`,
+      `MISSING: no backup of this database finished in the last day (newest good: ${old.id}, 4 d ago)`,
     );
     expect(renderText(mr)).toContain('unknown (database not answering)');
 
     const failed = manifest({
-      id: '20261124T020000000Z-f',
+      id: '20261124T020000.000Z-f00000',
       startedAt: '2026-11-24T02:00:00.000Z',
       status: 'failed',
       verified: false,
@@ -131,14 +139,66 @@ describe('digest from a stored history', () => {
     });
     await writeManifests(store, [failed]);
     const f = digestReport(
-      await buildDigest({ store, now, current: null, target, nextBackupAt: null }),
+      await buildDigest({
+        store,
+        now,
+        current: null,
+        identity: snapshot().identity,
+        target,
+        nextBackupAt: null,
+      }),
       'UTC',
     );
     expect(f.level).toBe('critical');
-    expect(renderText(f)).toContain('FAILED 20261124T020000000Z-f: pg_dump: server version 16.2');
+    expect(renderText(f)).toContain('FAILED 20261124T020000.000Z-f00000: pg_dump: server version 16.2');
     expect(renderText(f)).toContain('→ install postgresql-client-16');
   });
+
+  it('never confirms another database’s backup (the demo’s, a replaced one) as last night’s', async () => {
+    const store = createFileStore(tempDir());
+    const now = new Date('2026-11-24T08:00:00.000Z');
+    const demo = manifest({
+      id: '20261124T020000.000Z-d00001',
+      startedAt: '2026-11-24T02:00:00.000Z',
+      identity: { systemIdentifier: '7400000000000000001', databaseOid: 16390, databaseName: 'demo' },
+    });
+    await writeManifests(store, [demo]);
+    const current = snapshot({ at: now.toISOString() });
+    const d = await buildDigest({
+      store,
+      now,
+      current,
+      identity: current.identity,
+      target,
+      nextBackupAt: null,
+    });
+    expect(d.backup).toMatchObject({ state: 'missing', latest: null });
+    const text = renderText(digestReport(d, 'UTC'));
+    expect(text).toContain(
+      'MISSING: no backup of this database finished in the last day and there is none of it at all',
+    );
+    expect(text).not.toContain(demo.id);
+    // Unknown identity (never seen, not answering): nothing is confirmed either.
+    const unknown = await buildDigest({
+      store,
+      now,
+      current: null,
+      identity: null,
+      target,
+      nextBackupAt: null,
+    });
+    expect(unknown.backup.latest).toBeNull();
+  });
 });
+
+/** The identity and row counts a real backup of the services' database would record now. */
+async function backedUp(services: Services) {
+  const s = await services.status();
+  return {
+    identity: s.identity,
+    tables: Object.fromEntries(s.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
+  };
+}
 
 describe('digest over a simulated day on a real database', () => {
   const db = useTestCluster();
@@ -172,14 +232,18 @@ describe('digest over a simulated day on a real database', () => {
       now = new Date('2026-11-24T08:00:00.000Z'); // the night: 03:00 New York
       const store = createFileStore(dir);
       await writeManifests(store, [
-        manifest({ id: '20261124T080000000Z-night', startedAt: now.toISOString() }),
+        manifest({
+          id: '20261124T080000.000Z-c00001',
+          startedAt: now.toISOString(),
+          ...(await backedUp(services)),
+        }),
       ]);
       now = new Date('2026-11-24T13:30:00.000Z');
       await db.sql('DELETE FROM billing_transaction WHERE id % 2 = 0');
       await services.watch(); // rows-dropped: open
       now = new Date('2026-11-24T14:00:00.000Z');
       const d = await services.digest();
-      expect(d.backup).toMatchObject({ state: 'ok', latest: { id: '20261124T080000000Z-night' } });
+      expect(d.backup).toMatchObject({ state: 'ok', latest: { id: '20261124T080000.000Z-c00001' } });
       expect(d.database.tables).toContainEqual({
         table: 'public.auth_user',
         rows: 52,

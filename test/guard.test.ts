@@ -91,7 +91,9 @@ describe('guard: each warning', () => {
       identity: { ...prev.identity, databaseOid: 55555 },
     });
     const [w, ...rest] = run({ current: cur, manifests: [older, nightly, other] });
-    expect(rest).toEqual([]);
+    // The database guarded now is the new one, and no backup is of it.
+    expect(rest.map((x) => x.code)).toEqual(['backup-stale']);
+    expect(rest[0]!.message).toContain('of another database');
     expect(w).toMatchObject({ code: 'database-replaced', level: 'critical' });
     expect(w!.message).toContain('deleted and recreated');
     expect(w!.wayBack).toMatchObject({
@@ -124,20 +126,48 @@ describe('guard: each warning', () => {
     expect(codes({ current: withRows(prev, { 'public.orders': 990 }), rowsDroppedOpen: true })).toEqual([]);
   });
 
-  it('the way back is the newest good backup from BEFORE the change', () => {
-    const after = manifest({ id: '20261124T100200000Z-dddd', startedAt: '2026-11-24T10:02:00.000Z' });
+  it('the way back is the newest good backup of this database that still holds the data', () => {
+    const loss = withRows(prev, { 'public.orders': 100 });
+    // Taken after the last snapshot with the data intact (preflight's pre-migration backup): the newest way back.
+    const preMigration = manifest({ id: '20261124T100200000Z-dddd', startedAt: '2026-11-24T10:02:00.000Z' });
     const failed = manifest({
       id: '20261124T090000000Z-eeee',
       startedAt: '2026-11-24T09:00:00.000Z',
       status: 'failed',
     });
-    const [w] = run({
-      current: withRows(prev, { 'public.orders': 100 }),
-      manifests: [older, nightly, failed, after],
+    const [w] = run({ current: loss, manifests: [older, nightly, failed, preMigration] });
+    expect(w!.wayBack?.backupId).toBe(preMigration.id);
+    expect(w!.hint).toContain('restore the backup below');
+    // Taken after the loss, it holds the loss: never offered; the one before is.
+    const afterLoss = manifest({ ...preMigration, tables: { 'public.auth_user': 40, 'public.orders': 100 } });
+    expect(run({ current: loss, manifests: [older, nightly, afterLoss] })[0]!.wayBack?.backupId).toBe(
+      nightly.id,
+    );
+    // Another database's backup is never the way back.
+    const foreign = manifest({ ...preMigration, identity: { ...prev.identity, databaseOid: 55555 } });
+    expect(run({ current: loss, manifests: [older, nightly, foreign] })[0]!.wayBack?.backupId).toBe(
+      nightly.id,
+    );
+    // Nothing holds the data: no way back, and no "below" pointing at nothing.
+    const [none] = run({ current: loss, manifests: [afterLoss, foreign] });
+    expect(none!.wayBack).toBeNull();
+    expect(none!.hint).not.toContain('below');
+    expect(none!.hint).toContain('No backup of this database holds the data');
+    // Fewer rows in a backup from before the last good snapshot are growth since, not loss: still the way back.
+    const grown = withRows(prev, { 'public.orders': 3000 }, prev.at);
+    const [g] = run({
+      previous: grown,
+      current: withRows(grown, { 'public.orders': 300 }),
+      manifests: [older, nightly],
     });
-    expect(w!.wayBack?.backupId).toBe(nightly.id);
-    const none = run({ current: withRows(prev, { 'public.orders': 100 }), manifests: [after] });
-    expect(none[0]!.wayBack).toBeNull();
+    expect(g!.wayBack?.backupId).toBe(nightly.id);
+    // A table gone: a backup taken after the DROP lacks it and is not offered.
+    const dropped = withRows(prev, {});
+    delete dropped.tables['public.orders'];
+    dropped.watched = ['public.auth_user'];
+    const afterDrop = manifest({ ...preMigration, tables: { 'public.auth_user': 40 } });
+    const [t] = run({ current: dropped, manifests: [nightly, afterDrop] });
+    expect(t).toMatchObject({ code: 'table-missing', wayBack: { backupId: nightly.id } });
   });
 
   it('table-missing: critical for a table with rows, warn for an empty unwatched one', () => {

@@ -27,6 +27,7 @@ async function serve(
   url = db.url,
   dir = mkdtempSync(join(tmpdir(), 'dbwarden-sched-backup-')),
   extra: Record<string, string> = {},
+  logDestination?: NodeJS.WritableStream,
 ) {
   dirs.push(dir);
   const out = new PassThrough();
@@ -44,6 +45,7 @@ async function serve(
       ...extra,
     },
     consoleOutput: out,
+    ...(logDestination ? { logDestination } : {}),
   });
   return { services, channel, dir };
 }
@@ -140,6 +142,30 @@ describe('scheduled backups with the real backup service', () => {
       const after = await services.watch();
       expect(after.warnings.map((w) => w.code)).not.toContain('backup-unverified');
       expect(after.posted).toContainEqual({ code: 'backup-unverified', kind: 'resolved' });
+    } finally {
+      await services.close();
+    }
+  });
+
+  it('a catch-up re-checks when its timer fires: /backup-now took a verified backup meanwhile → no second dump', async () => {
+    const log = new PassThrough();
+    let logged = '';
+    log.on('data', (c) => {
+      logged += c;
+    });
+    const { services, channel } = await serve(db.url, undefined, { LOG_LEVEL: 'info' }, log);
+    try {
+      // Nothing in the store at start: the catch-up is decided, and waits its delay (long enough for the dump).
+      const s = await startSchedule(services, { backups: services.backups, catchUpDelayMs: 8000 });
+      expect(s.catchUp).not.toBeNull();
+      // Meanwhile someone runs /backup-now.
+      const now = await services.backups.run({ requestedBy: 'slack:U1' });
+      const outcome = await s.catchUp;
+      await s.stop();
+      expect(outcome).toBe('fresh');
+      expect((await services.backups.list()).map((m) => m.id)).toEqual([now.id]);
+      expect(channel.text).not.toContain('Backup done');
+      expect(logged).toMatch(new RegExp(`"newest":"${now.id}".*"msg":"[^"]*fresh now: no catch-up`));
     } finally {
       await services.close();
     }

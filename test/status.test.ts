@@ -1,8 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { probeStatus } from '../src/core/status.js';
 import { createTarget } from '../src/core/target.js';
 import { seedDemo } from '../src/demo/seed.js';
-import { canControlCluster, useTestCluster } from './helpers/cluster.js';
+import { buildServices } from '../src/main.js';
+import { runCliCaptured } from './helpers/cli.js';
+import { adminQuery, canControlCluster, useTestCluster } from './helpers/cluster.js';
 
 const db = useTestCluster();
 const targetFor = (url: string, watch: string[] | null = null) => ({
@@ -73,6 +78,145 @@ describe('status of a real database', () => {
       const after = await read();
       expect(after?.databaseName).toBe(before?.databaseName);
       expect(after?.systemIdentifier).not.toBe(before?.systemIdentifier);
+    },
+  );
+});
+
+describe('status, digest and the guard agree on which backups are this database’s (issue 12)', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const envFor = (url: string, dir: string) => ({
+    DATABASE_URL: url,
+    DBWARDEN_STORE: dir,
+    DBWARDEN_ENV: 'staging',
+    DBWARDEN_WATCH_TABLES: 'auth_user,billing_transaction',
+    LOG_LEVEL: 'silent',
+  });
+  const freshStore = () => {
+    const d = mkdtempSync(join(tmpdir(), 'dbwarden-status-truth-'));
+    dirs.push(d);
+    return d;
+  };
+  const reseed = async () => {
+    await db.sql('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+    await seedDemo(db.url);
+  };
+
+  it('after the demo, a real database in the same store: no "last backup verified" borrowed from the demo database', async () => {
+    await reseed();
+    const demoUrl = new URL(db.url);
+    demoUrl.pathname = '/demo';
+    await adminQuery(new URL('/postgres', db.url).toString(), 'CREATE DATABASE demo');
+    await seedDemo(demoUrl.toString());
+    const dir = freshStore();
+    const demo = envFor(demoUrl.toString(), dir);
+    const app = envFor(db.url, dir);
+    // `npm start`: the demo database is watched and backed up into the default store.
+    const backup = await runCliCaptured(['backup', '--json'], demo);
+    expect(backup.code).toBe(0);
+    const demoBackup = JSON.parse(backup.out).id as string;
+    expect((await runCliCaptured(['watch', '--once'], demo)).code).toBe(0);
+
+    // Then DATABASE_URL points at the real database, same store.
+    const json = await runCliCaptured(['status', '--json'], app);
+    expect(json.code).toBe(0);
+    const s = JSON.parse(json.out);
+    expect(s.lastBackup).toBeNull();
+    expect(s.warnings).toContainEqual(
+      expect.objectContaining({ code: 'no-backup', message: expect.stringContaining('another database') }),
+    );
+    const text = await runCliCaptured(['status'], app);
+    expect(text.out).not.toContain(demoBackup);
+    expect(text.out).not.toContain('✅');
+    expect(text.out).toMatch(/Last backup:\s+none of this database/);
+
+    const digest = await runCliCaptured(['digest', '--json'], app);
+    expect(digest.code).toBe(3);
+    expect(JSON.parse(digest.out).backup).toMatchObject({ state: 'missing', latest: null });
+    expect((await runCliCaptured(['digest'], app)).out).not.toContain(demoBackup);
+
+    // The guard says the same, and status now shows its critical warning.
+    const watch = await runCliCaptured(['watch', '--once', '--json'], app);
+    expect(watch.code).toBe(3);
+    expect(JSON.parse(watch.out).warnings.map((w: { code: string }) => w.code)).toContain(
+      'database-replaced',
+    );
+    const after = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(after.warnings[0]).toMatchObject({ code: 'database-replaced', level: 'critical' });
+    expect(after.lastBackup).toBeNull();
+    const afterText = (await runCliCaptured(['status'], app)).out;
+    expect(afterText.split('\n')[0]).toBe('🚨 staging · app');
+    expect(afterText).toMatch(/Warnings\n {2}🚨 Database replaced \[database-replaced\] — open since/);
+    expect(afterText + json.out + digest.out).not.toContain(db.password);
+  });
+
+  it('status is critical and names the guard’s open warning (database emptied); --json carries it', async () => {
+    await reseed();
+    const dir = freshStore();
+    const app = envFor(db.url, dir);
+    expect((await runCliCaptured(['backup'], app)).code).toBe(0);
+    expect((await runCliCaptured(['watch', '--once'], app)).code).toBe(0);
+    await db.sql(
+      'TRUNCATE auth_user, billing_customer, billing_meter, billing_transaction, django_migrations',
+    );
+    expect((await runCliCaptured(['watch', '--once'], app)).code).toBe(3);
+
+    const s = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(s.warnings[0]).toMatchObject({
+      code: 'database-emptied',
+      level: 'critical',
+      message: expect.stringContaining('Database emptied'),
+    });
+    const text = (await runCliCaptured(['status'], app)).out;
+    expect(text.split('\n')[0]).toBe('🚨 staging · app');
+    expect(text).toMatch(/Warnings\n {2}🚨 Database emptied \[database-emptied\] — open since/);
+    // The chat's /db-status gets the same Report: critical, and its summary names the warning.
+    const services = await buildServices({ env: app });
+    try {
+      const report = await services.statusReport();
+      expect(report.level).toBe('critical');
+      expect(report.summary).toMatch(/^🚨 staging database app: Database emptied/);
+    } finally {
+      await services.close();
+    }
+    await reseed();
+  });
+
+  it.runIf(canControlCluster)(
+    'unreachable: the last backup of the database last seen here, said so; never seen here: unknown',
+    async () => {
+      await reseed();
+      const dir = freshStore();
+      const app = envFor(db.url, dir);
+      const b = JSON.parse((await runCliCaptured(['backup', '--json'], app)).out);
+      expect((await runCliCaptured(['watch', '--once'], app)).code).toBe(0);
+      // A store that only ever saw another database (the demo) at another address.
+      const other = freshStore();
+      const demoUrl = new URL(db.url);
+      demoUrl.pathname = '/demo2';
+      await adminQuery(new URL('/postgres', db.url).toString(), 'CREATE DATABASE demo2');
+      await seedDemo(demoUrl.toString());
+      expect((await runCliCaptured(['backup'], envFor(demoUrl.toString(), other))).code).toBe(0);
+      expect((await runCliCaptured(['watch', '--once'], envFor(demoUrl.toString(), other))).code).toBe(0);
+      db.stop();
+      try {
+        const down = await runCliCaptured(['status', '--json'], app);
+        expect(down.code).toBe(2);
+        const s = JSON.parse(down.out);
+        expect(s.lastBackup).toMatchObject({ id: b.id, verified: true });
+        const text = (await runCliCaptured(['status'], app)).out;
+        expect(text).toMatch(new RegExp(`Last backup:\\s+${b.id}.*last seen here`));
+
+        const never = JSON.parse((await runCliCaptured(['status', '--json'], envFor(db.url, other))).out);
+        expect(never.lastBackup).toBeNull();
+        expect((await runCliCaptured(['status'], envFor(db.url, other))).out).toMatch(
+          /Last backup:\s+unknown/,
+        );
+      } finally {
+        db.start();
+      }
     },
   );
 });

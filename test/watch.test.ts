@@ -13,7 +13,9 @@ import type { GuardConfig } from '../src/guard/guard.js';
 import { listSnapshots } from '../src/guard/snapshot-history.js';
 import { acceptCurrent, loadWatchState, watchOnce } from '../src/guard/watch.js';
 import type { BlobStore } from '../src/store/blob-store.js';
+import { newBackupId } from '../src/store/catalog.js';
 import { createFileStore } from '../src/store/file-store.js';
+import { backupServiceFor } from './helpers/backup.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { canControlCluster, useTestCluster } from './helpers/cluster.js';
 import { manifest, writeManifests } from './helpers/fixtures.js';
@@ -100,18 +102,27 @@ function setup(opts: { environment?: string; clock?: () => Date } = {}) {
   return { store, target, ch, deps, watch: () => watchOnce(deps), dir };
 }
 
+/** What a real backup of the test database would record now: its identity and row counts. */
+async function asBackedUp() {
+  const target = createTarget(db.url, {
+    environment: 'test',
+    connectTimeoutMs: 2000,
+    statementTimeoutMs: 5000,
+  });
+  try {
+    const s = await probeStatus({ target, watchTables: WATCH });
+    return {
+      identity: s.identity,
+      tables: Object.fromEntries(s.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
+    };
+  } finally {
+    await target.close();
+  }
+}
+
 /** A good backup taken a minute ago, of the database as it is now. */
-async function goodBackup(store: BlobStore, id = `${Date.now()}-good`) {
-  const s = await probeStatus({
-    target: targets[targets.length - 1]!,
-    watchTables: WATCH,
-  });
-  const m = manifest({
-    id,
-    startedAt: new Date(Date.now() - 60_000).toISOString(),
-    identity: s.identity,
-    tables: Object.fromEntries(s.tables.map((t) => [`${t.schema}.${t.name}`, t.rows])),
-  });
+async function goodBackup(store: BlobStore, at = new Date(Date.now() - 60_000)) {
+  const m = manifest({ id: newBackupId(at), startedAt: at.toISOString(), ...(await asBackedUp()) });
   await writeManifests(store, [m]);
   return m;
 }
@@ -171,7 +182,7 @@ describe('watch against a real database', () => {
       await writeManifests(store, [
         manifest({
           ...good,
-          id: `later-${hours}`,
+          id: newBackupId(new Date(startedAt)),
           startedAt,
           finishedAt: new Date(now.getTime() - 1000).toISOString(),
         }),
@@ -202,6 +213,98 @@ describe('watch against a real database', () => {
     expect(r.posted).toContainEqual({ code: 'database-emptied', kind: 'new' });
   });
 
+  /** Real backups of the test database into `store`, as the backup service takes them (row counts included). */
+  const backupsInto = (store: BlobStore) => {
+    const b = backupServiceFor(db.url, store);
+    targets.push(b.target);
+    return (requestedBy = 'cli') => b.service.run({ requestedBy });
+  };
+  const FLUSH = 'TRUNCATE auth_user, billing_customer, billing_meter, billing_transaction, django_migrations';
+
+  it('flush right after a backup → database-emptied names that backup, not an older one', async () => {
+    await reseed();
+    const { store, watch, ch, target } = setup();
+    const backup = backupsInto(store);
+    const nightly = await backup('schedule');
+    await watch();
+    const fresh = await backup('cli');
+    await db.sql(FLUSH);
+    const r = await watch();
+    const w = r.warnings.find((x) => x.code === 'database-emptied')!;
+    expect(w.wayBack?.backupId).toBe(fresh.id);
+    expect(ch.text()).toContain(`dbwarden restore ${fresh.id} --to ${target.display}`);
+    expect(ch.text()).not.toContain(nightly.id);
+  });
+
+  it('a backup taken after the data was emptied is never the way back; with no other, no "below"', async () => {
+    await reseed();
+    const { store, watch, ch } = setup();
+    const backup = backupsInto(store);
+    const good = await backup('schedule');
+    await watch();
+    await db.sql(FLUSH);
+    const empty = await backup('cli'); // someone backs up the emptied database before the watch notices
+    const r = await watch();
+    const w = r.warnings.find((x) => x.code === 'database-emptied')!;
+    expect(w.wayBack?.backupId).toBe(good.id);
+    expect(ch.text()).not.toContain(`dbwarden restore ${empty.id}`);
+
+    await reseed();
+    const only = setup();
+    const backupOnly = backupsInto(only.store);
+    await only.watch();
+    await db.sql(FLUSH);
+    const emptyOnly = await backupOnly('cli');
+    const r2 = await only.watch();
+    const w2 = r2.warnings.find((x) => x.code === 'database-emptied')!;
+    expect(w2.wayBack).toBeNull();
+    expect(only.ch.text()).not.toContain(`dbwarden restore ${emptyOnly.id}`);
+    expect(only.ch.text()).not.toContain('below');
+    expect(only.ch.text()).toContain('No backup of this database holds the data');
+  });
+
+  it('no backup at all → the data-loss warning says so plainly, never "restore the backup below"', async () => {
+    await reseed();
+    const { watch, ch } = setup();
+    await watch();
+    await db.sql('DELETE FROM billing_transaction WHERE id % 2 = 0');
+    const r = await watch();
+    const w = r.warnings.find((x) => x.code === 'rows-dropped')!;
+    expect(w.wayBack).toBeNull();
+    expect(w.hint).not.toContain('below');
+    expect(ch.text()).not.toContain('below');
+    expect(ch.text()).toContain('No backup of this database holds the data');
+  });
+
+  it('`dbwarden preflight --backup` then a destructive deploy → the way back is that pre-migration backup', async () => {
+    await reseed();
+    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-preflight-'));
+    dirs.push(dir);
+    const env = {
+      DATABASE_URL: db.url,
+      DBWARDEN_STORE: dir,
+      DBWARDEN_ENV: 'staging',
+      DBWARDEN_WATCH_TABLES: WATCH.join(','),
+      LOG_LEVEL: 'silent',
+    };
+    const cli = (args: string[]) => runCliCaptured(args, env);
+    const nightly = JSON.parse((await cli(['backup', '--json'])).out).id as string;
+    expect((await cli(['watch', '--once'])).code).toBe(0);
+    await db.sql(`INSERT INTO auth_user (username, email, password)
+      SELECT 'late' || i, 'l' || i || '@x.test', 'x' FROM generate_series(1, 5) i`);
+    const pre = await cli(['preflight', '--backup', '--json']);
+    expect(pre.code).toBe(0);
+    const preBackup = JSON.parse(pre.out).backup.id as string;
+    await db.sql('DROP TABLE billing_transaction');
+    const after = await cli(['watch', '--once', '--json']);
+    expect(after.code).toBe(3);
+    const w = JSON.parse(after.out).warnings.find((x: { code: string }) => x.code === 'table-missing');
+    expect(w.wayBack.backupId).toBe(preBackup);
+    expect(after.err).toContain(`dbwarden restore ${preBackup}`);
+    expect(after.err).not.toContain(nightly);
+    expect(after.out + after.err + pre.out + pre.err).not.toContain(db.password);
+  });
+
   it('DROP TABLE → table-missing (critical), with the backup from before', async () => {
     await reseed();
     const { store, watch } = setup();
@@ -227,7 +330,7 @@ describe('watch against a real database', () => {
     expect(stale.warnings[0]!.message).toContain(good.id);
     now = new Date();
     const failed = manifest({
-      id: `${Date.now()}-failed`,
+      id: newBackupId(new Date()),
       startedAt: new Date().toISOString(),
       status: 'failed',
       verified: false,
@@ -246,7 +349,7 @@ describe('watch against a real database', () => {
     await store.delete(`backups/${failed.id}.json`);
     const shrunk = manifest({
       ...good,
-      id: `${Date.now()}-shrunk`,
+      id: newBackupId(new Date()),
       startedAt: new Date().toISOString(),
       finishedAt: new Date(Date.now() + 1000).toISOString(),
       sizeBytes: 1000,
@@ -306,15 +409,20 @@ describe('watch against a real database', () => {
       await db.recreate();
       await seedDemo(db.url);
       const r = await watch();
-      expect(codesOf(r)).toEqual(['database-replaced']);
-      expect(r.posted).toEqual([{ code: 'database-replaced', kind: 'new' }]);
+      // The new database is the one guarded now, and none of the backups is of it.
+      expect(codesOf(r)).toEqual(['database-replaced', 'backup-stale']);
+      expect(r.posted).toEqual([
+        { code: 'database-replaced', kind: 'new' },
+        { code: 'backup-stale', kind: 'new' },
+      ]);
       expect(ch.text()).toContain(`dbwarden restore ${old.id} --to ${target.display}`);
       expect(ch.text()).toContain('deleted and recreated');
+      expect(ch.text()).toContain('the good backups in the store are of another database');
       expect((await watch()).posted).toEqual([]);
       const accepted = await acceptCurrent(deps, 'cli:test');
       expect(accepted.cleared).toEqual(['database-replaced']);
       const after = await watch();
-      expect(after.warnings).toEqual([]);
+      expect(codesOf(after)).toEqual(['backup-stale']);
       expect(after.posted).toEqual([]);
       expect((await loadWatchState(store)).accepted?.by).toBe('cli:test');
     },
@@ -333,7 +441,11 @@ describe('watch against a real database', () => {
     };
     const cli = (args: string[]) => runCliCaptured(args, env);
     await writeManifests(createFileStore(dir), [
-      manifest({ id: `${Date.now()}-cli`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
+      manifest({
+        id: newBackupId(new Date(Date.now() - 60_000)),
+        startedAt: new Date(Date.now() - 60_000).toISOString(),
+        ...(await asBackedUp()),
+      }),
     ]);
     const first = await cli(['watch', '--once', '--json']);
     expect(first.code).toBe(0);
@@ -360,7 +472,11 @@ describe('watch against a real database', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-loop-'));
     dirs.push(dir);
     await writeManifests(createFileStore(dir), [
-      manifest({ id: `${Date.now()}-loop`, startedAt: new Date(Date.now() - 60_000).toISOString() }),
+      manifest({
+        id: newBackupId(new Date(Date.now() - 60_000)),
+        startedAt: new Date(Date.now() - 60_000).toISOString(),
+        ...(await asBackedUp()),
+      }),
     ]);
     const p = spawnCli(['watch'], {
       DATABASE_URL: db.url,

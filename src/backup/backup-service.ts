@@ -1,10 +1,11 @@
 import type { Config } from '../core/config.js';
 import { BackupFailed } from '../core/errors.js';
+import { type DbIdentity, readIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
 import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { type Catalog, createCatalog, dumpKey, newBackupId } from '../store/catalog.js';
-import { type BackupManifest, isGood } from '../store/manifest.js';
+import type { BackupManifest } from '../store/manifest.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
 import { applyRetention, planRetention } from './retention.js';
@@ -27,6 +28,11 @@ export interface BackupServiceDeps {
   metrics?: BackupMetrics;
   /** Told the pg_dump process id as soon as it runs (tests watch it). */
   onDumpSpawn?: (pid: number) => void;
+  /**
+   * Which database's backups are this target's (latestGood); default: the identity the target answers with,
+   * null (no backup vouched for) when it does not answer. main.ts adds the one last seen here.
+   */
+  identity?: () => Promise<DbIdentity | null>;
 }
 
 /** The BackupService of one target: one backup at a time (in process and across replicas), manifests last. */
@@ -37,7 +43,8 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
   let current: RunningBackup | null = null;
 
   const list = () => catalog.list();
-  const latestGood = async () => (await list()).find(isGood) ?? null;
+  const identity = deps.identity ?? (() => target.readOnly((c) => readIdentity(c)).catch(() => null));
+  const latestGood = async () => catalog.newestGood(await identity());
 
   async function execute(id: string, startedAt: Date, req: Parameters<BackupService['run']>[0]) {
     const expectedBytes = (await latestGood().catch(() => null))?.sizeBytes ?? null;

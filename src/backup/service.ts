@@ -32,6 +32,6 @@ export interface BackupService {
   running(): RunningBackup | null;
   /** Every manifest, newest first (good and failed). */
   list(): Promise<BackupManifest[]>;
-  /** The newest good (complete and verified) backup, or null. */
+  /** The newest good (complete and verified) backup of this database (catalog newestGood), or null. */
   latestGood(): Promise<BackupManifest | null>;
 }

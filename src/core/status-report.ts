@@ -9,9 +9,14 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
   const footer = `checked ${formatTime(new Date(s.checkedAt), timeZone)}`;
   let level: Level = 'ok';
   for (const w of s.warnings) level = worst(level, w.level);
-  const warningLines = s.warnings.map((w) => `${w.level === 'critical' ? '🚨' : '⚠️'} ${w.message}`);
+  const warningLines = s.warnings.map(
+    (w) =>
+      `${w.level === 'critical' ? '🚨' : '⚠️'} ${w.message}${w.since ? ` [${w.code}] — open since ${formatTime(new Date(w.since), timeZone)}` : ''}`,
+  );
 
   if (!s.reachable) {
+    // The summary already says unreachable; the guard's other open warnings still need saying.
+    const others = warningLines.filter((_, i) => s.warnings[i]!.code !== 'unreachable');
     return {
       title,
       level: 'critical',
@@ -22,7 +27,7 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
         ...(s.error?.hint ? [{ label: 'Hint', value: s.error.hint }] : []),
         { label: 'Last backup', value: lastBackupText(s) },
       ],
-      sections: [],
+      sections: others.length > 0 ? [{ title: 'Warnings', lines: others, muted: true }] : [],
       footer,
     };
   }
@@ -68,6 +73,15 @@ function migrationsText(s: DbStatus): string {
 
 function lastBackupText(s: DbStatus): string {
   const b = s.lastBackup;
-  if (!b) return 'none yet';
-  return `${b.id} · ${formatAge(b.ageSeconds * 1000)} · ${formatBytes(b.sizeBytes)}${b.verified ? ' · verified ✓' : ' · not verified'}`;
+  const of = s.backupsOf;
+  // Not answering: the backups shown are those of the database last seen here, and the text says so.
+  const seen =
+    !s.identity && of?.identity ? `the database last seen here (${identityLabel(of.identity)})` : null;
+  if (!b) {
+    if (!of) return 'none yet';
+    if (!of.identity) return 'unknown: the database does not answer and dbwarden has not seen it here before';
+    const others = of.otherDatabases > 0 ? ` (${of.otherDatabases} in the store of another database)` : '';
+    return seen ? `none of ${seen}${others}` : `none of this database yet${others}`;
+  }
+  return `${b.id} · ${formatAge(b.ageSeconds * 1000)} · ${formatBytes(b.sizeBytes)}${b.verified ? ' · verified ✓' : ' · not verified'}${seen ? ` · of ${seen}` : ''}`;
 }

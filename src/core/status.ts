@@ -20,7 +20,7 @@ export interface TableStatus {
   countProblem?: CountProblem;
 }
 
-/** The newest good backup, as status shows it. */
+/** The newest good backup of this database, as status shows it. */
 export interface LastBackup {
   id: string;
   finishedAt: string;
@@ -33,6 +33,25 @@ export interface StatusWarning {
   code: string;
   level: 'warn' | 'critical';
   message: string;
+  /** A warning the guard posted and has not cleared: since when. */
+  since?: string;
+}
+
+/** What the backup catalog says about the database's backups (see StatusDeps.lastBackup). */
+export interface BackupLookup {
+  /** The database whose backups count: the one probed; unreachable, the one last seen here; null: unknown. */
+  of: DbIdentity | null;
+  backup: Omit<LastBackup, 'ageSeconds'> | null;
+  /** Good backups in the store that are of other databases (e.g. the demo's): never shown as this one's. */
+  otherDatabases: number;
+}
+
+/** A warning the guard posted and has not cleared (kept in the store), as status needs it. */
+export interface GuardOpenWarning {
+  code: string;
+  level: 'ok' | 'warn' | 'critical';
+  title: string;
+  since: string;
 }
 
 export interface DbStatus {
@@ -52,6 +71,9 @@ export interface DbStatus {
   identity: DbIdentity | null;
   migrations: MigrationsState | null;
   lastBackup: LastBackup | null;
+  /** Whose backups `lastBackup` is about (absent when no catalog was asked): see BackupLookup. */
+  backupsOf?: { identity: DbIdentity | null; otherDatabases: number };
+  /** This reading's own warnings and the guard's open ones, critical first. */
   warnings: StatusWarning[];
   /** Which query took longest, for the benchmark and slow-status debugging. */
   timings: Record<string, number>;
@@ -61,8 +83,10 @@ export interface StatusDeps {
   target: Target;
   /** Tables to count exactly; null picks them automatically. */
   watchTables: string[] | null;
-  /** The newest good backup, from the backup catalog; absent before backups exist. */
-  lastBackup?: () => Promise<Omit<LastBackup, 'ageSeconds'> | null>;
+  /** The newest good backup of the database with the probed identity (null: unreachable), from the catalog. */
+  lastBackup?: (identity: DbIdentity | null) => Promise<BackupLookup>;
+  /** The guard's open warnings, from the store: status is not ✅ while the guard has a warning open. */
+  guardWarnings?: () => Promise<GuardOpenWarning[]>;
   clock?: () => Date;
   /** Longest a single exact count may run before it falls back to the estimate. */
   countTimeoutMs?: number;
@@ -92,7 +116,10 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
     timings,
   };
 
-  const backupPromise = readLastBackup(deps, now).catch(() => null);
+  const guardPromise = deps.guardWarnings?.().then(
+    (open): { open: GuardOpenWarning[]; err?: string } => ({ open }),
+    (err: unknown) => ({ open: [], err: asDbwardenError(err).message }),
+  );
   try {
     await deps.target.readOnly(async (client) => {
       const t = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -127,15 +154,60 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
     const e: DbwardenError = asDbwardenError(err);
     base.error = e.toJSON();
   }
-  base.lastBackup = await backupPromise;
-  base.warnings = statusWarnings(base, deps.watchTables);
+  // Asked after the probe: which backups are this database's depends on the identity it answered with.
+  const storeProblems: StatusWarning[] = [];
+  if (deps.lastBackup) {
+    try {
+      const found = await deps.lastBackup(base.identity);
+      base.backupsOf = { identity: found.of, otherDatabases: found.otherDatabases };
+      const b = found.backup;
+      base.lastBackup = b && {
+        ...b,
+        ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)),
+      };
+    } catch (err) {
+      storeProblems.push({
+        code: 'store-unreadable',
+        level: 'warn',
+        message: `Could not read the backups: ${asDbwardenError(err).message}`,
+      });
+    }
+  }
+  const guarded = await guardPromise;
+  if (guarded?.err)
+    storeProblems.push({
+      code: 'store-unreadable',
+      level: 'warn',
+      message: `Could not read the guard's open warnings: ${guarded.err}`,
+    });
+  base.warnings = withGuardWarnings(
+    [...statusWarnings(base, deps.watchTables, storeProblems.length > 0), ...storeProblems],
+    guarded?.open ?? [],
+    base.reachable,
+  );
   return base;
 }
 
-async function readLastBackup(deps: StatusDeps, now: Date): Promise<LastBackup | null> {
-  const b = deps.lastBackup ? await deps.lastBackup() : null;
-  if (!b) return null;
-  return { ...b, ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)) };
+/**
+ * This reading's warnings plus the guard's open ones, critical first. A code this reading raised itself is
+ * shown once (its own message is the fresher), and the guard's `unreachable` not when the database just answered.
+ */
+function withGuardWarnings(
+  own: StatusWarning[],
+  open: GuardOpenWarning[],
+  reachable: boolean,
+): StatusWarning[] {
+  const seen = new Set(own.map((w) => w.code));
+  const guard: StatusWarning[] = open
+    .filter((o) => o.level !== 'ok' && !seen.has(o.code) && !(reachable && o.code === 'unreachable'))
+    .map((o) => ({
+      code: o.code,
+      level: o.level as StatusWarning['level'],
+      message: o.title,
+      since: o.since,
+    }));
+  const all = [...own, ...guard];
+  return [...all.filter((w) => w.level === 'critical'), ...all.filter((w) => w.level !== 'critical')];
 }
 
 /** The database's tables (core/tables.ts: partitioned tables as one) with the planner's row estimates. */
@@ -209,7 +281,7 @@ function countProblem(err: unknown): CountProblem {
 }
 
 /** Warnings that one status reading shows by itself (the guard adds those that need history). */
-function statusWarnings(s: DbStatus, configured: string[] | null): StatusWarning[] {
+function statusWarnings(s: DbStatus, configured: string[] | null, storeUnread = false): StatusWarning[] {
   const w: StatusWarning[] = [];
   if (!s.reachable)
     w.push({ code: 'unreachable', level: 'critical', message: s.error?.message ?? 'Database unreachable' });
@@ -235,11 +307,18 @@ function statusWarnings(s: DbStatus, configured: string[] | null): StatusWarning
       level: 'warn',
       message: `${s.migrations.failed} ${s.migrations.framework} migration(s) started but never finished`,
     });
-  if (!s.lastBackup)
+  // Unknown whose backups count (never seen, not answering) or unreadable: "no backup" would be a guess.
+  const known = s.backupsOf === undefined || s.backupsOf.identity !== null;
+  if (!s.lastBackup && known && !storeUnread) {
+    const others = s.backupsOf?.otherDatabases ?? 0;
     w.push({
       code: 'no-backup',
       level: 'warn',
-      message: 'No good backup yet: run /backup-now or `dbwarden backup`',
+      message:
+        others > 0
+          ? `No good backup of this database yet (the ${others === 1 ? 'one' : others} in the store ${others === 1 ? 'is' : 'are'} of another database): run /backup-now or \`dbwarden backup\``
+          : 'No good backup yet: run /backup-now or `dbwarden backup`',
     });
+  }
   return w;
 }

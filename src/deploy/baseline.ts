@@ -3,8 +3,9 @@ import type { DbStatus } from '../core/status.js';
 import type { Warning } from '../core/warning.js';
 import { type GuardConfig, guard } from '../guard/guard.js';
 import { listSnapshots, loadSnapshot, saveSnapshot } from '../guard/snapshot-history.js';
-import { DATA_LOSS, loadWatchState, readManifests } from '../guard/watch.js';
+import { DATA_LOSS, loadWatchState } from '../guard/watch.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { createCatalog } from '../store/catalog.js';
 
 /**
  * What "before" means for deploys and preflight: the guard's baseline (the last snapshot taken while the data
@@ -35,7 +36,9 @@ export async function dataLossWarnings(
   config: GuardConfig,
   now: Date,
 ): Promise<Warning[]> {
-  const manifests = await readManifests(store).catch(() => []);
+  const manifests = await createCatalog(store)
+    .list()
+    .catch(() => []);
   return guard({ previous, current, manifests, config, now }).filter((w) => DATA_LOSS.has(w.code));
 }
 

@@ -1,9 +1,11 @@
+import type { DbIdentity } from '../core/identity.js';
 import type { Snapshot } from '../core/snapshot.js';
 import type { BlobStore } from '../store/blob-store.js';
+import { createCatalog, goodBackupsOf } from '../store/catalog.js';
 import { type BackupManifest, isGood } from '../store/manifest.js';
 import type { OpenWarning } from './guard.js';
 import { listSnapshots, loadSnapshot, nearestBefore } from './snapshot-history.js';
-import { loadWatchState, readManifests } from './watch.js';
+import { loadWatchState } from './watch.js';
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -53,6 +55,8 @@ export interface DigestInput {
   now: Date;
   /** The database now; null when it did not answer (the newest stored snapshot stands in). */
   current: Snapshot | null;
+  /** The database whose backups count (null: unknown, then none is confirmed). */
+  identity: DbIdentity | null;
   target: Digest['target'];
   nextBackupAt: Date | null;
   /** How far back "last night's backup" may be. */
@@ -89,13 +93,14 @@ const summary = (m: BackupManifest): BackupSummary => ({
 export async function buildDigest(input: DigestInput): Promise<Digest> {
   const { store, now } = input;
   const windowMs = input.windowMs ?? 26 * H;
-  const manifests = (await readManifests(store)).sort(
+  const manifests = (await createCatalog(store).list()).sort(
     (a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt),
   );
-  const recent = manifests.filter((m) => now.getTime() - Date.parse(m.finishedAt) <= windowMs);
-  const good = manifests.filter(isGood);
-  const recentGood = recent.find(isGood);
-  const recentFailed = recent.find((m) => !isGood(m));
+  const recent = (m: BackupManifest) => now.getTime() - Date.parse(m.finishedAt) <= windowMs;
+  // Only this database's backups confirm anything; a failed run records no identity and is reported as is.
+  const good = goodBackupsOf(manifests, input.identity);
+  const recentGood = good.find(recent);
+  const recentFailed = manifests.filter(recent).find((m) => !isGood(m));
   const state: Digest['backup']['state'] = recentGood
     ? // A failure after the good one still needs saying.
       recentFailed && Date.parse(recentFailed.finishedAt) > Date.parse(recentGood.finishedAt)

@@ -2,13 +2,8 @@ import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from 
 import { type DbIdentity, identityLabel, sameIdentity } from '../core/identity.js';
 import type { Snapshot } from '../core/snapshot.js';
 import { exclusionMatcher } from '../core/tables.js';
-import {
-  type BlindTable,
-  blindWarning,
-  type Warning,
-  type WarningCode,
-  type WayBack,
-} from '../core/warning.js';
+import { blindWarning, type Warning, type WarningCode, type WayBack } from '../core/warning.js';
+import { goodBackupsOf } from '../store/catalog.js';
 import { type BackupManifest, isGood } from '../store/manifest.js';
 
 /** A warning that was posted and has not cleared yet. */
@@ -52,7 +47,7 @@ export interface GuardInput {
   rowsDroppedOpen?: boolean;
   /** Every backup manifest (any order). */
   manifests: BackupManifest[];
-  /** The snapshot nearest before the newest good backup started: what that backup should hold. */
+  /** The snapshot nearest before the newest good backup (of this database) started: what that backup should hold. */
   atBackup?: Snapshot | null;
   config: GuardConfig;
   now: Date;
@@ -103,7 +98,7 @@ export function guard(input: GuardInput): Warning[] {
 function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): Warning[] {
   const { config, manifests } = input;
   const name = config.target.name;
-  const way = () => wayBack(manifests, new Date(prev.at), prev.identity, config.target.display);
+  const way = (lost: string[] = []) => wayBack(manifests, prev, config, lost);
   if (!sameIdentity(prev.identity, cur.identity)) {
     const rows = (s: Snapshot) => s.watched.reduce((n, t) => n + (s.tables[t]?.rows ?? 0), 0);
     const w = way();
@@ -122,7 +117,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
         ],
         hint: w
           ? 'If this move was intended, run `dbwarden accept`. If not, stop the app writing and restore the backup below.'
-          : 'If this move was intended, run `dbwarden accept`. No backup of the old database exists.',
+          : `If this move was intended, run \`dbwarden accept\`. If not, stop the app writing. ${noWayBack('the old database')}`,
         wayBack: w,
       },
     ];
@@ -132,6 +127,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
   const missing = Object.keys(prev.tables).filter((t) => !(t in cur.tables));
   if (missing.length > 0) {
     const important = missing.filter((t) => prev.watched.includes(t) || (prev.tables[t]?.rows ?? 0) > 0);
+    const w = way(missing);
     out.push({
       code: 'table-missing',
       level: important.length > 0 ? 'critical' : 'warn',
@@ -140,8 +136,10 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
       details: missing.map(
         (t) => `${t}: had ${prev.tables[t]!.exact ? '' : '~'}${formatCount(prev.tables[t]!.rows)} rows`,
       ),
-      hint: 'If a migration dropped it on purpose, run `dbwarden accept`. If not, restore the backup below.',
-      wayBack: way(),
+      hint: w
+        ? 'If a migration dropped it on purpose, run `dbwarden accept`. If not, restore the backup below.'
+        : `If a migration dropped it on purpose, run \`dbwarden accept\`. If not: ${noWayBack()}`,
+      wayBack: w,
     });
   }
 
@@ -151,14 +149,17 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
   );
   const emptied = compared.filter((t) => cur.tables[t]!.rows === 0);
   if (compared.length > 0 && emptied.length === compared.length) {
+    const w = way();
     out.push({
       code: 'database-emptied',
       level: 'critical',
       title: 'Database emptied',
       message: `Every watched table of ${name} that had rows is now empty (${emptied.length} table${emptied.length === 1 ? '' : 's'}). Something like \`manage.py flush\`, TRUNCATE or a bad migration wiped the data.`,
       details: emptied.map((t) => `${t}: ${formatCount(prev.tables[t]!.rows)} → 0`),
-      hint: 'Stop the app writing new data, then restore the backup below.',
-      wayBack: way(),
+      hint: w
+        ? 'Stop the app writing new data, then restore the backup below.'
+        : `Stop the app writing new data. ${noWayBack()}`,
+      wayBack: w,
     });
     return out;
   }
@@ -172,6 +173,7 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
     return before >= MIN_ROWS_FOR_DROP && ((before - now) / before) * 100 > threshold;
   });
   if (dropped.length > 0) {
+    const w = way();
     out.push({
       code: 'rows-dropped',
       level: 'critical',
@@ -182,8 +184,10 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
         const now = cur.tables[t]!.rows;
         return `${t}: ${formatCount(before)} → ${formatCount(now)} (−${Math.round(((before - now) / before) * 100)} %)`;
       }),
-      hint: 'If the deletion was intended, run `dbwarden accept`. If not, restore the backup below (into a scratch database to copy the rows back).',
-      wayBack: way(),
+      hint: w
+        ? 'If the deletion was intended, run `dbwarden accept`. If not, restore the backup below (into a scratch database to copy the rows back).'
+        : `If the deletion was intended, run \`dbwarden accept\`. If not, stop the app writing. ${noWayBack()}`,
+      wayBack: w,
     });
   }
   return out;
@@ -193,9 +197,7 @@ function unreachableWarning(input: GuardInput, cur: Unreachable): Warning | null
   const { config } = input;
   if (cur.failedChecks < config.unreachableChecks) return null;
   const gone = cur.unreachable.code === 'unreachable-no-database';
-  const way = gone
-    ? wayBack(input.manifests, null, input.previous?.identity ?? null, config.target.display)
-    : null;
+  const way = gone ? wayBack(input.manifests, input.previous, config) : null;
   return {
     code: 'unreachable',
     level: 'critical',
@@ -213,7 +215,8 @@ function backupWarnings(input: GuardInput): Warning[] {
   const { config, now } = input;
   const out: Warning[] = [];
   const byTime = [...input.manifests].sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
-  const good = byTime.filter(isGood);
+  // Only this database's backups count (a failed run records no identity: the newest attempt is judged as is).
+  const good = goodBackupsOf(input.manifests, guardedIdentity(input));
   const newest = byTime[0];
   if (newest && !isGood(newest)) {
     const why =
@@ -238,7 +241,7 @@ function backupWarnings(input: GuardInput): Warning[] {
       code: 'backup-stale',
       level: 'warn',
       title: 'No backup',
-      message: `There is no good backup of ${config.target.name} at all: if it were lost now, nothing could bring it back.`,
+      message: `There is no good backup of ${config.target.name} at all${byTime.some(isGood) ? ' (the good backups in the store are of another database)' : ''}: if it were lost now, nothing could bring it back.`,
       details: [],
       hint: 'Run `dbwarden backup` (or /backup-now) now.',
       wayBack: null,
@@ -258,7 +261,7 @@ function backupWarnings(input: GuardInput): Warning[] {
     });
 
   if (config.drillsConfigured) {
-    const drills = byTime.map((m) => m.drill).filter((d) => d !== null);
+    const drills = good.map((m) => m.drill).filter((d) => d !== null);
     const lastOk = drills.filter((d) => d.ok).sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
     if (!lastOk || now.getTime() - Date.parse(lastOk.at) > DRILL_MAX_AGE_MS) {
       const lastTry = drills.sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
@@ -304,16 +307,7 @@ function shrinkage(
       `${formatBytes(latest.sizeBytes)}, less than half of the previous backup (${previous.id}, ${formatBytes(previous.sizeBytes)})`,
     );
   if (atBackup && (!latest.identity || sameIdentity(latest.identity, atBackup.identity))) {
-    // What the dump left out on purpose (excluded, extension-owned): its own record, or for an older manifest the
-    // same rule applied to the snapshot.
-    const matches = exclusionMatcher(exclude);
-    const excluded = (t: string) => {
-      if (latest.leftOut) return t in latest.leftOut;
-      const dot = t.indexOf('.');
-      return (
-        Boolean(atBackup.tables[t]?.extension) || matches({ schema: t.slice(0, dot), name: t.slice(dot + 1) })
-      );
-    };
+    const excluded = leftOutBy(latest, atBackup, exclude);
     const inDb = Object.keys(atBackup.tables).filter((t) => !excluded(t) || t in latest.tables);
     const absent = inDb.filter((t) => !(t in latest.tables));
     if (absent.length > 0)
@@ -349,24 +343,82 @@ function notProduction(config: GuardConfig): Warning | null {
   };
 }
 
-/** The newest good backup started before `before` (of the same database when possible), as a restore command. */
+/**
+ * Which database the guard speaks for: the one that answers now, else (unreachable) the one it last knew. Its
+ * backups are the only ones the guard counts.
+ */
+export function guardedIdentity(input: Pick<GuardInput, 'previous' | 'current'>): DbIdentity | null {
+  return 'unreachable' in input.current ? (input.previous?.identity ?? null) : input.current.identity;
+}
+
+/** Said instead of "restore the backup below" when there is none to restore. */
+const noWayBack = (of = 'this database') =>
+  `No backup of ${of} holds the data as it was, so dbwarden cannot bring it back. Look now for another copy ` +
+  "(your provider's snapshots or point-in-time recovery, a replica) before it expires.";
+
+/**
+ * The way back to the data as the last good snapshot (`before`) saw it: the newest good backup of that database
+ * whose recorded row counts show the data intact (see holdsData), `lost` tables included. Failing that, the newest
+ * one started before that snapshot: it predates the change, and rows it lacks are growth since, not loss. A backup
+ * taken after the loss (a flush, then a backup) holds the loss and is never offered. Null when there is none.
+ */
 export function wayBack(
   manifests: BackupManifest[],
-  before: Date | null,
-  identity: DbIdentity | null,
-  display: string,
+  before: Snapshot | null,
+  config: Pick<GuardConfig, 'rowsDropPct' | 'excludeTables' | 'target'>,
+  lost: string[] = [],
 ): WayBack | null {
-  const candidates = manifests
-    .filter(isGood)
-    .filter((m) => before === null || Date.parse(m.startedAt) <= before.getTime())
-    .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
-  const same = identity ? candidates.filter((m) => m.identity && sameIdentity(m.identity, identity)) : [];
-  const pick = same[0] ?? candidates[0];
+  if (!before) return null;
+  const good = goodBackupsOf(manifests, before.identity);
+  const pick =
+    good.find((m) => holdsData(m, before, config.rowsDropPct, config.excludeTables ?? [], lost)) ??
+    good.find((m) => Date.parse(m.startedAt) <= Date.parse(before.at));
   if (!pick) return null;
   return {
     backupId: pick.id,
     takenAt: pick.startedAt,
     sizeBytes: pick.sizeBytes,
-    command: `dbwarden restore ${pick.id} --to ${display}`,
+    command: `dbwarden restore ${pick.id} --to ${config.target.display}`,
   };
+}
+
+/**
+ * The tables a backup left out on purpose (excluded, extension-owned): its manifest's own record, or for an older
+ * manifest the same rule applied to the snapshot. One rule for "shrunk" and for "holds the data".
+ */
+function leftOutBy(m: BackupManifest, snap: Snapshot, exclude: string[]): (table: string) => boolean {
+  if (m.leftOut) {
+    const leftOut = m.leftOut;
+    return (t) => t in leftOut;
+  }
+  const matches = exclusionMatcher(exclude);
+  return (t) => {
+    const dot = t.indexOf('.');
+    return Boolean(snap.tables[t]?.extension) || matches({ schema: t.slice(0, dot), name: t.slice(dot + 1) });
+  };
+}
+
+/**
+ * Does the backup hold the data `snap` saw? Each watched table it counted kept all but `dropPct` % of its rows (a
+ * small one: any at all) — the rule that raises rows-dropped, so a backup the guard would call damaged is never
+ * the way back — and the `lost` tables are in it. Tables whose data dumps exclude are not asked for; a watched
+ * table the dump does not count (e.g. extension-owned) is no evidence either way.
+ */
+export function holdsData(
+  m: BackupManifest,
+  snap: Snapshot,
+  dropPct: number,
+  excludeTables: string[],
+  lost: string[] = [],
+): boolean {
+  const excluded = leftOutBy(m, snap, excludeTables);
+  if (lost.some((t) => !excluded(t) && m.tables[t] === undefined)) return false;
+  for (const t of snap.watched) {
+    const had = snap.tables[t];
+    const held = m.tables[t];
+    if (!had?.exact || had.rows <= 0 || held === undefined || excluded(t)) continue;
+    if (had.rows < MIN_ROWS_FOR_DROP ? held === 0 : (had.rows - held) * 100 > had.rows * dropPct)
+      return false;
+  }
+  return true;
 }

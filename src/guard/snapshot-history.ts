@@ -57,6 +57,17 @@ export function nearestBefore(refs: SnapshotRef[], time: Date, maxAgeMs = Infini
   return best;
 }
 
+/**
+ * The newest snapshot, if it was taken of the database at this address (masked display): what dbwarden last saw
+ * here. Null when nothing was seen, or the newest is of another address (the demo's, before DATABASE_URL was set).
+ */
+export async function lastSeenAt(store: BlobStore, display: string): Promise<Snapshot | null> {
+  const refs = await listSnapshots(store);
+  const newest = refs[refs.length - 1];
+  const snap = newest ? await loadSnapshot(store, newest.key) : null;
+  return snap && snap.target.display === display ? snap : null;
+}
+
 export interface CompactionPolicy {
   /** Keep every snapshot younger than this. */
   keepAllMs: number;

@@ -7,8 +7,8 @@ import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { Warning, WarningCode } from '../core/warning.js';
 import { type BlobStore, readText } from '../store/blob-store.js';
-import { type BackupManifest, MANIFEST_PREFIX } from '../store/manifest.js';
-import { type GuardConfig, guard, type OpenWarning } from './guard.js';
+import { createCatalog, newestGoodOf } from '../store/catalog.js';
+import { type GuardConfig, guard, guardedIdentity, type OpenWarning } from './guard.js';
 import {
   compactSnapshots,
   listSnapshots,
@@ -85,21 +85,6 @@ async function saveWatchState(store: BlobStore, state: WatchState): Promise<void
   await store.put(WATCH_STATE_KEY, JSON.stringify(state, null, 1));
 }
 
-/** Every backup manifest in the store ("backups/*.json"); unreadable ones are skipped. */
-export async function readManifests(store: BlobStore): Promise<BackupManifest[]> {
-  const out: BackupManifest[] = [];
-  for (const b of await store.list(MANIFEST_PREFIX)) {
-    if (!b.key.endsWith('.json') || b.key.slice(MANIFEST_PREFIX.length).includes('/')) continue;
-    try {
-      const m = JSON.parse(await readText(store, b.key)) as BackupManifest;
-      if (m && typeof m.id === 'string' && typeof m.finishedAt === 'string') out.push(m);
-    } catch {
-      // A manifest being written or damaged is not a backup; the guard judges what remains.
-    }
-  }
-  return out;
-}
-
 const stateLocks = new WeakMap<BlobStore, Promise<unknown>>();
 
 /** Serialise read-modify-write of the watch state in this process (watch rounds, accept, the backup job's notes). */
@@ -125,7 +110,7 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   const status = await deps.probe();
   const now = clock();
   const state = await loadWatchState(store);
-  const manifests = await readManifests(store);
+  const manifests = await createCatalog(store).list();
   const refs = await listSnapshots(store);
 
   let previous: Snapshot | null = state.baselineKey ? await loadSnapshot(store, state.baselineKey) : null;
@@ -145,19 +130,18 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
     state.unreachableSince ??= status.checkedAt;
   }
 
-  const good = manifests
-    .filter((m) => m.status === 'complete' && m.verified)
-    .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0];
+  const current = snap ?? {
+    unreachable: status.error ?? { code: 'unreachable-other', message: 'no answer' },
+    failedChecks: state.failedChecks,
+    since: state.unreachableSince ?? status.checkedAt,
+  };
+  const good = newestGoodOf(manifests, guardedIdentity({ previous, current }));
   const nearBackup = good ? nearestBefore(refs, new Date(good.startedAt), 24 * 3_600_000) : null;
   const atBackup = nearBackup ? await loadSnapshot(store, nearBackup.key) : null;
 
   const warnings = guard({
     previous,
-    current: snap ?? {
-      unreachable: status.error ?? { code: 'unreachable-other', message: 'no answer' },
-      failedChecks: state.failedChecks,
-      since: state.unreachableSince ?? status.checkedAt,
-    },
+    current,
     unreachableOpen: Boolean(state.open.unreachable),
     rowsDroppedOpen: Boolean(state.open['rows-dropped']),
     manifests,
@@ -167,7 +151,7 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   });
 
   const conditions = warnings.filter((w) => w.level !== 'ok');
-  const current = new Map(conditions.map((w) => [w.code, w]));
+  const raised = new Map(conditions.map((w) => [w.code, w]));
   const fresh: Warning[] = [];
   const reminders: Warning[] = [];
   for (const w of conditions) {
@@ -177,7 +161,7 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   }
   const cleared = Object.values(state.open).filter(
     // Unreachable, we cannot tell whether the data came back: data-loss warnings stay open.
-    (o) => o && !current.has(o.code) && (snap !== null || !DATA_LOSS.has(o.code)),
+    (o) => o && !raised.has(o.code) && (snap !== null || !DATA_LOSS.has(o.code)),
   ) as OpenWarning[];
   const events = warnings.filter((w) => w.level === 'ok');
 

@@ -9,9 +9,9 @@ import { findTool } from '../backup/pg-tools.js';
 import type { BackupService } from '../backup/service.js';
 import { verifyAndRecord } from '../backup/verify.js';
 import { asDbwardenError } from '../core/errors.js';
-import { notePosted, readManifests } from '../guard/watch.js';
+import { notePosted } from '../guard/watch.js';
 import type { Services } from '../main.js';
-import { isGood } from '../store/manifest.js';
+import type { BackupManifest } from '../store/manifest.js';
 import { createScheduler, type Job, type Scheduler, type TickOutcome } from './schedule.js';
 
 /** Take the scheduled backup and post the result; a failure is posted once and kept open as backup-failed. */
@@ -38,7 +38,7 @@ export async function runScheduledBackup(
 /** Restore-drill the newest good backup (checksum, archive, restore into a scratch database) and post the result. */
 export async function runScheduledDrill(services: Services): Promise<void> {
   const { config, store, catalog } = services;
-  const m = (await catalog.list()).find(isGood);
+  const m = await services.backups.latestGood();
   if (!m) {
     await services.notifier.post(drillSkippedReport(services.target.name));
     return;
@@ -96,14 +96,18 @@ export function scheduledJobs(services: Services, opts: ScheduleOptions = {}): J
   return jobs;
 }
 
+/** How a catch-up ended: a tick outcome, cancelled by shutdown, or not needed any more ("fresh"). */
+export type CatchUpOutcome = TickOutcome | 'cancelled' | 'fresh';
+
 /**
- * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup older
- * than the max age), one catch-up backup runs a minute after start, once across replicas.
+ * Build and start the scheduler for `serve`. If dbwarden was down at backup time (newest good backup of this
+ * database older than the max age), one catch-up backup runs a minute after start, once across replicas —
+ * unless a good backup became fresh meanwhile (/backup-now, another replica): checked again when the timer fires.
  */
 export async function startSchedule(
   services: Services,
   opts: ScheduleOptions = {},
-): Promise<Scheduler & { catchUp: Promise<TickOutcome | 'cancelled'> | null }> {
+): Promise<Scheduler & { catchUp: Promise<CatchUpOutcome> | null }> {
   const scheduler = createScheduler(scheduledJobs(services, opts), {
     store: services.store,
     target: services.target,
@@ -114,27 +118,38 @@ export async function startSchedule(
     ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
   });
   scheduler.start();
-  let catchUp: Promise<TickOutcome | 'cancelled'> | null = null;
+  let catchUp: Promise<CatchUpOutcome> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let cancel: () => void = () => {};
-  const newest = opts.backups
-    ? await readManifests(services.store).then(
-        (ms) =>
-          ms.filter(isGood).sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0] ?? null,
-        (err: unknown) => {
-          services.logger.warn({ err: String(err) }, 'cannot read the backup catalog; no catch-up backup');
-          return undefined;
-        },
-      )
-    : undefined;
-  if (newest !== undefined) {
-    const age = newest ? services.clock().getTime() - Date.parse(newest.finishedAt) : Infinity;
+  // The newest good backup of this database (undefined: the catalog cannot be read).
+  const newestGood = (backups: BackupService) =>
+    backups.latestGood().catch((err: unknown) => {
+      services.logger.warn({ err: String(err) }, 'cannot read the backup catalog');
+      return undefined;
+    });
+  const ageOf = (m: BackupManifest | null) =>
+    m ? services.clock().getTime() - Date.parse(m.finishedAt) : Infinity;
+  const backups = opts.backups;
+  const newest = backups ? await newestGood(backups) : undefined;
+  if (backups && newest !== undefined) {
+    const age = ageOf(newest);
     if (age > services.config.guard.backupMaxAgeMs) {
       const delay = opts.catchUpDelayMs ?? 60_000;
       services.logger.info({ newest: newest?.id ?? null, inMs: delay }, 'newest backup too old: catching up');
-      catchUp = new Promise<TickOutcome | 'cancelled'>((resolve) => {
-        cancel = () => resolve('cancelled');
-        timer = setTimeout(() => {
+      catchUp = new Promise<CatchUpOutcome>((resolve) => {
+        let cancelled = false;
+        cancel = () => {
+          cancelled = true;
+          resolve('cancelled');
+        };
+        timer = setTimeout(async () => {
+          // Decided at start; a good backup taken since (/backup-now, a replica) makes a second full dump pointless.
+          const now = await newestGood(backups);
+          if (cancelled) return;
+          if (now && ageOf(now) <= services.config.guard.backupMaxAgeMs) {
+            services.logger.info({ newest: now.id }, 'a good backup is fresh now: no catch-up');
+            return resolve('fresh');
+          }
           // Keyed by the stale backup: every replica starting now agrees on one catch-up.
           scheduler
             .runTick('backup', services.clock(), `catchup-${newest?.id ?? 'none'}`)
@@ -144,7 +159,7 @@ export async function startSchedule(
         timer.unref();
       });
     }
-  }
+  } else if (backups) services.logger.warn('no catch-up backup: the backup catalog cannot be read');
   const stopTimers = scheduler.stop;
   return Object.assign(scheduler, {
     catchUp,

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { BackupFailed } from '../core/errors.js';
+import { type DbIdentity, sameIdentity } from '../core/identity.js';
 import { type BlobStore, moveObject, readText } from './blob-store.js';
-import { type BackupManifest, MANIFEST_PREFIX, manifestKey } from './manifest.js';
+import { type BackupManifest, isGood, MANIFEST_PREFIX, manifestKey } from './manifest.js';
 
 /** Dumps being written live here until they are checked; anything left here belongs to a crashed run. */
 export const INCOMING_PREFIX = `${MANIFEST_PREFIX}incoming/`;
@@ -40,6 +41,8 @@ export interface Catalog {
   read(id: string): Promise<BackupManifest | null>;
   /** Every manifest, newest first; unreadable ones are skipped. */
   list(): Promise<BackupManifest[]>;
+  /** The newest good backup of the database with this identity (see goodBackupsOf), or null. */
+  newestGood(identity: DbIdentity | null): Promise<BackupManifest | null>;
   /**
    * Remove what crashed runs left: temporary dumps and published dumps without a manifest.
    * Call only while holding the backup lock, so no running backup owns them.
@@ -51,7 +54,7 @@ export interface Catalog {
 
 /** The catalog of backups kept in a store. */
 export function createCatalog(store: BlobStore): Catalog {
-  return {
+  const catalog: Catalog = {
     stagingKey: (id) => (store.move ? incomingKey(id) : dumpKey(id)),
     async publishDump(id) {
       // Copying a whole dump to rename it would double the upload; without a cheap move it was written in place.
@@ -80,6 +83,9 @@ export function createCatalog(store: BlobStore): Catalog {
       }
       return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
     },
+    async newestGood(identity) {
+      return newestGoodOf(await catalog.list(), identity);
+    },
     async cleanLeftovers() {
       const all = await store.list(MANIFEST_PREFIX);
       const manifests = new Set(all.map((b) => b.key).filter((k) => k.endsWith('.json')));
@@ -99,6 +105,28 @@ export function createCatalog(store: BlobStore): Catalog {
       await store.delete(dumpKey(id)).catch(() => {});
     },
   };
+  return catalog;
+}
+
+/**
+ * THE good backups of one database, newest first: complete, verified, and recorded (in the manifest's identity)
+ * as taken of the database with this identity (system identifier and oid). Status, digest, guard, scheduler,
+ * metrics and drill all ask this, so they cannot disagree. Another database's backups (the demo's, a replaced
+ * database's) never count; with the identity unknown, no backup can be vouched for: none.
+ */
+export function goodBackupsOf(manifests: BackupManifest[], identity: DbIdentity | null): BackupManifest[] {
+  if (!identity) return [];
+  return manifests
+    .filter((m) => isGood(m) && m.identity !== null && sameIdentity(m.identity, identity))
+    .sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt) || (a.id < b.id ? 1 : -1));
+}
+
+/** The newest good backup of the database with this identity, or null. */
+export function newestGoodOf(
+  manifests: BackupManifest[],
+  identity: DbIdentity | null,
+): BackupManifest | null {
+  return goodBackupsOf(manifests, identity)[0] ?? null;
 }
 
 function parseManifest(text: string): BackupManifest | null {
