@@ -157,8 +157,8 @@ describe('HTTP: health, readiness, metrics', () => {
   });
 
   it('remembers the database it first saw, in the store', async () => {
-    const { readBaseline } = await import('../src/deploy/baseline.js');
-    const b = await readBaseline(createFileStore(dir));
+    const { baselineSnapshot } = await import('../src/guard/watch.js');
+    const b = await baselineSnapshot(createFileStore(dir));
     expect(b?.identity.databaseName).toBe('app');
     expect(b?.tables['public.auth_user']).toEqual({ rows: 40, exact: true, sizeBytes: expect.any(Number) });
   });

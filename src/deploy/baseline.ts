@@ -2,28 +2,15 @@ import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { Warning } from '../core/warning.js';
 import { type GuardConfig, guard } from '../guard/guard.js';
-import { listSnapshots, loadSnapshot, saveSnapshot } from '../guard/snapshot-history.js';
-import { DATA_LOSS, loadWatchState } from '../guard/watch.js';
+import { saveSnapshot } from '../guard/snapshot-history.js';
+import { baselineSnapshot, DATA_LOSS } from '../guard/watch.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { createCatalog } from '../store/catalog.js';
-
-/**
- * What "before" means for deploys and preflight: the guard's baseline (the last snapshot taken while the data
- * looked right, or the one `dbwarden accept` set), else the newest snapshot. Null when dbwarden never saw it.
- */
-export async function readBaseline(store: BlobStore): Promise<Snapshot | null> {
-  const state = await loadWatchState(store);
-  const fromState = state.baselineKey ? await loadSnapshot(store, state.baselineKey) : null;
-  if (fromState) return fromState;
-  const refs = await listSnapshots(store);
-  const last = refs[refs.length - 1];
-  return last ? await loadSnapshot(store, last.key) : null;
-}
 
 /** Save a snapshot of the database when the store holds none: the first sight is what the guard compares with. */
 export async function rememberFirstSight(store: BlobStore, status: DbStatus): Promise<boolean> {
   const snap = snapshotFromStatus(status);
-  if (!snap || (await readBaseline(store))) return false;
+  if (!snap || (await baselineSnapshot(store))) return false;
   await saveSnapshot(store, snap);
   return true;
 }

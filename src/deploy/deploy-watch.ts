@@ -6,8 +6,9 @@ import { errorReport, type Report } from '../core/report.js';
 import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { GuardConfig } from '../guard/guard.js';
+import { baselineSnapshot } from '../guard/watch.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { dataLossWarnings, describeChanges, readBaseline, rememberFirstSight } from './baseline.js';
+import { dataLossWarnings, describeChanges, rememberFirstSight } from './baseline.js';
 import { deployReport } from './deploy-report.js';
 import type { DeployEvent } from './webhooks.js';
 
@@ -62,7 +63,7 @@ export function createDeployWatch(deps: DeployWatchDeps): DeployWatch {
     const now = await deps.status();
     const start = started.get(event.deployId);
     started.delete(event.deployId);
-    const before = start?.snapshot ?? (await readBaseline(deps.store));
+    const before = start?.snapshot ?? (await baselineSnapshot(deps.store));
     const current = snapshotFromStatus(now);
     const changes = before && now.reachable ? describeChanges(before, start?.migrations ?? null, now) : null;
     const dataLoss =

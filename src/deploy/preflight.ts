@@ -7,9 +7,10 @@ import type { Level, Report, ReportSection } from '../core/report.js';
 import { snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { GuardConfig } from '../guard/guard.js';
+import { baselineSnapshot } from '../guard/watch.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { BackupManifest } from '../store/manifest.js';
-import { dataLossWarnings, readBaseline, rememberFirstSight } from './baseline.js';
+import { dataLossWarnings, rememberFirstSight } from './baseline.js';
 import { type Finding, hasDestructive, lintSql } from './migration-lint.js';
 import type { PendingSql } from './pending-sql.js';
 
@@ -150,7 +151,7 @@ export async function runPreflight(
       if (!deps.store)
         throw new Error('the store is not available: cannot compare with the remembered database');
       const store = deps.store;
-      const before = await within('reading the remembered database', () => readBaseline(store));
+      const before = await within('reading the remembered database', () => baselineSnapshot(store));
       const current = snapshotFromStatus(reading);
       if (!before) {
         result.database.state = 'first-seen';

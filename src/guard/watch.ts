@@ -14,6 +14,7 @@ import {
   listSnapshots,
   loadSnapshot,
   nearestBefore,
+  type SnapshotRef,
   saveSnapshot,
 } from './snapshot-history.js';
 import { resolvedReport, warningsReport } from './warning-report.js';
@@ -105,6 +106,23 @@ export function watchOnce(deps: WatchDeps): Promise<WatchResult> {
   return withStateLock(deps.store, () => watchRound(deps));
 }
 
+/**
+ * What "before" means for the guard and for deploy checks: the baseline the watch keeps (the last snapshot taken
+ * while the data looked right), else the newest snapshot (before the first round), else nothing.
+ */
+export async function baselineSnapshot(
+  store: BlobStore,
+  state?: WatchState,
+  refs?: SnapshotRef[],
+): Promise<Snapshot | null> {
+  const { baselineKey } = state ?? (await loadWatchState(store));
+  const fromState = baselineKey ? await loadSnapshot(store, baselineKey) : null;
+  if (fromState) return fromState;
+  const all = refs ?? (await listSnapshots(store));
+  const last = all[all.length - 1];
+  return last ? await loadSnapshot(store, last.key) : null;
+}
+
 async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   const { store, clock } = deps;
   const status = await deps.probe();
@@ -113,11 +131,7 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   const manifests = await createCatalog(store).list();
   const refs = await listSnapshots(store);
 
-  let previous: Snapshot | null = state.baselineKey ? await loadSnapshot(store, state.baselineKey) : null;
-  if (!previous) {
-    const last = refs[refs.length - 1];
-    previous = last ? await loadSnapshot(store, last.key) : null;
-  }
+  const previous = await baselineSnapshot(store, state, refs);
 
   const snap = snapshotFromStatus(status);
   let snapshotKey: string | null = null;
