@@ -244,6 +244,21 @@ describe('guard: each warning', () => {
     expect(codes({ manifests: [nightly, unverified] })).toEqual(['backup-failed']);
   });
 
+  it("backup-failed is this database's: another database's failed run never raises it; an unknown one does", () => {
+    const failedRun = (over: Partial<Parameters<typeof manifest>[0]>) =>
+      manifest({
+        id: '20261124T090000000Z-ffff',
+        startedAt: '2026-11-24T09:00:00.000Z',
+        status: 'failed',
+        verified: false,
+        error: { code: 'pg-dump-failed', message: 'pg_dump: error: connection lost' },
+        ...over,
+      });
+    const other = { systemIdentifier: '7301000000000000001', databaseOid: 5, databaseName: 'demo_app' };
+    expect(codes({ manifests: [older, nightly, failedRun({ identity: other })] })).toEqual([]);
+    expect(codes({ manifests: [older, nightly, failedRun({ identity: null })] })).toEqual(['backup-failed']);
+  });
+
   it('backup-unverified: no successful drill in 7 days, only when drills are configured', () => {
     const drilled = (daysAgo: number, ok = true) =>
       manifest({

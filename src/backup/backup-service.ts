@@ -174,7 +174,8 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       format: 'custom',
       pgDumpVersion: '',
       serverVersion: '',
-      identity: null,
+      // Which database failed, when it still answers: another database's failure must not alarm this one.
+      identity: await identity().catch(() => null),
       tables: {},
       requestedBy,
       verified: false,

@@ -1,7 +1,7 @@
 import type { DbIdentity } from '../core/identity.js';
 import type { Snapshot } from '../core/snapshot.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { createCatalog, goodBackupsOf } from '../store/catalog.js';
+import { attemptsOf, createCatalog, goodBackupsOf } from '../store/catalog.js';
 import { type BackupManifest, isGood } from '../store/manifest.js';
 import type { OpenWarning } from './guard.js';
 import { listSnapshots, loadSnapshot, nearestBefore } from './snapshot-history.js';
@@ -97,10 +97,12 @@ export async function buildDigest(input: DigestInput): Promise<Digest> {
     (a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt),
   );
   const recent = (m: BackupManifest) => now.getTime() - Date.parse(m.finishedAt) <= windowMs;
-  // Only this database's backups confirm anything; a failed run records no identity and is reported as is.
+  // Only this database's backups confirm anything; a failed run that could not read the identity is reported as is.
   const good = goodBackupsOf(manifests, input.identity);
   const recentGood = good.find(recent);
-  const recentFailed = manifests.filter(recent).find((m) => !isGood(m));
+  const recentFailed = attemptsOf(manifests, input.identity)
+    .filter(recent)
+    .find((m) => !isGood(m));
   const state: Digest['backup']['state'] = recentGood
     ? // A failure after the good one still needs saying.
       recentFailed && Date.parse(recentFailed.finishedAt) > Date.parse(recentGood.finishedAt)

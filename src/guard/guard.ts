@@ -3,7 +3,7 @@ import { type DbIdentity, identityLabel, sameIdentity } from '../core/identity.j
 import type { Snapshot } from '../core/snapshot.js';
 import { exclusionMatcher } from '../core/tables.js';
 import { blindWarning, type Warning, type WarningCode, type WayBack } from '../core/warning.js';
-import { goodBackupsOf } from '../store/catalog.js';
+import { attemptsOf, goodBackupsOf } from '../store/catalog.js';
 import { type BackupManifest, isGood } from '../store/manifest.js';
 
 /** A warning that was posted and has not cleared yet. */
@@ -214,8 +214,8 @@ function unreachableWarning(input: GuardInput, cur: Unreachable): Warning | null
 function backupWarnings(input: GuardInput): Warning[] {
   const { config, now } = input;
   const out: Warning[] = [];
-  const byTime = [...input.manifests].sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
-  // Only this database's backups count (a failed run records no identity: the newest attempt is judged as is).
+  // Only this database's backups count; a failed run that could not read the identity is judged as is.
+  const byTime = attemptsOf(input.manifests, guardedIdentity(input));
   const good = goodBackupsOf(input.manifests, guardedIdentity(input));
   const newest = byTime[0];
   if (newest && !isGood(newest)) {
@@ -241,7 +241,7 @@ function backupWarnings(input: GuardInput): Warning[] {
       code: 'backup-stale',
       level: 'warn',
       title: 'No backup',
-      message: `There is no good backup of ${config.target.name} at all${byTime.some(isGood) ? ' (the good backups in the store are of another database)' : ''}: if it were lost now, nothing could bring it back.`,
+      message: `There is no good backup of ${config.target.name} at all${input.manifests.some(isGood) ? ' (the good backups in the store are of another database)' : ''}: if it were lost now, nothing could bring it back.`,
       details: [],
       hint: 'Run `dbwarden backup` (or /backup-now) now.',
       wayBack: null,

@@ -121,6 +121,16 @@ export function goodBackupsOf(manifests: BackupManifest[], identity: DbIdentity 
     .sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt) || (a.id < b.id ? 1 : -1));
 }
 
+/**
+ * Every backup attempt that may be this database's, newest first: its own, and failed runs that could not tell
+ * which database they were of (it did not answer). Another database's attempts never count.
+ */
+export function attemptsOf(manifests: BackupManifest[], identity: DbIdentity | null): BackupManifest[] {
+  return manifests
+    .filter((m) => !m.identity || !identity || sameIdentity(m.identity, identity))
+    .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
+}
+
 /** The newest good backup of the database with this identity, or null. */
 export function newestGoodOf(
   manifests: BackupManifest[],
