@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { type Logger, pino } from 'pino';
-import { PinoPretty } from 'pino-pretty';
 import type { Redactor } from './secrets.js';
 
 export type { Logger };
@@ -37,8 +37,8 @@ export function createLogger(opts: {
     opts.destination && opts.destination !== process.stderr
       ? (opts.destination as pino.DestinationStream)
       : process.stderr.isTTY
-        ? // A person is watching: readable lines; machines (PaaS log drains) get JSON.
-          PinoPretty({
+        ? // A person is watching: readable lines (pino-pretty, loaded only then); machines (log drains) get JSON.
+          (createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty')).PinoPretty({
             destination: 2,
             colorize: true,
             sync: true,

@@ -1,4 +1,4 @@
-import { loadModule, parse } from 'libpg-query';
+import type { parse } from 'libpg-query';
 
 /** destructive: loses data. risky: may break the running app, lock tables or fail half-way. error: could not be read. */
 export type Severity = 'destructive' | 'risky' | 'error';
@@ -23,12 +23,16 @@ export interface LintOptions {
 
 type Node = Record<string, unknown>;
 
-let ready: Promise<void> | null = null;
+/** PostgreSQL's parser (a WebAssembly module), loaded on the first lint: only preflight and deploy checks pay. */
+let parser: Promise<{ parse: typeof parse }> | null = null;
 
 /** Lint SQL with PostgreSQL's own parser (libpg_query). Unparseable SQL is a finding, never a pass. */
 export async function lintSql(sql: string, opts: LintOptions = {}): Promise<Finding[]> {
-  ready ??= loadModule();
-  await ready;
+  parser ??= import('libpg-query').then(async (lib) => {
+    await lib.loadModule();
+    return lib;
+  });
+  const { parse } = await parser;
   const bytes = Buffer.from(sql, 'utf8');
   const at = (loc: number, len?: number) =>
     bytes.subarray(loc, len === undefined ? undefined : loc + len).toString('utf8');
