@@ -86,7 +86,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   let url = config.databaseUrl;
   let store: BlobStore;
   if (url) {
-    store = openStore(config);
+    store = await openStore(config);
   } else {
     const started = await startDemoDatabase(config.store);
     demo = started.cluster;

@@ -85,7 +85,7 @@ describe('the S3 store over HTTP', () => {
   });
 
   test('openStore picks S3 for s3:// URLs and a directory otherwise', async () => {
-    const store = openStore(
+    const store = await openStore(
       loadConfig({ DBWARDEN_STORE: `s3://${s3.bucket}/via-config`, S3_ENDPOINT: s3.endpoint }),
     );
     expect(store.location).toBe(`s3://${s3.bucket}/via-config`);
@@ -99,7 +99,7 @@ describe('the S3 store over HTTP', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'dbwarden-open-store-'));
     try {
-      const files = openStore(loadConfig({ DBWARDEN_STORE: dir }));
+      const files = await openStore(loadConfig({ DBWARDEN_STORE: dir }));
       expect(files.location).toBe(dir);
       await files.put('a.txt', 'on disk');
       expect(await readText(files, 'a.txt')).toBe('on disk');
