@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
@@ -45,6 +46,11 @@ describe('/backup-now on Discord', () => {
     expect(edits[0]!.body.embeds[0].title).toBe('Backing up app');
     expect(edits[0]!.body.embeds[0].description).toMatch(/Starting|Dumping/);
     expect(done.body.embeds[0].title).toBe('Backup of app complete');
+    // The environment once, and the store by its name: never the server's filesystem path.
+    expect(done.body.embeds[0].footer.text).toBe(
+      `production · stored in the file store ${basename(services.store.location)}`,
+    );
+    expect(JSON.stringify(done.body)).not.toContain(services.store.location);
     const backupId = field(done, 'Backup')!;
     const manifests = await services.backups!.list();
     const m = manifests.find((x) => x.id === backupId.replace(/\\/g, ''));

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
@@ -69,6 +70,15 @@ describe('/backup-now in Slack', () => {
       expect(blob?.size).toBe(m.sizeBytes);
       expect(m.sizeBytes).toBeGreaterThan(1_000_000);
       expect(String(done.body.text)).toContain(`Backup ${m.id} of app`);
+      // The footer names the store, not the server's filesystem path; the header already shows the environment.
+      const blocks = done.body.blocks as { type: string; elements?: { text: string }[] }[];
+      expect(blocks.at(-1)).toEqual({
+        type: 'context',
+        elements: [
+          { type: 'mrkdwn', text: `stored in the file store ${basename(bot.services.store.location)}` },
+        ],
+      });
+      expect(json(done)).not.toContain(bot.services.store.location);
       for (const c of fake.calls) expect(json(c)).not.toContain(db.password);
     } finally {
       await bot.stop();
