@@ -123,6 +123,11 @@ describe('Discord renderer', () => {
     const [embed] = checkLimits({ ...report, fields: [{ label: '', value: '' }] });
     expect(embed!.color).toBe(LEVEL_COLOUR.critical);
     expect(embed!.description).toBe('disk full\n→ free some space');
+    // However long the message, the hint stays.
+    const [long] = checkLimits(
+      errorReport('Backup failed', { message: 'x'.repeat(9000), hint: 'free some space' }),
+    );
+    expect(long!.description!.endsWith('…\n→ free some space')).toBe(true);
   });
 
   describe('a table-missing warning for 150 tables keeps its hint and way back, shortening only the list', () => {

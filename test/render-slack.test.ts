@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderSlack, SLACK_LIMITS, type SlackMessage } from '../src/chat/slack/render-slack.js';
-import type { Report } from '../src/core/report.js';
+import { errorReport, type Report } from '../src/core/report.js';
 import { longName, tablesGoneReport, WAY_BACK } from './helpers/warning-reports.js';
 
 /** Every Block Kit limit Slack enforces on a message, checked on the rendered JSON. */
@@ -128,6 +128,14 @@ describe('renderSlack', () => {
     expect(JSON.stringify(msg.blocks)).toMatch(/and \d+ more sections/);
     // Only whole lines are shown; the rest is counted.
     expect(JSON.stringify(msg.blocks)).toMatch(/and \d+ more_/);
+  });
+
+  it('keeps the hint of an error report, however long its message', () => {
+    const msg = renderSlack(
+      errorReport('Backup failed', { message: 'x'.repeat(9000), hint: 'free some space' }),
+    );
+    assertWithinLimits(msg);
+    expect(JSON.stringify(msg.blocks)).toContain('…\\n→ free some space');
   });
 
   it('renders an empty report', () => {

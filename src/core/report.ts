@@ -58,7 +58,7 @@ export function errorReport(title: string, err: { message: string; hint?: string
     level: 'critical',
     summary: `${title}: ${err.message}`,
     fields: [],
-    sections: [{ lines: [err.message, ...(err.hint ? [`→ ${err.hint}`] : [])] }],
+    sections: [{ lead: [err.message], lines: [], ...(err.hint ? { tail: [`→ ${err.hint}`] } : {}) }],
     ...(footer ? { footer } : {}),
   };
 }
