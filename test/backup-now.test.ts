@@ -102,6 +102,7 @@ describe('/backup-now', () => {
     expect(reply.reports).toHaveLength(1);
     expect(renderText(reply.last())).toContain('/backup-now takes no arguments, got "--force"');
     expect(renderText(reply.last())).toContain('Usage: /backup-now');
+    expect(reply.last().level).toBe('warn');
   });
 
   it('only listed users or roles may run it when DBWARDEN_BACKUP_USERS is set, and they have no cooldown', async () => {
@@ -109,7 +110,11 @@ describe('/backup-now', () => {
     const denied = recorder();
     await command.run('', { id: 'U_OTHER', name: 'mallory', platform: 'slack' }, denied);
     expect(denied.last().title).toBe('Not allowed');
-    expect(renderText(denied.last())).toContain('mallory (slack:U_OTHER) may not start backups of app');
+    expect(renderText(denied.last())).toContain('You may not start backups of app');
+    expect(renderText(denied.last())).toContain('your user ID (U_OTHER)');
+    // The same refusal is known up front, so the adapters answer it only to the asker.
+    expect(command.check!('', { id: 'U_OTHER', name: 'mallory', platform: 'slack' })).toEqual(denied.last());
+    expect(command.check!('', { id: 'U_OTHER', name: 'mallory', platform: 'slack' })?.level).toBe('warn');
     expect(await service.list()).toEqual([]);
 
     const byRole = recorder();

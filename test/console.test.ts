@@ -34,6 +34,9 @@ describe('console chat', () => {
     expect(text).toMatch(/demo · app/);
     expect(text).toContain('auth_user: 40 rows');
     expect(text).toContain('/db-status takes no argument but "me"');
+    // A typo is a warning with the usage, never the critical siren.
+    expect(text).toContain('⚠️ Unknown argument');
+    expect(text).toContain('→ Usage: /db-status [me]');
     expect(text).toContain('Unknown command /drop-db');
     expect(text).not.toContain(db.password);
   });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,12 @@ describe('demo mode (no configuration)', () => {
   it("keeps the demo's backups in the demo's own store: a real database never shows them as its own", async () => {
     const demo = await runDemo('/backup-now\n/quit\n');
     expect(demo.out).toContain('Backup of demo_app complete');
-    expect(demo.out).toContain(join(store, 'demo', 'store'));
+    // The report names the store without the host's path; the dump itself is in the demo's own store.
+    expect(demo.out).toContain('stored in the file store store');
+    const id = /Backup: +(\S+)/.exec(demo.out)?.[1];
+    expect(id).toBeDefined();
+    const demoStore = readdirSync(join(store, 'demo', 'store'), { recursive: true }).map(String);
+    expect(demoStore.some((f) => f.includes(id!))).toBe(true);
     // Now the team points dbwarden at its real database, with the same (default) store.
     await seedDemo(db.url);
     const env = { DATABASE_URL: db.url, DBWARDEN_STORE: store, LOG_LEVEL: 'silent' };

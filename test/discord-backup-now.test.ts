@@ -1,5 +1,7 @@
+import { basename } from 'node:path';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LEVEL_COLOUR } from '../src/chat/discord/render-discord.js';
 import { seedDemo } from '../src/demo/seed.js';
 import type { Services } from '../src/main.js';
 import { useTestCluster } from './helpers/cluster.js';
@@ -24,6 +26,27 @@ async function finalEdit(token: string): Promise<RecordedCall> {
   );
 }
 
+/**
+ * A refusal reached only the asker: the interaction was deferred with the ephemeral flag (64) and answered with a
+ * warning (never the critical red), and nothing went to the channel.
+ */
+function expectPrivateRefusal(
+  interaction: { id: string; token: string },
+  answer: RecordedCall,
+  title: string,
+) {
+  const callback = fake.calls.find(
+    (c) => c.path === `/interactions/${interaction.id}/${interaction.token}/callback`,
+  )!;
+  expect(callback.body).toEqual({ type: 5, data: { flags: 64 } });
+  expect(answer.body.embeds[0].title).toBe(title);
+  expect(answer.body.embeds[0].color).toBe(LEVEL_COLOUR.warn);
+  expect(JSON.stringify(answer.body)).not.toContain('🚨');
+  expect(fake.calls.filter(webhookEdits(interaction.token))).toHaveLength(1);
+}
+/** Messages the bot posted to a channel (not interaction replies). */
+const channelPosts = () => fake.calls.filter((c) => c.method === 'POST' && c.path.startsWith('/channels/'));
+
 const field = (c: RecordedCall, name: string) =>
   c.body.embeds[0].fields?.find((f: { name: string }) => f.name === name)?.value as string | undefined;
 
@@ -45,6 +68,11 @@ describe('/backup-now on Discord', () => {
     expect(edits[0]!.body.embeds[0].title).toBe('Backing up app');
     expect(edits[0]!.body.embeds[0].description).toMatch(/Starting|Dumping/);
     expect(done.body.embeds[0].title).toBe('Backup of app complete');
+    // The environment once, and the store by its name: never the server's filesystem path.
+    expect(done.body.embeds[0].footer.text).toBe(
+      `production · stored in the file store ${basename(services.store.location)}`,
+    );
+    expect(JSON.stringify(done.body)).not.toContain(services.store.location);
     const backupId = field(done, 'Backup')!;
     const manifests = await services.backups!.list();
     const m = manifests.find((x) => x.id === backupId.replace(/\\/g, ''));
@@ -64,9 +92,9 @@ describe('/backup-now on Discord', () => {
       roles: ['600000000000000001'],
     });
     const no = await finalEdit(refused.token);
-    expect(no.body.embeds[0].title).toBe('Not allowed');
-    expect(no.body.embeds[0].description).toContain('may not start backups of app');
-    expect(fake.calls.filter(webhookEdits(refused.token))).toHaveLength(1);
+    expectPrivateRefusal(refused, no, 'Not allowed');
+    expect(no.body.embeds[0].description).toContain('You may not start backups of app');
+    expect(no.body.embeds[0].description).toContain(`your user ID (${BOB})`);
 
     const byRole = fake.sendCommand({
       name: 'backup-now',
@@ -95,7 +123,7 @@ describe('/backup-now on Discord', () => {
         roles: [OPS_ROLE],
       });
       const refused = await finalEdit(second.token);
-      expect(refused.body.embeds[0].title).toBe('Backup already running');
+      expectPrivateRefusal(second, refused, 'Backup already running');
       expect(refused.body.embeds[0].description).toContain('started by alice');
     } finally {
       await blocker.query('COMMIT');
@@ -103,6 +131,10 @@ describe('/backup-now on Discord', () => {
     }
     const done = await finalEdit(first.token);
     expect(done.body.embeds[0].title).toBe('Backup of app complete');
+  });
+
+  it('posted nothing to the channel: answers went to the interactions, refusals only to their askers', () => {
+    expect(channelPosts()).toEqual([]);
   });
 
   it('never sends the database password or the bot token in a message', () => {

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChatAdapter } from '../src/chat/adapter.js';
-import type { ChatCommand } from '../src/chat/commands.js';
+import { type ChatCommand, usageReport } from '../src/chat/commands.js';
 import { LEVEL_COLOUR } from '../src/chat/discord/render-discord.js';
 import { runCli } from '../src/cli.js';
 import type { Report } from '../src/core/report.js';
@@ -216,6 +216,8 @@ describe('Discord bot against a fake Discord', () => {
       name: 'slow-job',
       description: 'A long job that reports progress',
       usage: '[label]',
+      // A label with a space is a typo: refused before anything starts.
+      check: (args) => (args.includes(' ') ? usageReport(slow, 'takes one word', args) : null),
       async run(args, user, reply) {
         seen.push({ args, roles: user.roles, id: user.id });
         // A failure whose text quotes the password: the redactor must catch it on the way out.
@@ -269,6 +271,20 @@ describe('Discord bot against a fake Discord', () => {
     expect(edit.body.embeds[0].title).toBe('/slow-job failed');
     expect(edit.body.embeds[0].description).toContain('kaput, password \\*\\*\\* refused');
     expect(edit.raw).not.toMatch(/\bat .+\.(ts|js):\d+/);
+
+    // A usage error goes only to the asker (deferred with the ephemeral flag), as a warning with the usage.
+    const started = seen.length;
+    const typo = fake.sendCommand({
+      name: 'slow-job',
+      options: [{ name: 'args', type: 3, value: 'night ly' }],
+    });
+    const usage = await fake.waitForCall(webhookEdits(typo.token));
+    const callback = fake.calls.find((c) => c.path === `/interactions/${typo.id}/${typo.token}/callback`)!;
+    expect(callback.body).toEqual({ type: 5, data: { flags: 64 } });
+    expect(usage.body.embeds[0].title).toBe('Unknown argument');
+    expect(usage.body.embeds[0].color).toBe(LEVEL_COLOUR.warn);
+    expect(usage.body.embeds[0].description).toContain('→ Usage: /slow-job [label]');
+    expect(seen).toHaveLength(started);
   });
 
   it('runs under `npm start` (dbwarden serve) when its credentials are set, and stops on SIGTERM', async () => {

@@ -9,6 +9,7 @@ import {
 import { errorReport, type Report } from '../src/core/report.js';
 import type { DbStatus } from '../src/core/status.js';
 import { statusReport } from '../src/core/status-report.js';
+import { longName, tablesGoneReport, WAY_BACK } from './helpers/warning-reports.js';
 
 const now = new Date('2026-11-26T01:30:00Z');
 
@@ -122,5 +123,56 @@ describe('Discord renderer', () => {
     const [embed] = checkLimits({ ...report, fields: [{ label: '', value: '' }] });
     expect(embed!.color).toBe(LEVEL_COLOUR.critical);
     expect(embed!.description).toBe('disk full\n→ free some space');
+    // However long the message, the hint stays.
+    const [long] = checkLimits(
+      errorReport('Backup failed', { message: 'x'.repeat(9000), hint: 'free some space' }),
+    );
+    expect(long!.description!.endsWith('…\n→ free some space')).toBe(true);
+  });
+
+  describe('a table-missing warning for 150 tables keeps its hint and way back, shortening only the list', () => {
+    for (const [what, name] of [
+      ['short names', undefined],
+      ['63-character names', longName],
+    ] as const) {
+      it(what, () => {
+        const [embed] = checkLimits(tablesGoneReport(150, name));
+        // Markdown escapes (\_, \`) removed: what the reader sees.
+        const text = embed!.description!.replace(/\\(.)/g, '$1');
+        expect(text).toContain('150 tables that existed are gone from app');
+        expect(text).toContain(WAY_BACK.hint);
+        expect(text).toContain(WAY_BACK.wayBack);
+        expect(text).toContain(WAY_BACK.command);
+        // The list ends in a count of what was left out, and that count is right.
+        const shown = text.split('\n').filter((l) => l.startsWith('• ')).length;
+        const more = Number(/\n… and (\d+) more\n/.exec(text)?.[1]);
+        expect(shown).toBeGreaterThan(10);
+        expect(shown + more).toBe(150);
+        // The command is the last line: nothing after the way back was cut off.
+        expect(text.endsWith(WAY_BACK.command)).toBe(true);
+      });
+    }
+
+    it('shares the room between several warnings, each with its way back', () => {
+      const one = tablesGoneReport(150, longName);
+      const two = tablesGoneReport(80);
+      const report: Report = { ...one, sections: [...one.sections, ...two.sections, ...one.sections] };
+      const [embed] = checkLimits(report);
+      const text = embed!.description!.replace(/\\(.)/g, '$1');
+      expect(text.split(WAY_BACK.command)).toHaveLength(4);
+      expect(text.split(WAY_BACK.hint)).toHaveLength(4);
+      expect([...text.matchAll(/… and (\d+) more/g)]).toHaveLength(3);
+    });
+
+    it('counts the warnings that do not fit at all instead of failing', () => {
+      const one = tablesGoneReport(150, longName);
+      const report: Report = { ...one, sections: Array.from({ length: 40 }, () => one.sections[0]!) };
+      const [embed] = checkLimits(report);
+      const text = embed!.description!.replace(/\\(.)/g, '$1');
+      const shownSections = text.split(WAY_BACK.command).length - 1;
+      const hidden = Number(/… and (\d+) more sections$/.exec(text)?.[1]);
+      expect(shownSections).toBeGreaterThan(0);
+      expect(shownSections + hidden).toBe(40);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderSlack, SLACK_LIMITS, type SlackMessage } from '../src/chat/slack/render-slack.js';
-import type { Report } from '../src/core/report.js';
+import { errorReport, type Report } from '../src/core/report.js';
+import { longName, tablesGoneReport, WAY_BACK } from './helpers/warning-reports.js';
 
 /** Every Block Kit limit Slack enforces on a message, checked on the rendered JSON. */
 function assertWithinLimits(msg: SlackMessage): void {
@@ -129,9 +130,51 @@ describe('renderSlack', () => {
     expect(JSON.stringify(msg.blocks)).toMatch(/and \d+ more_/);
   });
 
+  it('keeps the hint of an error report, however long its message', () => {
+    const msg = renderSlack(
+      errorReport('Backup failed', { message: 'x'.repeat(9000), hint: 'free some space' }),
+    );
+    assertWithinLimits(msg);
+    expect(JSON.stringify(msg.blocks)).toContain('…\\n→ free some space');
+  });
+
   it('renders an empty report', () => {
     const msg = renderSlack({ title: 't', level: 'ok', summary: '', fields: [], sections: [{ lines: [] }] });
     assertWithinLimits(msg);
     expect(msg.text).toBe('t');
+  });
+
+  describe('a table-missing warning for 150 tables keeps its hint and way back, shortening only the list', () => {
+    for (const [what, name] of [
+      ['short names', undefined],
+      ['63-character names', longName],
+    ] as const) {
+      it(what, () => {
+        const msg = renderSlack(tablesGoneReport(150, name), { environment: 'production' });
+        assertWithinLimits(msg);
+        const section = msg.blocks.find(
+          (b) => b.type === 'section' && 'text' in b && b.text?.text.includes('[table-missing]'),
+        ) as { text: { text: string } };
+        const text = section.text.text;
+        expect(text).toContain('150 tables that existed are gone from app');
+        expect(text).toContain(WAY_BACK.hint);
+        expect(text).toContain(WAY_BACK.wayBack);
+        expect(text.endsWith(WAY_BACK.command)).toBe(true);
+        const shown = text.split('\n').filter((l) => l.startsWith('• ')).length;
+        const more = Number(/\n_… and (\d+) more_\n/.exec(text)?.[1]);
+        expect(shown).toBeGreaterThan(10);
+        expect(shown + more).toBe(150);
+      });
+    }
+
+    it('keeps every way back when a report has many such warnings, counting the sections left out', () => {
+      const one = tablesGoneReport(150, longName);
+      const msg = renderSlack({ ...one, sections: Array.from({ length: 60 }, () => one.sections[0]!) });
+      assertWithinLimits(msg);
+      const sections = msg.blocks.filter((b) => JSON.stringify(b).includes('[table-missing]'));
+      for (const b of sections) expect(JSON.stringify(b)).toContain(WAY_BACK.command);
+      const hidden = Number(/and (\d+) more sections/.exec(JSON.stringify(msg.blocks))?.[1]);
+      expect(sections.length + hidden).toBe(60);
+    });
   });
 });

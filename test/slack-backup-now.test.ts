@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
@@ -33,6 +34,16 @@ const inChannel = (channel: string) => (c: RecordedCall) =>
 const header = (c: RecordedCall) =>
   String((c.body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text);
 const json = (c: RecordedCall) => JSON.stringify(c.body);
+/** The answer posted to one command's response_url. */
+const viaResponseUrl = (responseUrl: string) => (c: RecordedCall) =>
+  c.kind === 'response_url' && c.method === responseUrl.split('/').at(-1);
+/** A refusal reached only the asker: ephemeral, a warning (never the siren), and nothing in the channel. */
+function expectPrivateRefusal(answer: RecordedCall, channel: string, title: string): void {
+  expect(answer.body.response_type).toBe('ephemeral');
+  expect(header(answer)).toBe(`⚠️ production · ${title}`);
+  expect(json(answer)).not.toContain('🚨');
+  expect(fake.calls.filter((c) => c.kind === 'api' && c.body.channel === channel)).toEqual([]);
+}
 
 describe('/backup-now in Slack', () => {
   it('acks, posts progress, edits it in place and ends with a confirmation whose backup is in the store', async () => {
@@ -69,6 +80,26 @@ describe('/backup-now in Slack', () => {
       expect(blob?.size).toBe(m.sizeBytes);
       expect(m.sizeBytes).toBeGreaterThan(1_000_000);
       expect(String(done.body.text)).toContain(`Backup ${m.id} of app`);
+      // The footer names the store, not the server's filesystem path; the header already shows the environment.
+      const blocks = done.body.blocks as { type: string; elements?: { text: string }[] }[];
+      expect(blocks.at(-1)).toEqual({
+        type: 'context',
+        elements: [
+          { type: 'mrkdwn', text: `stored in the file store ${basename(bot.services.store.location)}` },
+        ],
+      });
+      expect(json(done)).not.toContain(bot.services.store.location);
+
+      // Straight after, anyone not listed in DBWARDEN_BACKUP_USERS waits out the cooldown: told privately.
+      const again = fake.sendSlashCommand({
+        command: '/backup-now',
+        channelId: 'C0AGAIN',
+        userId: 'U0BOB',
+        userName: 'bob',
+      });
+      const wait = await fake.waitFor(viaResponseUrl(again.responseUrl), 60_000);
+      expectPrivateRefusal(wait, 'C0AGAIN', 'Please wait');
+      expect(json(wait)).toContain('the next one can start in');
       for (const c of fake.calls) expect(json(c)).not.toContain(db.password);
     } finally {
       await bot.stop();
@@ -83,15 +114,17 @@ describe('/backup-now in Slack', () => {
     });
     try {
       const before = (await bot.services.backups.list()).length;
-      fake.sendSlashCommand({
+      const { responseUrl } = fake.sendSlashCommand({
         command: '/backup-now',
         channelId: 'C0NOPE',
         userId: 'U0MALLORY',
         userName: 'mallory',
       });
-      const answer = await fake.waitFor(inChannel('C0NOPE'), 60_000);
-      expect(header(answer)).toBe('⚠️ production · Not allowed');
-      expect(json(answer)).toContain('mallory (slack:U0MALLORY) may not start backups of app');
+      // Only mallory is told, and the channel never learns who tried.
+      const answer = await fake.waitFor(viaResponseUrl(responseUrl), 60_000);
+      expectPrivateRefusal(answer, 'C0NOPE', 'Not allowed');
+      expect(json(answer)).toContain('You may not start backups of app');
+      expect(json(answer)).toContain('your user ID (U0MALLORY)');
       expect(json(answer)).toContain('DBWARDEN_BACKUP_USERS');
       expect(bot.services.backups.running()).toBeNull();
       expect((await bot.services.backups.list()).length).toBe(before);
@@ -103,21 +136,23 @@ describe('/backup-now in Slack', () => {
   it('refuses a second /backup-now while one runs, naming who started the first', async () => {
     const bot = await startBot(fake, { mode: 'http', databaseUrl: db.url });
     const send = async (channelId: string, userId: string, userName: string) => {
-      const { body } = fake.slashForm({ command: '/backup-now', channelId, userId, userName });
+      const { body, responseUrl } = fake.slashForm({ command: '/backup-now', channelId, userId, userName });
       const res = await fetch(`${bot.url}/slack/events`, { method: 'POST', body, headers: fake.sign(body) });
       expect(res.status).toBe(200);
+      return responseUrl;
     };
     try {
       await send('C0FIRST', 'U0ALICE', 'alice');
       // The first backup is running once its progress message is posted.
       await fake.waitFor(inChannel('C0FIRST'), 60_000);
-      await send('C0SECOND', 'U0BOB', 'bob');
-      const refusal = await fake.waitFor(inChannel('C0SECOND'), 60_000);
-      expect(header(refusal)).toBe('⚠️ production · Backup already running');
+      const second = await send('C0SECOND', 'U0BOB', 'bob');
+      const refusal = await fake.waitFor(viaResponseUrl(second), 60_000);
+      expectPrivateRefusal(refusal, 'C0SECOND', 'Backup already running');
       expect(json(refusal)).toContain('started by alice (slack:U0ALICE)');
       // The first one still finishes and is confirmed.
       await fake.waitFor((c) => inChannel('C0FIRST')(c) && header(c).includes('complete'), 120_000);
-      expect(fake.calls.filter(inChannel('C0SECOND'))).toHaveLength(1);
+      expect(fake.calls.filter(viaResponseUrl(second))).toHaveLength(1);
+      expect(fake.calls.filter((c) => c.kind === 'api' && c.body.channel === 'C0SECOND')).toEqual([]);
       const all = await bot.services.backups.list();
       expect(all.filter((m) => m.requestedBy === 'slack:U0BOB')).toHaveLength(0);
     } finally {

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SlackCallFailed } from '../src/chat/slack/slack-api.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
@@ -181,12 +181,24 @@ describe('Slack in Socket Mode', () => {
     });
   });
 
-  it('answers bad arguments with usage help', async () => {
-    await withBot({ mode: 'socket', databaseUrl: db.url }, async () => {
+  it('answers bad arguments with usage help, only to the asker and without the siren', async () => {
+    await withBot({ mode: 'socket', databaseUrl: db.url }, async ({ logs }) => {
       await fake.socketOpen();
-      fake.sendSlashCommand({ command: '/db-status', text: 'drop everything', channelId: 'C0ARGS' });
-      const post = await fake.waitFor(toChannel('C0ARGS'));
-      expect(text(post)).toContain('Usage: /db-status [me]');
+      const { responseUrl } = fake.sendSlashCommand({
+        command: '/db-status',
+        text: 'everything',
+        channelId: 'C0ARGS',
+      });
+      const id = responseUrl.split('/').at(-1)!;
+      const answer = await fake.waitFor((c) => c.kind === 'response_url' && c.method === id);
+      expect(answer.body.response_type).toBe('ephemeral');
+      const blocks = answer.body.blocks as { text?: { text: string } }[];
+      expect(blocks[0]!.text!.text).toBe('⚠️ production · Unknown argument');
+      expect(text(answer)).toContain('/db-status takes no argument but \\"me\\", got \\"everything\\"');
+      expect(text(answer)).toContain('Usage: /db-status [me]');
+      expect(text(answer)).not.toContain('🚨');
+      await vi.waitFor(() => expect(logs()).toContain('command answered'));
+      expect(fake.calls.filter((c) => c.kind === 'api' && c.body.channel === 'C0ARGS')).toEqual([]);
     });
   });
 });

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { BackupFailed, DbwardenError } from '../core/errors.js';
 import { formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { errorReport, type Report } from '../core/report.js';
@@ -46,7 +47,20 @@ export function startedBy(requestedBy: string): string {
   return requestedBy === 'schedule' ? 'the schedule' : requestedBy;
 }
 
-/** A finished backup, whoever started it (schedule, chat, CLI, deploy): what to quote if it is ever needed. */
+/**
+ * Where a backup went, as the team may see it: an s3:// URL as it is, a directory by its name alone (the server's
+ * filesystem layout is no business of the channel).
+ */
+export function storeLabel(location: string): string {
+  if (location.startsWith('s3://')) return location;
+  return `the file store ${basename(location) || location}`;
+}
+
+/**
+ * A finished backup, whoever started it (schedule, chat, CLI, deploy): what to quote if it is ever needed.
+ * `location` is the store's; the footer names it with storeLabel. The environment is not repeated here: every
+ * renderer already shows it.
+ */
 export function backupDoneReport(m: BackupManifest, location: string, timeZone = 'UTC'): Report {
   const rows = Object.values(m.tables).reduce((a, b) => a + b, 0);
   return {
@@ -64,7 +78,7 @@ export function backupDoneReport(m: BackupManifest, location: string, timeZone =
       { label: 'Finished', value: formatTime(new Date(m.finishedAt), timeZone) },
     ],
     sections: [],
-    footer: `${m.target.environment} · stored in ${location}`,
+    footer: `stored in ${storeLabel(location)}`,
   };
 }
 

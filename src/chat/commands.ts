@@ -1,4 +1,5 @@
-import type { Report } from '../core/report.js';
+import { UsageError } from '../core/errors.js';
+import { errorReport, type Report } from '../core/report.js';
 
 /** Who asked, as the platform tells us. */
 export interface ChatUser {
@@ -23,8 +24,31 @@ export interface ChatCommand {
   /** e.g. "[me]" */
   usage: string;
   run(args: string, user: ChatUser, reply: CommandReply): Promise<void>;
+  /**
+   * A refusal known before any work starts, cheap and synchronous: bad arguments, not allowed, a cooldown, a job
+   * already running. The runner asks first; a Report here goes only to the asker and `run` is not called.
+   */
+  check?(args: string, user: ChatUser): Report | null;
   /** Answer only the person who asked (e.g. `/db-status me`); default: the channel sees it. */
   ephemeral?(args: string): boolean;
+}
+
+/** A refusal: a warning with what to do (never the critical siren), shown only to the asker. */
+export function refusalReport(title: string, err: { message: string; hint?: string }): Report {
+  return { ...errorReport(title, err), level: 'warn' };
+}
+
+/** The answer to arguments a command does not take: "/x takes …, got "…"" and its usage. */
+export function usageReport(
+  command: Pick<ChatCommand, 'name' | 'usage'>,
+  takes: string,
+  args: string,
+): Report {
+  const usage = `/${command.name}${command.usage ? ` ${command.usage}` : ''}`;
+  return refusalReport(
+    'Unknown argument',
+    new UsageError(`/${command.name} ${takes}, got "${args.trim().slice(0, 40)}"`, `Usage: ${usage}`),
+  );
 }
 
 /** Find a command by name, tolerant of a leading slash. */

@@ -7,10 +7,18 @@ export interface ReportField {
   value: string;
 }
 
+/**
+ * One block of a Report: `lead`, then the list `lines`, then `tail`. Renderers shorten only the list to fit a
+ * platform's limits ("… and N more"); the lead (what happened) and the tail (what to do, the way back) stay whole.
+ */
 export interface ReportSection {
   title?: string;
+  /** Shown first and kept whole: what happened. */
+  lead?: string[];
   /** Short lines, shown as a list; renderers truncate with "and N more". */
   lines: string[];
+  /** Shown last and kept whole, never dropped to make room for the list: the hint, the way back. */
+  tail?: string[];
   /** Shown as small print (Slack context block, Discord italic). */
   muted?: boolean;
 }
@@ -50,7 +58,7 @@ export function errorReport(title: string, err: { message: string; hint?: string
     level: 'critical',
     summary: `${title}: ${err.message}`,
     fields: [],
-    sections: [{ lines: [err.message, ...(err.hint ? [`→ ${err.hint}`] : [])] }],
+    sections: [{ lead: [err.message], lines: [], ...(err.hint ? { tail: [`→ ${err.hint}`] } : {}) }],
     ...(footer ? { footer } : {}),
   };
 }

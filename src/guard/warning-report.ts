@@ -10,15 +10,20 @@ export interface WarningReportContext {
   now: Date;
 }
 
-/** The lines of one warning: what happened, the details, what to do, and the way back. */
+/** One warning: what happened, the details (shortened to fit), what to do and the way back (never dropped). */
 function warningSection(w: Warning, timezone: string, reminder: boolean): ReportSection {
-  const lines = [w.message, ...w.details.map((d) => `• ${d}`), `→ ${w.hint}`];
+  const tail = [`→ ${w.hint}`];
   if (w.wayBack)
-    lines.push(
+    tail.push(
       `Way back: backup ${w.wayBack.backupId} taken ${formatTime(new Date(w.wayBack.takenAt), timezone)} (${formatBytes(w.wayBack.sizeBytes)}):`,
       `  ${w.wayBack.command}`,
     );
-  return { title: `${reminder ? 'Still open: ' : ''}${w.title} [${w.code}]`, lines };
+  return {
+    title: `${reminder ? 'Still open: ' : ''}${w.title} [${w.code}]`,
+    lead: [w.message],
+    lines: w.details.map((d) => `• ${d}`),
+    tail,
+  };
 }
 
 /** Warning[] → one Report, worst first; `reminders` marks codes posted before and still open. */
@@ -55,7 +60,7 @@ export function resolvedReport(cleared: OpenWarning[], events: Warning[], ctx: W
   );
   const sections: ReportSection[] = [{ title: 'Resolved', lines }];
   for (const e of events)
-    sections.push({ title: `${e.title} [${e.code}]`, lines: [e.message, `→ ${e.hint}`] });
+    sections.push({ title: `${e.title} [${e.code}]`, lead: [e.message], lines: [], tail: [`→ ${e.hint}`] });
   const recovered = events.find((e) => e.code === 'recovered');
   return {
     title: recovered

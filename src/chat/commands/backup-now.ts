@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { backupDoneReport, backupFailedReport, backupProgressReport } from '../../backup/backup-report.js';
 import type { BackupService } from '../../backup/service.js';
 import type { Config } from '../../core/config.js';
-import { asDbwardenError, DbwardenError, NotAuthorised, UsageError } from '../../core/errors.js';
+import { asDbwardenError, DbwardenError, NotAuthorised } from '../../core/errors.js';
 import { formatAge, formatDuration, formatTime } from '../../core/format.js';
-import { errorReport, type Report } from '../../core/report.js';
-import type { ChatCommand, ChatUser } from '../commands.js';
+import type { Report } from '../../core/report.js';
+import { type ChatCommand, type ChatUser, refusalReport, usageReport } from '../commands.js';
 
 export interface BackupNowDeps {
   backups: BackupService;
@@ -28,74 +28,61 @@ export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
   const allowed = deps.config.backup.users;
   const names = new Map<string, string>();
   let lastStart: Date | null = null;
-  const refuse = (title: string, err: DbwardenError): Report => ({
-    ...errorReport(title, err),
-    level: 'warn',
-  });
 
-  return {
+  /** Every reason not to start, known without starting: cheap, so the adapters ask before acknowledging. */
+  const check = (args: string, user: ChatUser): Report | null => {
+    if (!Args.safeParse(args).success) return usageReport(command, 'takes no arguments', args);
+    const listed = allowed.length > 0 && isListed(allowed, user);
+    if (allowed.length > 0 && !listed)
+      return refusalReport(
+        'Not allowed',
+        new NotAuthorised(
+          `You may not start backups of ${deps.target.name}`,
+          `Ask an admin to add your user ID (${user.id}) or a role of yours to DBWARDEN_BACKUP_USERS.`,
+        ),
+      );
+    const now = clock();
+    const running = deps.backups.running();
+    if (running) {
+      const by = names.get(running.requestedBy) ?? running.requestedBy;
+      return refusalReport(
+        'Backup already running',
+        new DbwardenError(
+          'backup-running',
+          `A backup of ${deps.target.name} is already running: started by ${by} at ${formatTime(running.startedAt, deps.config.timezone)} (${formatAge(now.getTime() - running.startedAt.getTime())})`,
+          'Its result is posted when it finishes.',
+        ),
+      );
+    }
+    const cooldown = deps.config.backup.cooldownMs;
+    if (!listed && lastStart && now.getTime() - lastStart.getTime() < cooldown) {
+      const wait = cooldown - (now.getTime() - lastStart.getTime());
+      return refusalReport(
+        'Please wait',
+        new DbwardenError(
+          'cooldown',
+          `A backup was started ${formatAge(now.getTime() - lastStart.getTime())}; the next one can start in ${formatDuration(wait)}`,
+          'DBWARDEN_BACKUP_COOLDOWN sets the wait; users in DBWARDEN_BACKUP_USERS have none.',
+        ),
+      );
+    }
+    return null;
+  };
+
+  const command: ChatCommand = {
     name: 'backup-now',
     description: 'Take a backup of the database now (progress, then size, checksum and verification)',
     usage: '',
+    check,
     async run(args, user, reply) {
-      if (!Args.safeParse(args).success) {
-        await reply.update(
-          refuse(
-            'Unknown argument',
-            new UsageError(
-              `/backup-now takes no arguments, got "${args.trim().slice(0, 40)}"`,
-              'Usage: /backup-now',
-            ),
-          ),
-        );
+      // Asked again: between the runner's check and now, another backup may have started.
+      const refusal = check(args, user);
+      if (refusal) {
+        await reply.update(refusal);
         return;
       }
       const who = displayName(user);
-      const listed = allowed.length > 0 && isListed(allowed, user);
-      if (allowed.length > 0 && !listed) {
-        await reply.update(
-          refuse(
-            'Not allowed',
-            new NotAuthorised(
-              `${who} may not start backups of ${deps.target.name}`,
-              'Ask an admin to add your user ID (or a role of yours) to DBWARDEN_BACKUP_USERS.',
-            ),
-          ),
-        );
-        return;
-      }
       const now = clock();
-      const running = deps.backups.running();
-      if (running) {
-        const by = names.get(running.requestedBy) ?? running.requestedBy;
-        await reply.update(
-          refuse(
-            'Backup already running',
-            new DbwardenError(
-              'backup-running',
-              `A backup of ${deps.target.name} is already running: started by ${by} at ${formatTime(running.startedAt, deps.config.timezone)} (${formatAge(now.getTime() - running.startedAt.getTime())})`,
-              'Its result is posted when it finishes.',
-            ),
-          ),
-        );
-        return;
-      }
-      const cooldown = deps.config.backup.cooldownMs;
-      if (!listed && lastStart && now.getTime() - lastStart.getTime() < cooldown) {
-        const wait = cooldown - (now.getTime() - lastStart.getTime());
-        await reply.update(
-          refuse(
-            'Please wait',
-            new DbwardenError(
-              'cooldown',
-              `A backup was started ${formatAge(now.getTime() - lastStart.getTime())}; the next one can start in ${formatDuration(wait)}`,
-              'DBWARDEN_BACKUP_COOLDOWN sets the wait; users in DBWARDEN_BACKUP_USERS have none.',
-            ),
-          ),
-        );
-        return;
-      }
-
       const requestedBy = `${user.platform ?? 'chat'}:${user.id}`;
       names.set(requestedBy, who);
       lastStart = now;
@@ -125,6 +112,7 @@ export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
       }
     },
   };
+  return command;
 }
 
 function isListed(allowed: string[], user: ChatUser): boolean {

@@ -1,32 +1,23 @@
-import { UsageError } from '../../core/errors.js';
 import type { Report } from '../../core/report.js';
-import { errorReport } from '../../core/report.js';
-import type { ChatCommand } from '../commands.js';
+import { type ChatCommand, usageReport } from '../commands.js';
 
 /** `/db-status [me]`: the status report; `me` asks for an answer only the caller sees. */
 export function dbStatusCommand(deps: {
   statusReport: () => Promise<Report>;
 }): ChatCommand & { ephemeral(args: string): boolean } {
-  return {
+  const command: ChatCommand & { ephemeral(args: string): boolean } = {
     name: 'db-status',
     description: 'Which database, reachable or not, size, tables, rows, migrations, last backup',
     usage: '[me]',
     ephemeral: (args) => args.trim().toLowerCase() === 'me',
-    async run(args, _user, reply) {
+    check(args) {
       const a = args.trim().toLowerCase();
-      if (a !== '' && a !== 'me') {
-        await reply.update(
-          errorReport(
-            'Unknown argument',
-            new UsageError(
-              `/db-status takes no argument but "me", got "${args.trim().slice(0, 40)}"`,
-              'Usage: /db-status [me]',
-            ),
-          ),
-        );
-        return;
-      }
-      await reply.update(await deps.statusReport());
+      return a === '' || a === 'me' ? null : usageReport(command, 'takes no argument but "me"', args);
+    },
+    async run(args, user, reply) {
+      const refusal = command.check!(args, user);
+      await reply.update(refusal ?? (await deps.statusReport()));
     },
   };
+  return command;
 }

@@ -1,14 +1,20 @@
 import { asDbwardenError } from '../../core/errors.js';
 import { errorReport, type Report } from '../../core/report.js';
-import type { ChatCommand } from '../commands.js';
+import { type ChatCommand, usageReport } from '../commands.js';
 
 /** `/digest`: the daily digest on demand (last backup, growth, open warnings). */
 export function digestCommand(deps: { digestReport: () => Promise<Report> }): ChatCommand {
-  return {
+  const command: ChatCommand = {
     name: 'digest',
     description: 'The daily digest now: last backup, growth, open warnings, next backup',
     usage: '',
-    async run(_args, _user, reply) {
+    check: (args) => (args.trim() === '' ? null : usageReport(command, 'takes no arguments', args)),
+    async run(args, user, reply) {
+      const refusal = command.check!(args, user);
+      if (refusal) {
+        await reply.update(refusal);
+        return;
+      }
       try {
         await reply.update(await deps.digestReport());
       } catch (err) {
@@ -16,4 +22,5 @@ export function digestCommand(deps: { digestReport: () => Promise<Report> }): Ch
       }
     },
   };
+  return command;
 }

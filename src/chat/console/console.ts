@@ -71,8 +71,9 @@ export function runConsoleChat(opts: ConsoleChatOptions): Promise<void> {
           }
           shown = '';
           const user = { id: opts.user ?? 'console', name: opts.user ?? 'console', platform: 'console' };
-          // A terminal redraws progress in place: no need to hold edits back.
-          await opts.runner.run(command, rest.join(' '), user, reply, {
+          // One person at the terminal: a private answer is just text. A terminal redraws progress in place,
+          // so there is no need to hold edits back.
+          await opts.runner.run(command, rest.join(' '), user, () => reply, {
             logger: opts.logger.child({ chat: 'console', command: command.name }),
             editIntervalMs: 0,
           });

@@ -1,7 +1,7 @@
 import { LEVEL_EMOJI, progressBar, type Report } from '../../core/report.js';
 
 export interface TextOptions {
-  /** Cap each section's lines; the rest is summarised as "and N more". */
+  /** Cap each section's list; the rest is summarised as "and N more" (its lead and tail are always shown). */
   maxLines?: number;
   color?: boolean;
 }
@@ -29,9 +29,11 @@ export function renderText(report: Report, opts: TextOptions = {}): string {
   for (const section of report.sections) {
     out.push('');
     if (section.title) out.push(c('bold', section.title));
-    const lines = section.lines.slice(0, max);
-    for (const line of lines) out.push(`  ${section.muted ? c('dim', line) : line}`);
+    const style = (line: string) => `  ${section.muted ? c('dim', line) : line}`;
+    for (const line of section.lead ?? []) out.push(style(line));
+    for (const line of section.lines.slice(0, max)) out.push(style(line));
     if (section.lines.length > max) out.push(c('dim', `  … and ${section.lines.length - max} more`));
+    for (const line of section.tail ?? []) out.push(style(line));
   }
   if (report.footer) {
     out.push('');

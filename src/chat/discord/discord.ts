@@ -45,26 +45,27 @@ export async function startDiscord(opts: ChatDeps): Promise<ChatAdapter> {
     }
     const args = spec.args(i);
     const command = spec.command;
-    const ephemeral = command.ephemeral?.(args) ?? false;
-    // Acknowledge first: Discord gives 3 seconds, a status probe or a backup may take longer.
-    await i.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
-    log.info({ ...ctx, ephemeral }, 'discord: command');
-
-    const reply = discordReply({
-      interaction: i,
-      commandName: command.name,
-      ephemeral,
-      startedAt: started,
-      clock,
-      rest,
-      fallbackChannelId: d.channelId,
-      environment,
-      redact,
-      logger: log.child(ctx),
-      ...retry,
-    });
+    // The runner says first whether the answer is private (a refusal, `/db-status me`): Discord fixes it here.
+    const open = async ({ ephemeral }: { ephemeral: boolean }) => {
+      // Acknowledge first: Discord gives 3 seconds, a status probe or a backup may take longer.
+      await i.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+      log.info({ ...ctx, ephemeral }, 'discord: command');
+      return discordReply({
+        interaction: i,
+        commandName: command.name,
+        ephemeral,
+        startedAt: started,
+        clock,
+        rest,
+        fallbackChannelId: d.channelId,
+        environment,
+        redact,
+        logger: log.child(ctx),
+        ...retry,
+      });
+    };
     const user = { id: i.user.id, name: i.user.username, roles: rolesOf(i.member), platform: 'discord' };
-    await opts.runner.run(command, args, user, reply, {
+    await opts.runner.run(command, args, user, open, {
       logger: log.child(ctx),
       editIntervalMs: opts.tuning?.editIntervalMs ?? 1_000,
       clock,

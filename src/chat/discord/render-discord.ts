@@ -1,5 +1,6 @@
 import type { APIEmbed, APIEmbedField } from 'discord.js';
-import { type Level, progressBar, type Report } from '../../core/report.js';
+import { type Level, progressBar, type Report, type ReportSection } from '../../core/report.js';
+import { fitSection, joinedLength, minimumLength, type SectionLines, shareBudget } from '../fit-section.js';
 
 /** Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits). */
 export const DISCORD_LIMITS = {
@@ -42,11 +43,18 @@ export function renderDiscord(report: Report, opts: DiscordRenderOptions): APIEm
   const progress = report.progress
     ? clip(`${progressBar(report.progress.fraction)}  ${escapeMarkdown(report.progress.label)}`, 300)
     : '';
-  const reserve = Math.min(budget, progress.length + (report.sections.length ? 1200 : 0) + 2);
+  // The sections' kept lines (what happened, the hint, the way back) and some of their lists come before fields.
+  const sections = report.sections.map(sectionLines);
+  const kept = sections.reduce((n, s) => n + minimumLength(s, MORE) + 1, 0);
+  const reserve = Math.min(
+    budget,
+    DISCORD_LIMITS.description,
+    progress.length + 2 + (sections.length ? kept + 1200 : 0),
+  );
   const fields = renderFields(report, budget - reserve);
   for (const f of fields) budget -= f.name.length + f.value.length;
 
-  const description = renderDescription(report, progress, Math.min(DISCORD_LIMITS.description, budget));
+  const description = renderDescription(sections, progress, Math.min(DISCORD_LIMITS.description, budget));
   const embed: APIEmbed = {
     title,
     color: LEVEL_COLOUR[report.level],
@@ -97,33 +105,58 @@ function renderFields(report: Report, budget: number): APIEmbedField[] {
   return out;
 }
 
-function renderDescription(report: Report, progress: string, budget: number): string {
+/** How a section's list ends when it is cut. */
+const MORE = { more: (n: number) => `… and ${n} more` };
+
+/**
+ * Progress, then every section that fits with its lead and tail whole; the room left is shared among the
+ * sections' lists, each shortened with "… and N more". Sections that do not fit even so are counted at the end.
+ */
+function renderDescription(sections: SectionLines[], progress: string, budget: number): string {
   const parts: string[] = [];
-  let used = 0;
-  const push = (s: string) => {
-    parts.push(s);
-    used += s.length + (parts.length > 1 ? 1 : 0);
-  };
-  if (progress && progress.length <= budget) push(progress);
-  const lines: string[] = [];
-  for (const s of report.sections) {
-    if (s.title) lines.push(`**${clip(escapeMarkdown(s.title), 200)}**`);
-    for (const l of s.lines)
-      lines.push(s.muted ? `*${clip(escapeMarkdown(l), 500)}*` : clip(escapeMarkdown(l), 500));
+  if (progress && progress.length <= budget) parts.push(progress);
+  const mins = sections.map((s) => minimumLength(s, MORE));
+  const wants = sections.map((s) => joinedLength([...s.lead, ...s.list, ...s.tail]));
+  const room = budget - (parts.length ? progress.length + 1 : 0);
+  const note = (hidden: number) =>
+    hidden > 0 ? `… and ${hidden} more section${hidden === 1 ? '' : 's'}` : '';
+  // Sections are joined by newlines, and the note about hidden ones takes a line of its own.
+  const cost = (n: number) =>
+    mins.slice(0, n).reduce((a, b) => a + b, 0) + n + (note(sections.length - n).length || -1);
+  let count = sections.length;
+  while (count > 0 && cost(count) > room) count--;
+  const budgets = shareBudget(
+    mins.slice(0, count),
+    wants.slice(0, count),
+    room - (cost(count) - sum(mins, count)),
+  );
+  for (let i = 0; i < count; i++) {
+    const lines = fitSection(sections[i]!, budgets[i]!, MORE);
+    if (lines.length) parts.push(lines.join('\n'));
   }
-  const totalLines = lines.length;
-  for (let i = 0; i < totalLines; i++) {
-    const line = lines[i]!;
-    const remaining = totalLines - i - 1;
-    const tail = remaining > 0 ? `… and ${remaining + 1} more`.length + 1 : 0;
-    if (used + line.length + 1 + tail > budget) {
-      const more = `… and ${totalLines - i} more`;
-      if (used + more.length + 1 <= budget) push(more);
-      break;
-    }
-    push(line);
-  }
+  const hidden = note(sections.length - count);
+  if (hidden && joinedLength([...parts, hidden]) <= budget) parts.push(hidden);
   return parts.join('\n');
+}
+
+function sum(xs: number[], n: number): number {
+  return xs.slice(0, n).reduce((a, b) => a + b, 0);
+}
+
+/** A section as description lines: bold title, italic when muted, Markdown escaped, long lines clipped. */
+function sectionLines(s: ReportSection): SectionLines {
+  const line = (max: number) => (l: string) => {
+    const t = clip(escapeMarkdown(l), max);
+    return s.muted ? `*${t}*` : t;
+  };
+  return {
+    lead: [
+      ...(s.title ? [`**${clip(escapeMarkdown(s.title), 200)}**`] : []),
+      ...(s.lead ?? []).map(line(1000)),
+    ],
+    list: s.lines.map(line(500)),
+    tail: (s.tail ?? []).map(line(1000)),
+  };
 }
 
 /** Cut to at most `max` UTF-16 units, never through a surrogate pair, marking the cut with "…". */

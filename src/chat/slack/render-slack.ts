@@ -1,5 +1,6 @@
 import type { types } from '@slack/bolt';
 import { LEVEL_EMOJI, progressBar, type Report, type ReportSection } from '../../core/report.js';
+import { fitSection } from '../fit-section.js';
 
 type KnownBlock = types.KnownBlock;
 
@@ -13,6 +14,9 @@ export const SLACK_LIMITS = {
   contextElements: 10,
   /** Our own cap: a message longer than this is unreadable in a channel anyway. */
   linesPerSection: 40,
+  /** Our own caps per line: a list line, and a kept line (a hint or a restore command may be long). */
+  listLine: 500,
+  keptLine: 1000,
   fieldSections: 3,
   fallbackText: 3000,
 } as const;
@@ -80,42 +84,34 @@ export function renderSlack(report: Report, opts: { environment?: string } = {})
   return { text: cut(mrkdwnEscape(report.summary || report.title), SLACK_LIMITS.fallbackText), blocks };
 }
 
-/** A section's lines as one mrkdwn text: as many lines as fit, then "and N more". */
+/** A section's lines as one mrkdwn text. */
 function sectionBlock(section: ReportSection): KnownBlock {
-  const head = section.title ? `*${mrkdwnEscape(section.title)}*\n` : '';
-  return {
-    type: 'section',
-    text: { type: 'mrkdwn', text: fitLines(head, section.lines.map(mrkdwnEscape), '\n') },
-  };
+  return { type: 'section', text: { type: 'mrkdwn', text: sectionText(section) } };
 }
 
 /** Muted sections (warnings, small print) as a context block. */
 function mutedBlock(section: ReportSection): KnownBlock {
-  const head = section.title ? `*${mrkdwnEscape(section.title)}*\n` : '';
-  return context(fitLines(head, section.lines.map(mrkdwnEscape), '\n'));
+  return context(sectionText(section));
 }
 
 function context(text: string): KnownBlock {
   return { type: 'context', elements: [{ type: 'mrkdwn', text: cut(text, SLACK_LIMITS.text) }] };
 }
 
-/** Join lines under a head within the text limit and the line cap, summarising the rest. */
-function fitLines(head: string, lines: string[], sep: string): string {
-  const limit = SLACK_LIMITS.text;
-  let text = head;
-  let used = 0;
-  for (const line of lines) {
-    const rest = lines.length - used - 1;
-    // Keep room for the "and N more" line that may have to follow.
-    const reserve = rest > 0 ? 40 : 0;
-    const piece = (used > 0 ? sep : '') + cut(line, 500);
-    if (used >= SLACK_LIMITS.linesPerSection || text.length + piece.length + reserve > limit) break;
-    text += piece;
-    used++;
-  }
-  if (used < lines.length) text += `${used > 0 ? sep : ''}_… and ${lines.length - used} more_`;
-  if (text.trim() === '') text = ' ';
-  return cut(text, limit);
+/** Title, lead and tail whole, and as much of the list as fits the text limit and the line cap. */
+function sectionText(section: ReportSection): string {
+  const kept = (lines: string[] = []) => lines.map((l) => cut(mrkdwnEscape(l), SLACK_LIMITS.keptLine));
+  const lines = fitSection(
+    {
+      lead: [...(section.title ? [`*${mrkdwnEscape(section.title)}*`] : []), ...kept(section.lead)],
+      list: section.lines.map((l) => cut(mrkdwnEscape(l), SLACK_LIMITS.listLine)),
+      tail: kept(section.tail),
+    },
+    SLACK_LIMITS.text,
+    { maxItems: SLACK_LIMITS.linesPerSection, more: (n) => `_… and ${n} more_` },
+  );
+  const text = lines.join('\n');
+  return text.trim() === '' ? ' ' : text;
 }
 
 /** Shorten to at most `max` characters (code points never split), marking the cut. */

@@ -64,19 +64,21 @@ export async function startSlack(opts: ChatDeps): Promise<SlackBot> {
       if (stopped) return;
       // Every log line of this command carries what it was and who asked (trigger_id: Slack's request id).
       const log = logger.child({ command: command.name, user: body.user_id, request: body.trigger_id });
-      const reply = slackReply({
-        client,
-        respond,
-        channel: body.channel_id,
-        ephemeral: command.ephemeral?.(body.text) ?? false,
-        environment: opts.environment,
-        logger: log,
-        redact,
-        ...(opts.tuning?.slackRetry ? { policy: opts.tuning.slackRetry } : {}),
-      });
+      // A refusal or a private answer goes through response_url as ephemeral; the channel sees only the rest.
+      const open = ({ ephemeral }: { ephemeral: boolean }) =>
+        slackReply({
+          client,
+          respond,
+          channel: body.channel_id,
+          ephemeral,
+          environment: opts.environment,
+          logger: log,
+          redact,
+          ...(opts.tuning?.slackRetry ? { policy: opts.tuning.slackRetry } : {}),
+        });
       const user = { id: body.user_id, name: body.user_name, platform: 'slack' };
       const run = opts.runner
-        .run(command, body.text, user, reply, {
+        .run(command, body.text, user, open, {
           logger: log,
           editIntervalMs: opts.tuning?.editIntervalMs ?? 1000,
         })

@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { renderText } from '../src/chat/console/render-text.js';
+import { longName, tablesGoneReport, WAY_BACK } from './helpers/warning-reports.js';
+
+describe('text renderer', () => {
+  it('shortens a 150-table list but keeps the hint and the way back', () => {
+    const text = renderText(tablesGoneReport(150, longName), { maxLines: 40 });
+    expect(text).toContain('150 tables that existed are gone from app');
+    expect(text.split('\n').filter((l) => l.startsWith('  • '))).toHaveLength(40);
+    expect(text).toContain('  … and 110 more');
+    expect(text).toContain(WAY_BACK.hint);
+    expect(text).toContain(WAY_BACK.wayBack);
+    expect(text).toContain(WAY_BACK.command);
+  });
+});
