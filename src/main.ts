@@ -92,7 +92,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     demo = started.cluster;
     url = started.url;
     // The demo's history lives with the demo, so it can never pass for a real database's backups.
-    store = createFileStore(join(demo.dir, 'store'));
+    store = createFileStore(join(demo.dir, 'demo-store'));
   }
   const environment = demo ? 'demo' : config.environment;
   const target = createTarget(url, {

@@ -52,10 +52,10 @@ describe('demo mode (no configuration)', () => {
     const demo = await runDemo('/backup-now\n/quit\n');
     expect(demo.out).toContain('Backup of demo_app complete');
     // The report names the store without the host's path; the dump itself is in the demo's own store.
-    expect(demo.out).toContain('stored in the file store store');
+    expect(demo.out).toContain('stored in the file store demo-store');
     const id = /Backup: +(\S+)/.exec(demo.out)?.[1];
     expect(id).toBeDefined();
-    const demoStore = readdirSync(join(store, 'demo', 'store'), { recursive: true }).map(String);
+    const demoStore = readdirSync(join(store, 'demo', 'demo-store'), { recursive: true }).map(String);
     expect(demoStore.some((f) => f.includes(id!))).toBe(true);
     // Now the team points dbwarden at its real database, with the same (default) store.
     await seedDemo(db.url);
