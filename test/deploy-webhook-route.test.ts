@@ -171,7 +171,10 @@ describe('POST /hooks/deploy', () => {
     expect(report.level).toBe('critical');
     expect(report.title).toBe('🚨 Deploy shop @ c0ffee0: rows vanished');
     expect(report.sections[0]!.title).toBe('🚨 Rows vanished');
-    expect(report.sections[0]!.lines).toContain('public.billing_transaction: 20,000 → 0 (−100 %)');
+    expect(report.sections[0]!.lines).toContain('• public.billing_transaction: 20,000 → 0 (−100 %)');
+    expect(report.sections[0]!.tail?.some((l) => l.includes('dbwarden restore') || l.startsWith('→'))).toBe(
+      true,
+    );
     expect(report.sections).toContainEqual({
       title: 'Tables added / removed',
       lines: ['+ public.billing_invoice'],

@@ -2,6 +2,7 @@ import { identityLabel } from '../core/identity.js';
 import type { Level, Report, ReportSection } from '../core/report.js';
 import type { DbStatus } from '../core/status.js';
 import type { Warning } from '../core/warning.js';
+import { warningSection } from '../guard/warning-report.js';
 import type { DeployChanges } from './baseline.js';
 import type { DeployEvent } from './webhooks.js';
 
@@ -21,6 +22,7 @@ export function deployReport(
   now: DbStatus,
   changes: DeployChanges | null,
   dataLoss: Warning[],
+  timezone = 'UTC',
 ): Report {
   const name = deployName(event);
   const fields = [
@@ -48,9 +50,10 @@ export function deployReport(
     : dataLoss.length > 0 || event.phase === 'failed'
       ? 'warn'
       : 'ok';
+  // The same section the guard posts (the hint and the way back never cut), under the deploy's siren title.
   const sections: ReportSection[] = dataLoss.map((w) => ({
+    ...warningSection(w, timezone, false),
     title: `🚨 ${w.title}`,
-    lines: [w.message, ...w.details, `→ ${w.hint}`, ...(w.wayBack ? [`Restore: ${w.wayBack.command}`] : [])],
   }));
   if (changes) {
     if (changes.migrationsApplied !== null)

@@ -70,7 +70,7 @@ export function createDeployWatch(deps: DeployWatchDeps): DeployWatch {
       before && current
         ? await dataLossWarnings(deps.store, before, current, deps.guardConfig, deps.clock())
         : [];
-    const report = deployReport(event, now, changes, dataLoss);
+    const report = deployReport(event, now, changes, dataLoss, deps.guardConfig.timezone);
     await deps.notifier.post(report);
     if (!before) await rememberFirstSight(deps.store, now);
     return report;

@@ -267,7 +267,10 @@ export function preflightReport(r: PreflightResult, opts: PreflightOptions, envi
   for (const w of r.database.dataLoss)
     sections.push({
       title: `🚨 ${w.title}`,
-      lines: [w.message, ...w.details, ...(w.restore ? [`Restore: ${w.restore}`] : [])],
+      lead: [w.message],
+      lines: w.details,
+      // The way back is never cut to make room.
+      tail: w.restore ? [`Restore: ${w.restore}`] : [],
     });
   const destructive = r.findings.filter((f) => f.severity !== 'risky');
   const risky = r.findings.filter((f) => f.severity === 'risky');

@@ -11,7 +11,7 @@ export interface WarningReportContext {
 }
 
 /** One warning: what happened, the details (shortened to fit), what to do and the way back (never dropped). */
-function warningSection(w: Warning, timezone: string, reminder: boolean): ReportSection {
+export function warningSection(w: Warning, timezone: string, reminder: boolean): ReportSection {
   const tail = [`→ ${w.hint}`];
   if (w.wayBack)
     tail.push(
