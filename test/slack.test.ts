@@ -397,6 +397,20 @@ describe('npm start (dbwarden serve) with Slack credentials', () => {
       bot.child.kill('SIGKILL');
     }
   });
+
+  it('refuses to start with a revoked app token, naming SLACK_APP_TOKEN, never "a bug", never the token', async () => {
+    const wrong = ['xapp', '1', 'revoked', Date.now()].join('-');
+    const bot = serve({ ...baseEnv(), SLACK_BOT_TOKEN: fake.botToken, SLACK_APP_TOKEN: wrong });
+    try {
+      expect(await bot.exited).toBe(1);
+      expect(bot.stderr()).toContain('Slack apps.connections.open failed: invalid_auth');
+      expect(bot.stderr()).toContain('SLACK_APP_TOKEN');
+      expect(bot.stderr()).not.toContain('bug in dbwarden');
+      expect(bot.stderr()).not.toContain(wrong);
+    } finally {
+      bot.child.kill('SIGKILL');
+    }
+  });
 });
 
 describe('secrets', () => {

@@ -21,13 +21,16 @@ export class SlackCallFailed extends DbwardenError {
     super(
       'slack-call-failed',
       `Slack ${method} failed: ${slackCode}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
-      hintFor(slackCode),
+      hintFor(slackCode, method),
     );
     this.slackCode = slackCode;
   }
 }
 
-function hintFor(code: string): string | undefined {
+function hintFor(code: string, method: string): string | undefined {
+  const authFailed = code === 'invalid_auth' || code === 'not_authed' || code === 'token_revoked';
+  if (authFailed && method === 'apps.connections.open')
+    return 'Check SLACK_APP_TOKEN: in the app settings (Basic Information → App-Level Tokens) generate a token with connections:write';
   if (code === 'not_in_channel') return 'Invite the bot to the channel: /invite @dbwarden';
   if (code === 'channel_not_found') return 'Check SLACK_CHANNEL: a channel ID such as C0123456789';
   if (code === 'invalid_auth' || code === 'not_authed' || code === 'token_revoked')

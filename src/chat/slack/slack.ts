@@ -91,10 +91,14 @@ export async function startSlack(opts: ChatDeps): Promise<SlackBot> {
   try {
     await app.init();
   } catch (err) {
-    throw slackStartError(err);
+    throw slackStartError(err, 'auth.test');
   }
   if (receiver instanceof SocketModeReceiver) {
-    await receiver.start();
+    try {
+      await receiver.start();
+    } catch (err) {
+      throw slackStartError(err, 'apps.connections.open');
+    }
     up = true;
   } else {
     const http = receiver;
@@ -126,10 +130,10 @@ export async function startSlack(opts: ChatDeps): Promise<SlackBot> {
   };
 }
 
-/** A failed auth.test or connection as a readable error. */
-function slackStartError(err: unknown): DbwardenError {
+/** A failed auth.test (bot token) or apps.connections.open (app token) as a readable error naming the token. */
+function slackStartError(err: unknown, method: 'auth.test' | 'apps.connections.open'): DbwardenError {
   const code = (err as { data?: { error?: string } })?.data?.error;
-  if (code) return new SlackCallFailed('auth.test', code, 1);
+  if (code) return new SlackCallFailed(method, code, 1);
   return new DbwardenError(
     'slack-unreachable',
     `Slack could not be reached: ${(err as Error)?.message ?? String(err)}`,
