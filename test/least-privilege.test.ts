@@ -58,6 +58,33 @@ describe('the least-privilege role from the deploy guide', () => {
     await expect(adminQuery(url, 'CREATE TABLE x (id int)')).rejects.toThrow(/permission denied/);
   });
 
+  it('verify --drill without CREATEDB names CREATEDB or DBWARDEN_DRILL_URL and leaves a good backup good', async () => {
+    // The role from the guide (created by the test above when it ran first).
+    const exists = await db.sql(`SELECT 1 FROM pg_roles WHERE rolname = 'dbwarden'`);
+    if (exists.rowCount === 0) {
+      await seedDemo(db.url);
+      await db.sql(roleSql('warden-pw-7Hq2'));
+    }
+    const url = db.url.replace(/\/\/postgres:[^@]+@/, '//dbwarden:warden-pw-7Hq2@');
+    const env = {
+      DATABASE_URL: url,
+      DBWARDEN_STORE: mkdtempSync(join(tmpdir(), 'dbwarden-drill-')),
+      LOG_LEVEL: 'silent',
+    };
+    const backup = await runCliCaptured(['backup', '--json'], env);
+    expect(backup.code).toBe(0);
+    const { id } = JSON.parse(backup.out);
+    const r = await runCliCaptured(['verify', id, '--drill'], env);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`✓ ${id}: checksum and archive ok`);
+    expect(r.err).toContain('may not create a scratch database');
+    expect(r.err).toMatch(/DBWARDEN_DRILL_URL|CREATEDB/);
+    expect(r.err).not.toContain('may not restore');
+    expect(r.err).not.toContain('bug in dbwarden');
+    const [m] = JSON.parse((await runCliCaptured(['backups', '--json'], env)).out);
+    expect(m).toMatchObject({ id, verified: true, drill: null });
+  });
+
   it('a watched table the role may not read: guard-blind with the GRANT, posted once; a flush no longer passes silently', async () => {
     const password = ['peek', Date.now().toString(36), 'q7'].join('-');
     await db.sql(`CREATE ROLE peeker LOGIN PASSWORD '${password}'; GRANT pg_monitor TO peeker;

@@ -129,18 +129,24 @@ export function drillSkippedReport(target: string): Report {
   };
 }
 
-/** A restore drill that failed: the backup may not restore. */
+/**
+ * A restore drill that failed (the backup may not restore), or that could not run at all (no scratch database:
+ * a setup problem that says nothing about the backup, so a warning that names the fix).
+ */
 export function drillFailedReport(target: string, backupId: string, err: DbwardenError): Report {
+  const setup = err.code === 'drill-no-scratch' || err.code === 'drill-is-target';
+  const what = setup ? 'could not run' : 'failed';
   return {
-    title: `Restore drill failed: ${target}`,
-    level: 'critical',
-    summary: `Restore drill of ${backupId} (${target}) failed: ${err.message}`,
+    title: `Restore drill ${what}: ${target}`,
+    level: setup ? 'warn' : 'critical',
+    summary: `Restore drill of ${backupId} (${target}) ${what}: ${err.message}`,
     fields: [{ label: 'Backup', value: backupId }],
     sections: [
       {
-        title: 'Restore drill failed [backup-unverified]',
-        lines: [
-          err.message,
+        title: `Restore drill ${what} [backup-unverified]`,
+        lead: [err.message],
+        lines: [],
+        tail: [
           `→ ${err.hint ?? `Run \`dbwarden verify ${backupId} --drill\` by hand and read its problem.`}`,
         ],
       },

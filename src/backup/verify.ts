@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { BackupFailed, DbwardenError } from '../core/errors.js';
+import { asDbwardenError, BackupFailed, DbwardenError } from '../core/errors.js';
 import { readIdentity, sameIdentity } from '../core/identity.js';
 import { clientConfigOf, libpqEnvOf } from '../core/libpq.js';
 import { parsePostgresUrl, type Target } from '../core/target.js';
@@ -58,7 +58,8 @@ type Drill = NonNullable<BackupManifest['drill']>;
 
 /**
  * Restore drill (c): restore the dump into a scratch database, compare every table's row count with the
- * manifest, then drop what was restored. Never throws for a failed drill: the result says what went wrong.
+ * manifest, then drop what was restored. A failed drill is a result, not a throw; only a drill that cannot start
+ * (no scratch database) throws, since it says nothing about the backup.
  */
 export async function restoreDrill(d: DrillDeps, m: BackupManifest): Promise<Drill> {
   const clock = d.clock ?? (() => new Date());
@@ -72,12 +73,9 @@ export async function restoreDrill(d: DrillDeps, m: BackupManifest): Promise<Dri
     durationMs: Math.round(performance.now() - started),
     ...(problem ? { problem: d.target.redact(problem) } : {}),
   });
-  let scratch: Scratch;
-  try {
-    scratch = await openScratch(d);
-  } catch (err) {
-    return result(false, 0, 0, err instanceof Error ? err.message : String(err));
-  }
+  // No scratch database (no CREATEDB, DBWARDEN_DRILL_URL is the target or unreachable): the drill cannot run, which
+  // says nothing about the backup; the caller reports the setup problem with its hint.
+  const scratch = await openScratch(d);
   try {
     await restoreArchive(d.pgRestore, await d.store.get(m.dumpKey), { env: scratch.env });
     const client = new pg.Client(scratch.clientConfig);
@@ -214,7 +212,7 @@ export async function verifyAndRecord(
     ? { ...m, verified: problem === null, verifiedAt: clock().toISOString() }
     : { ...m };
   if (opts.drill && problem === null && deps.target) {
-    next.drill = await restoreDrill(
+    const drill = await restoreDrill(
       {
         store: deps.store,
         target: deps.target,
@@ -223,10 +221,14 @@ export async function verifyAndRecord(
         clock,
       },
       m,
-    );
-    if (!next.drill.ok)
+    ).catch((err: unknown) => {
+      problem = asDbwardenError(err);
+      return null;
+    });
+    if (drill) next.drill = drill;
+    if (drill && !drill.ok)
       problem = new BackupFailed(
-        `Restore drill of ${m.id} failed: ${next.drill.problem ?? 'unknown problem'}`,
+        `Restore drill of ${m.id} failed: ${drill.problem ?? 'unknown problem'}`,
         'The backup may not restore: take a new backup and look at the drill problem.',
         'drill-failed',
       );

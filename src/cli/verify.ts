@@ -47,7 +47,7 @@ export const verifyVerb: Verb = {
         );
       } else {
         stdout.write(
-          `${problem ? '✗' : '✓'} ${id}: checksum and archive ${manifest.verified ? 'ok' : 'FAILED'}\n`,
+          `${manifest.verified ? '✓' : '✗'} ${id}: checksum and archive ${manifest.verified ? 'ok' : 'FAILED'}\n`,
         );
         if (manifest.drill && values.drill)
           stdout.write(
