@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { runCliCaptured } from './helpers/cli.js';
@@ -53,6 +56,30 @@ describe('dbwarden status', () => {
     expect(r.out).toMatch(/^Migrations: +django: 6 applied, latest billing\.0003_transaction_note$/m);
     expect(r.out).toContain('billing_transaction: 20,000 rows');
   });
+
+  it.runIf(canControlCluster)(
+    'reaches the database through its Unix socket with a libpq socket URL (empty host, ?host=dir)',
+    async () => {
+      const socketDir = join(db.cluster!.dir, 'sock');
+      const url = `postgres://postgres:${encodeURIComponent(db.password)}@/app?host=${encodeURIComponent(socketDir)}&port=${db.port}`;
+      await seedDemo(db.url);
+      const r = await cli(['status', '--json'], { DATABASE_URL: url });
+      expect(r.code).toBe(0);
+      const s = JSON.parse(r.out);
+      expect(s).toMatchObject({ reachable: true, tableCount: 5, identity: { databaseName: 'app' } });
+      expect(s.target.display).toBe(`postgres://postgres@/app?host=${socketDir}&port=${db.port}`);
+      // pg_dump gets the socket directory through PGHOST, as libpq expects.
+      const store = mkdtempSync(join(tmpdir(), 'dbwarden-socket-'));
+      try {
+        const b = await cli(['backup', '--json'], { DATABASE_URL: url, DBWARDEN_STORE: store });
+        expect(b.code).toBe(0);
+        expect(JSON.parse(b.out)).toMatchObject({ verified: true, sizeBytes: expect.any(Number) });
+      } finally {
+        rmSync(store, { recursive: true, force: true });
+      }
+      expect(r.out + r.err).not.toContain(db.password);
+    },
+  );
 
   it('reports a wrong password as an auth error that never contains the password', async () => {
     const wrong = 'Wr0ng-pass-4f9d2c';
