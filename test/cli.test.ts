@@ -192,4 +192,46 @@ describe('configuration and usage errors', () => {
       expect(help.out).toContain(`Usage: dbwarden ${v}`);
     }
   });
+
+  it('echoes input without terminal escapes and cut short: verbs, flags, backup ids, URLs', async () => {
+    // OSC 0 retitles the terminal, CSI 2J clears it, a bidi override reorders what is shown.
+    const nasty = '\u001b]0;owned\u0007\u001b[2J\u001b[31mred\u202e';
+    const noEscapes = (text: string) => expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f\u202e]/);
+    const verb = await cli([`st${nasty}`], {});
+    expect(verb.code).toBe(1);
+    expect(verb.err).toContain('unknown verb "st?]0;owned??[2J?[31mred?"');
+    noEscapes(verb.err);
+
+    const huge = `--${'x'.repeat(100_000)}`;
+    const flag = await cli(['status', huge], {});
+    expect(flag.code).toBe(1);
+    expect(flag.err).toMatch(/Unknown option '--x+…'/);
+    expect(flag.err.length).toBeLessThan(3000);
+    noEscapes((await cli(['status', `--${nasty}`], {})).err);
+
+    const store = mkdtempSync(join(tmpdir(), 'dbwarden-echo-'));
+    try {
+      const env = { DATABASE_URL: db.url, DBWARDEN_STORE: store, LOG_LEVEL: 'silent' };
+      for (const args of [
+        ['verify', `2026${nasty}`],
+        ['restore', `2026${nasty}`, '--to', db.url.replace(/\/app$/, '/elsewhere')],
+        ['verify', `${'9'.repeat(5000)}`],
+      ]) {
+        const r = await cli(args, env);
+        expect(r.code).toBe(1);
+        expect(r.err).toContain('No backup ');
+        noEscapes(r.err);
+        expect(r.err.length).toBeLessThan(600);
+      }
+      const badTo = await cli(
+        ['restore', '20260101T000000Z-abcd', '--to', 'postgres://app:%ZZs3cret@h/db'],
+        env,
+      );
+      expect(badTo.code).toBe(1);
+      expect(badTo.err).toContain('--to must not have a malformed %-escape in its password');
+      expect(badTo.err).not.toContain('s3cret');
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
+  });
 });

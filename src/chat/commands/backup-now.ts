@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { backupDoneReport, backupFailedReport, backupProgressReport } from '../../backup/backup-report.js';
 import type { BackupService } from '../../backup/service.js';
 import type { Config } from '../../core/config.js';
+import { echo } from '../../core/echo.js';
 import { asDbwardenError, DbwardenError, NotAuthorised, UsageError } from '../../core/errors.js';
 import { formatAge, formatDuration, formatTime } from '../../core/format.js';
 import { errorReport, type Report } from '../../core/report.js';
@@ -43,7 +44,7 @@ export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
           refuse(
             'Unknown argument',
             new UsageError(
-              `/backup-now takes no arguments, got "${args.trim().slice(0, 40)}"`,
+              `/backup-now takes no arguments, got "${echo(args.trim(), 40)}"`,
               'Usage: /backup-now',
             ),
           ),

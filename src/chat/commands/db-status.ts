@@ -1,3 +1,4 @@
+import { echo } from '../../core/echo.js';
 import { UsageError } from '../../core/errors.js';
 import type { Report } from '../../core/report.js';
 import { errorReport } from '../../core/report.js';
@@ -19,7 +20,7 @@ export function dbStatusCommand(deps: {
           errorReport(
             'Unknown argument',
             new UsageError(
-              `/db-status takes no argument but "me", got "${args.trim().slice(0, 40)}"`,
+              `/db-status takes no argument but "me", got "${echo(args.trim(), 40)}"`,
               'Usage: /db-status [me]',
             ),
           ),
