@@ -1,16 +1,20 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpServer } from '../src/core/http.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { mountDeployWebhooks } from '../src/deploy/webhook-route.js';
 import { signGeneric } from '../src/deploy/webhooks.js';
 import { buildServices, type Services } from '../src/main.js';
 import { createMetrics } from '../src/serve/metrics.js';
 import { type Runtime, startRuntime } from '../src/serve/runtime.js';
 import { createFileStore } from '../src/store/file-store.js';
+import { captureLogger } from './helpers/backup.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { eventually, freePort } from './helpers/net.js';
 
@@ -373,4 +377,40 @@ describe('POST /hooks/deploy', () => {
       await runtime.settled();
     },
   );
+
+  it('logs a client that hangs up mid-body as a warning without a stack, never an error', async () => {
+    const log = captureLogger();
+    const http = createHttpServer({ logger: log.logger });
+    mountDeployWebhooks(http, {
+      secret: SECRET,
+      logger: log.logger,
+      store: null,
+      clock: () => new Date(),
+      onEvent: async () => {},
+    });
+    const port = await http.listen(0, '127.0.0.1');
+    try {
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      socket.write(
+        `POST /hooks/deploy/${SECRET} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"service":`,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      await eventually('the hang-up logged', () =>
+        log.text().includes('client closed the request early') ? true : undefined,
+      );
+      const line = JSON.parse(
+        log
+          .text()
+          .split('\n')
+          .find((l) => l.includes('closed the request early'))!,
+      );
+      expect(line).toMatchObject({ level: 'warn', path: '/hooks/deploy/', reason: 'aborted' });
+      expect(log.text()).not.toContain('"level":"error"');
+      expect(log.text()).not.toContain('"stack"');
+    } finally {
+      await http.close();
+    }
+  });
 });
