@@ -15,6 +15,7 @@ import { EXIT, type Verb } from './cli/verb.js';
 import { verifyVerb } from './cli/verify.js';
 import { watchVerb } from './cli/watch.js';
 import { loadDotEnv, SECRET_VARS } from './core/config.js';
+import { echo } from './core/echo.js';
 import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
 
@@ -72,7 +73,7 @@ export async function runCli(
   }
   const verb = VERBS.find((v) => v.name === verbName);
   if (!verb) {
-    io.stderr.write(`dbwarden: unknown verb "${verbName.slice(0, 40)}"\n\n${mainHelp()}\n`);
+    io.stderr.write(`dbwarden: unknown verb "${echo(verbName, 40)}"\n\n${mainHelp()}\n`);
     return EXIT.usage;
   }
   let parsed: ReturnType<typeof parseArgs>;
@@ -84,7 +85,7 @@ export async function runCli(
       strict: true,
     });
   } catch (err) {
-    io.stderr.write(`dbwarden ${verb.name}: ${(err as Error).message}\n\n${verbHelp(verb)}\n`);
+    io.stderr.write(`dbwarden ${verb.name}: ${parseArgsProblem(err)}\n\n${verbHelp(verb)}\n`);
     return EXIT.usage;
   }
   if (parsed.values.help) {
@@ -113,6 +114,15 @@ export async function runCli(
     );
     return e instanceof ConfigError || e.code === 'usage' ? EXIT.usage : EXIT.failure;
   }
+}
+
+/** parseArgs quotes the offending flag (an unknown one twice): each quoted piece is echoed safely and short. */
+function parseArgsProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return echo(
+    message.replace(/'([^']*)'/g, (_, quoted: string) => `'${echo(quoted, 60)}'`),
+    400,
+  );
 }
 
 // Run when executed (directly, via tsx, or through the npm bin symlink), not when imported by tests.

@@ -191,12 +191,9 @@ describe('backups of a real database with the real pg_dump', () => {
   it('stops a backup at the timeout or when cancelled: pg_dump killed; a timeout is a failed manifest, a cancel leaves nothing', async () => {
     const { store, dir } = tempStore();
     let pid = 0;
-    const { service } = serviceFor(
-      db.url,
-      store,
-      { DBWARDEN_BACKUP_TIMEOUT: '1s' },
-      { onDumpSpawn: (p) => (pid = p) },
-    );
+    const { service, config } = serviceFor(db.url, store, {}, { onDumpSpawn: (p) => (pid = p) });
+    // Below DBWARDEN_BACKUP_TIMEOUT's one-minute floor, which a test cannot wait for; the service reads it per run.
+    config.backup.timeoutMs = 1000;
     const release = await holdTableLock('auth_user');
     const err = await service.run({ requestedBy: 'schedule' }).catch((e) => e);
     expect(err.code).toBe('timeout');

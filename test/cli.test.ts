@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { runCliCaptured } from './helpers/cli.js';
@@ -53,6 +56,30 @@ describe('dbwarden status', () => {
     expect(r.out).toMatch(/^Migrations: +django: 6 applied, latest billing\.0003_transaction_note$/m);
     expect(r.out).toContain('billing_transaction: 20,000 rows');
   });
+
+  it.runIf(canControlCluster)(
+    'reaches the database through its Unix socket with a libpq socket URL (empty host, ?host=dir)',
+    async () => {
+      const socketDir = join(db.cluster!.dir, 'sock');
+      const url = `postgres://postgres:${encodeURIComponent(db.password)}@/app?host=${encodeURIComponent(socketDir)}&port=${db.port}`;
+      await seedDemo(db.url);
+      const r = await cli(['status', '--json'], { DATABASE_URL: url });
+      expect(r.code).toBe(0);
+      const s = JSON.parse(r.out);
+      expect(s).toMatchObject({ reachable: true, tableCount: 5, identity: { databaseName: 'app' } });
+      expect(s.target.display).toBe(`postgres://postgres@/app?host=${socketDir}&port=${db.port}`);
+      // pg_dump gets the socket directory through PGHOST, as libpq expects.
+      const store = mkdtempSync(join(tmpdir(), 'dbwarden-socket-'));
+      try {
+        const b = await cli(['backup', '--json'], { DATABASE_URL: url, DBWARDEN_STORE: store });
+        expect(b.code).toBe(0);
+        expect(JSON.parse(b.out)).toMatchObject({ verified: true, sizeBytes: expect.any(Number) });
+      } finally {
+        rmSync(store, { recursive: true, force: true });
+      }
+      expect(r.out + r.err).not.toContain(db.password);
+    },
+  );
 
   it('reports a wrong password as an auth error that never contains the password', async () => {
     const wrong = 'Wr0ng-pass-4f9d2c';
@@ -163,6 +190,48 @@ describe('configuration and usage errors', () => {
       const help = await cli([v, '--help'], {});
       expect(help.code).toBe(0);
       expect(help.out).toContain(`Usage: dbwarden ${v}`);
+    }
+  });
+
+  it('echoes input without terminal escapes and cut short: verbs, flags, backup ids, URLs', async () => {
+    // OSC 0 retitles the terminal, CSI 2J clears it, a bidi override reorders what is shown.
+    const nasty = '\u001b]0;owned\u0007\u001b[2J\u001b[31mred\u202e';
+    const noEscapes = (text: string) => expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f\u202e]/);
+    const verb = await cli([`st${nasty}`], {});
+    expect(verb.code).toBe(1);
+    expect(verb.err).toContain('unknown verb "st?]0;owned??[2J?[31mred?"');
+    noEscapes(verb.err);
+
+    const huge = `--${'x'.repeat(100_000)}`;
+    const flag = await cli(['status', huge], {});
+    expect(flag.code).toBe(1);
+    expect(flag.err).toMatch(/Unknown option '--x+…'/);
+    expect(flag.err.length).toBeLessThan(3000);
+    noEscapes((await cli(['status', `--${nasty}`], {})).err);
+
+    const store = mkdtempSync(join(tmpdir(), 'dbwarden-echo-'));
+    try {
+      const env = { DATABASE_URL: db.url, DBWARDEN_STORE: store, LOG_LEVEL: 'silent' };
+      for (const args of [
+        ['verify', `2026${nasty}`],
+        ['restore', `2026${nasty}`, '--to', db.url.replace(/\/app$/, '/elsewhere')],
+        ['verify', `${'9'.repeat(5000)}`],
+      ]) {
+        const r = await cli(args, env);
+        expect(r.code).toBe(1);
+        expect(r.err).toContain('No backup ');
+        noEscapes(r.err);
+        expect(r.err.length).toBeLessThan(600);
+      }
+      const badTo = await cli(
+        ['restore', '20260101T000000Z-abcd', '--to', 'postgres://app:%ZZs3cret@h/db'],
+        env,
+      );
+      expect(badTo.code).toBe(1);
+      expect(badTo.err).toContain('--to must not have a malformed %-escape in its password');
+      expect(badTo.err).not.toContain('s3cret');
+    } finally {
+      rmSync(store, { recursive: true, force: true });
     }
   });
 });

@@ -41,6 +41,18 @@ describe('console chat', () => {
     expect(text).not.toContain(db.password);
   });
 
+  it('echoes arguments and unknown commands without terminal escapes', async () => {
+    const text = await consoleSession(
+      '/db-status \u001b]0;owned\u0007\u001b[31mred\n/backup-now \u001b[2J\n/\u001b[2Jwipe\n/quit\n',
+    );
+    expect(text).toContain('/db-status takes no argument but "me", got "?]0;owned??[31mred"');
+    expect(text).toContain('/backup-now takes no arguments, got "?[2J"');
+    expect(text).toContain('Unknown command /?[2Jwipe');
+    expect(text).not.toContain('\u001b]0;');
+    expect(text).not.toContain('\u001b[2J');
+    expect(text).not.toContain('\u001b[31mred');
+  });
+
   it('takes a backup with /backup-now, as the demo does', async () => {
     await seedDemo(db.url);
     const text = await consoleSession('/backup-now\n/quit\n');

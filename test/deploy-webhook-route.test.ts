@@ -1,18 +1,31 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpServer } from '../src/core/http.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { mountDeployWebhooks } from '../src/deploy/webhook-route.js';
+import { signGeneric } from '../src/deploy/webhooks.js';
 import { buildServices, type Services } from '../src/main.js';
 import { createMetrics } from '../src/serve/metrics.js';
 import { type Runtime, startRuntime } from '../src/serve/runtime.js';
 import { createFileStore } from '../src/store/file-store.js';
+import { captureLogger } from './helpers/backup.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { eventually, freePort } from './helpers/net.js';
 
 const db = useTestCluster();
+const hasShellTools = [
+  ['bash', '--version'],
+  ['openssl', 'version'],
+  ['curl', '--version'],
+].every(([tool, arg]) => spawnSync(tool!, [arg!], { stdio: 'ignore' }).status === 0);
+if (!hasShellTools)
+  console.warn('deploy webhooks: the docs example test is left out: bash, openssl or curl missing');
 const dir = mkdtempSync(join(tmpdir(), 'dbwarden-hooks-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // Built at run time: no secret-shaped literal lives in the repository.
@@ -247,6 +260,160 @@ describe('POST /hooks/deploy', () => {
     } finally {
       await r2.shutdown('test over');
       await s2.close();
+    }
+  });
+
+  it('refuses replays of signed bodies under a new delivery header, across a restart: no second check or backup', async () => {
+    const store = mkdtempSync(join(dir, 'replays-'));
+    const reports: Report[] = [];
+    const start = async () => {
+      const port = await freePort();
+      const s = await buildServices({
+        env: {
+          DATABASE_URL: db.url,
+          PORT: String(port),
+          DBWARDEN_STORE: store,
+          DBWARDEN_WEBHOOK_SECRET: SECRET,
+          DBWARDEN_BACKUP_ON_DEPLOY: '1',
+          LOG_LEVEL: 'silent',
+        },
+      });
+      const r = await startRuntime({
+        services: s,
+        metrics: createMetrics({ defaults: false }),
+        store: s.store,
+        notifier: { name: 'test', post: async (x) => void reports.push(x) },
+        chats: () => [],
+        backups: s.backups,
+        abortBackups: () => {},
+        signals: false,
+      });
+      const send = async (body: string, headers: Record<string, string>) => {
+        const res = await fetch(`http://127.0.0.1:${port}/hooks/deploy`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body,
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, string> };
+      };
+      return { services: s, runtime: r, send };
+    };
+    const generic = JSON.stringify({ service: 'api', version: 'v7', status: 'started' });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const signed = (delivery: string) => ({
+      'x-dbwarden-timestamp': ts,
+      'x-dbwarden-signature': signGeneric(SECRET, ts, generic),
+      'x-delivery-id': delivery,
+    });
+    const github = JSON.stringify({
+      deployment_status: { id: 501, state: 'in_progress', created_at: new Date().toISOString() },
+      deployment: { id: 88, sha: 'feedface00000000000000000000000000000000', ref: 'main' },
+      repository: { name: 'shop' },
+    });
+    const githubHeaders = (delivery: string) => ({
+      'x-github-event': 'deployment_status',
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(github).digest('hex')}`,
+    });
+    const replayed = { status: 200, body: { ignored: 'replayed delivery' } };
+
+    const one = await start();
+    try {
+      expect(await one.send(generic, signed('d-1'))).toEqual({
+        status: 202,
+        body: { accepted: 'generic:api:v7', phase: 'started' },
+      });
+      await one.runtime.settled();
+      expect(await one.send(generic, signed('d-2'))).toEqual(replayed);
+      expect((await one.send(github, githubHeaders('gh-a'))).status).toBe(202);
+      await one.runtime.settled();
+      expect(await one.send(github, githubHeaders('gh-b'))).toEqual(replayed);
+      // A timestamp outside the 5-minute window is refused even with a good signature.
+      const old = String(Number(ts) - 6 * 60);
+      const stale = await one.send(generic, {
+        'x-dbwarden-timestamp': old,
+        'x-dbwarden-signature': signGeneric(SECRET, old, generic),
+      });
+      expect(stale.status).toBe(401);
+      expect(stale.body.error).toContain('more than 5 minutes from now');
+    } finally {
+      await one.runtime.shutdown('restart');
+      await one.services.close();
+    }
+    const before = reports.length;
+
+    // A new process on the same store remembers what the first one acted on.
+    const two = await start();
+    try {
+      expect(await two.send(generic, signed('d-3'))).toEqual(replayed);
+      expect(await two.send(github, githubHeaders('gh-c'))).toEqual(replayed);
+      await two.runtime.settled();
+      const backups = await two.services.backups.list();
+      expect(backups.map((m) => m.requestedBy)).toEqual(['deploy', 'deploy']);
+      expect(reports.length).toBe(before);
+    } finally {
+      await two.runtime.shutdown('test over');
+      await two.services.close();
+    }
+  });
+
+  it.runIf(hasShellTools)(
+    'accepts the signed curl + openssl example of docs/deploy.md as written',
+    async () => {
+      const docs = readFileSync('docs/deploy.md', 'utf8');
+      const marker = docs.indexOf('<!-- tested by test/deploy-webhook-route.test.ts');
+      const script = /```sh\n([\s\S]*?)```/.exec(docs.slice(marker))?.[1];
+      expect(marker).toBeGreaterThan(0);
+      const sha = 'abc1234def5678abc1234def5678abc1234def56';
+      // Not spawnSync: the server that answers curl runs in this very process.
+      const child = spawn('bash', ['--norc', '--noprofile', '-euc', script!], {
+        env: { PATH: process.env.PATH, DBWARDEN_URL: base, DBWARDEN_WEBHOOK_SECRET: SECRET, GIT_SHA: sha },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      expect(err).toBe('');
+      expect(code).toBe(0);
+      expect(JSON.parse(out)).toEqual({ accepted: `generic:web:${sha}`, phase: 'started' });
+      await runtime.settled();
+    },
+  );
+
+  it('logs a client that hangs up mid-body as a warning without a stack, never an error', async () => {
+    const log = captureLogger();
+    const http = createHttpServer({ logger: log.logger });
+    mountDeployWebhooks(http, {
+      secret: SECRET,
+      logger: log.logger,
+      store: null,
+      clock: () => new Date(),
+      onEvent: async () => {},
+    });
+    const port = await http.listen(0, '127.0.0.1');
+    try {
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      socket.write(
+        `POST /hooks/deploy/${SECRET} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"service":`,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      await eventually('the hang-up logged', () =>
+        log.text().includes('client closed the request early') ? true : undefined,
+      );
+      const line = JSON.parse(
+        log
+          .text()
+          .split('\n')
+          .find((l) => l.includes('closed the request early'))!,
+      );
+      expect(line).toMatchObject({ level: 'warn', path: '/hooks/deploy/', reason: 'aborted' });
+      expect(log.text()).not.toContain('"level":"error"');
+      expect(log.text()).not.toContain('"stack"');
+    } finally {
+      await http.close();
     }
   });
 });

@@ -125,6 +125,11 @@ describe('dbwarden preflight', () => {
     expect(missing.json.verdict).toBe('warn');
     const strict = await preflight(['--sql', 'no/such.sql', '--strict'], { DBWARDEN_STORE: store });
     expect(strict.code).toBe(1);
+    // The title agrees with the exit code: with --strict, dbwarden failing stops the deploy.
+    const stopped = 'Deploy preflight: the deploy is stopped: dbwarden could not check everything (--strict)';
+    expect(strict.out).toContain(stopped);
+    expect(strict.posts).toEqual([`⚠️ ${stopped}`]);
+    expect(strict.out).not.toContain('the deploy goes on');
     const badConfig = await preflight(['--sql', SAFE], {
       DBWARDEN_STORE: store,
       DBWARDEN_COMPRESSION: 'lots',
@@ -270,6 +275,9 @@ describe('dbwarden preflight', () => {
       fake.failNext('chat.postMessage', { status: 503, times: 10 });
       const strict = await preflight(['--sql', SAFE, '--strict'], env);
       expect(strict.code).toBe(1);
+      // Nothing was posted, and the report printed says the deploy is stopped, as the exit code does.
+      expect(strict.out).toContain('the deploy is stopped: dbwarden could not check everything (--strict)');
+      expect(strict.out).toContain('Could not post the deploy warning');
     } finally {
       await fake.close();
     }

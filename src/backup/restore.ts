@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { echo } from '../core/echo.js';
 import { DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity, sameIdentity } from '../core/identity.js';
 import { clientConfigOf, libpqEnvOf } from '../core/libpq.js';
@@ -46,7 +47,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   if (!m)
     throw new DbwardenError(
       'backup-not-found',
-      `No backup ${o.id.slice(0, 40)} in ${o.store.location}`,
+      `No backup ${echo(o.id)} in ${o.store.location}`,
       'List backups with `dbwarden backups`.',
     );
   if (m.status !== 'complete')

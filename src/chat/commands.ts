@@ -1,3 +1,4 @@
+import { echo } from '../core/echo.js';
 import { UsageError } from '../core/errors.js';
 import { errorReport, type Report } from '../core/report.js';
 
@@ -47,7 +48,7 @@ export function usageReport(
   const usage = `/${command.name}${command.usage ? ` ${command.usage}` : ''}`;
   return refusalReport(
     'Unknown argument',
-    new UsageError(`/${command.name} ${takes}, got "${args.trim().slice(0, 40)}"`, `Usage: ${usage}`),
+    new UsageError(`/${command.name} ${takes}, got "${echo(args.trim(), 40)}"`, `Usage: ${usage}`),
   );
 }
 

@@ -1,5 +1,6 @@
 import { REST } from 'discord.js';
 import { discordCommands, registerCommands } from '../chat/discord/discord-commands.js';
+import { echo } from '../core/echo.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
@@ -17,7 +18,7 @@ export const discordVerb: Verb = {
   async run({ positionals, stdout, stderr, env }) {
     if (positionals[0] !== 'register')
       throw new UsageError(
-        `unknown discord action "${positionals[0]?.slice(0, 40)}"`,
+        `unknown discord action "${echo(positionals[0] ?? '', 40)}"`,
         'Usage: dbwarden discord register',
       );
     const services = await buildServices({ env, logDestination: stderr });

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { renderText } from '../chat/console/render-text.js';
+import { echo } from '../core/echo.js';
 import { parseDuration } from '../core/format.js';
 import { type PendingSql, pendingFromDjango, pendingFromFiles } from '../deploy/pending-sql.js';
 import { PREFLIGHT_EXIT, runPreflight } from '../deploy/preflight.js';
@@ -43,7 +44,7 @@ export const preflightVerb: Verb = {
       return PREFLIGHT_EXIT.failure;
     }
     if (positionals.length > 0 && !values.sql) {
-      say(`unexpected argument ${positionals[0]!.slice(0, 60)}: SQL files follow --sql`);
+      say(`unexpected argument ${echo(positionals[0]!)}: SQL files follow --sql`);
       return PREFLIGHT_EXIT.failure;
     }
     // Preflight guards a real deploy: without DATABASE_URL there is nothing to check (and no demo to start).

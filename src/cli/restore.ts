@@ -1,6 +1,7 @@
 import { restoreBackup } from '../backup/restore.js';
 import { UsageError } from '../core/errors.js';
 import { formatCount, formatDuration } from '../core/format.js';
+import { parsePostgresUrl } from '../core/target.js';
 import { buildServices } from '../main.js';
 import { EXIT, type Verb } from './verb.js';
 
@@ -26,6 +27,11 @@ export const restoreVerb: Verb = {
     const to = values.to;
     if (typeof to !== 'string' || !/^postgres(ql)?:\/\//.test(to))
       throw new UsageError('restore needs --to <postgres://…> naming the database to restore into');
+    try {
+      parsePostgresUrl(to);
+    } catch (err) {
+      throw new UsageError(`--to ${(err as Error).message}`);
+    }
     const services = await buildServices({ env, logDestination: stderr });
     try {
       const catalog = services.catalog;

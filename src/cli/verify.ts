@@ -1,5 +1,6 @@
 import { findTool } from '../backup/pg-tools.js';
 import { verifyAndRecord } from '../backup/verify.js';
+import { echo } from '../core/echo.js';
 import { DbwardenError } from '../core/errors.js';
 import { formatCount, formatDuration } from '../core/format.js';
 import { buildServices } from '../main.js';
@@ -25,7 +26,7 @@ export const verifyVerb: Verb = {
       if (!m)
         throw new DbwardenError(
           'backup-not-found',
-          `No backup ${id.slice(0, 40)} in ${services.store.location}`,
+          `No backup ${echo(id)} in ${services.store.location}`,
           'List backups with `dbwarden backups`.',
         );
       const pgRestore = await findTool('pg_restore', services.config.backup.pgRestore);

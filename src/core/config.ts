@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './format.js';
+import { parsePostgresUrl } from './target.js';
 
 /** One environment variable: its schema, its documentation and whether its value is a secret. */
 interface VarSpec {
@@ -11,14 +13,26 @@ interface VarSpec {
   secret?: boolean;
 }
 
-const duration = z.string().transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === null) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 10m, 26h or 7d' });
-    return z.NEVER;
-  }
-  return ms;
-});
+/**
+ * A duration from `min` to `max` (e.g. "1s", "5m"). Bounded, so a value never overflows Node's timers
+ * (at most 2^31-1 ms, about 24.8 days) and 0 never silently means "no timeout". The range is documented.
+ */
+const duration = (min: string, max: string) => {
+  const lo = parseDuration(min)!;
+  const hi = parseDuration(max)!;
+  const range = `from ${min} to ${max}`;
+  return z
+    .string()
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === null || ms < lo || ms > hi) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration ${range}, such as 90s, 10m, 26h or 7d` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(`${min} to ${max}`);
+};
 
 const int = (min: number, max: number) =>
   z
@@ -49,22 +63,29 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
-const postgresUrl = z.string().refine((value) => {
+// Checked by the parser that later connects, so what passes here is what runs; its messages never hold the URL.
+const postgresUrl = z.string().superRefine((value, ctx) => {
   try {
-    const url = new URL(value);
-    return (
-      (url.protocol === 'postgres:' || url.protocol === 'postgresql:') &&
-      (url.hostname !== '' || url.searchParams.has('host'))
-    );
-  } catch {
-    return false;
+    parsePostgresUrl(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
-}, 'must be a postgres:// or postgresql:// URL with a host');
+});
 
-const cronExpr = z.string().refine((v) => {
-  const parts = v.trim().split(/\s+/);
-  return parts.length === 5 || parts.length === 6;
-}, 'must be a cron expression with 5 or 6 fields, e.g. "0 3 * * *"');
+// node-cron's own validator: what passes here is what the scheduler runs. A cron expression is no secret.
+const cronExpr = z.string().superRefine((v, ctx) => {
+  if (cron.validate(v)) return;
+  let why = '';
+  try {
+    void cron.createTask(v, () => {}).destroy();
+  } catch (err) {
+    why = `: ${(err as Error).message.replace(/ is a invalid /, ' is an invalid ')}`;
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message: `must be a valid cron expression (5 or 6 fields, e.g. "0 3 * * *")${why.slice(0, 120)}`,
+  });
+});
 
 const timezone = z.string().refine((tz) => {
   try {
@@ -116,11 +137,15 @@ export const VARS = {
   },
   TZ: { schema: timezone, doc: 'Used when DBWARDEN_TIMEZONE is unset.' },
   DBWARDEN_CONNECT_TIMEOUT: {
-    schema: duration,
+    schema: duration('1s', '5m'),
     default: '5s',
     doc: 'How long to wait for the database to answer a connection.',
   },
-  DBWARDEN_STATEMENT_TIMEOUT: { schema: duration, default: '10s', doc: 'Longest a status query may run.' },
+  DBWARDEN_STATEMENT_TIMEOUT: {
+    schema: duration('1s', '1h'),
+    default: '10s',
+    doc: 'Longest a status query may run.',
+  },
   LOG_LEVEL: {
     schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     default: 'info',
@@ -138,7 +163,7 @@ export const VARS = {
     doc: 'Comma list of table patterns left out of backups (pg_dump --exclude-table-data).',
   },
   DBWARDEN_BACKUP_TIMEOUT: {
-    schema: duration,
+    schema: duration('1m', '24h'),
     default: '2h',
     doc: 'A backup running longer is stopped and failed.',
   },
@@ -192,9 +217,9 @@ export const VARS = {
     doc: 'Slack user IDs, Discord user or role IDs allowed to run /backup-now. Unset: anyone (with a cooldown).',
   },
   DBWARDEN_BACKUP_COOLDOWN: {
-    schema: duration,
+    schema: duration('0s', '24h'),
     default: '10m',
-    doc: 'Minimum time between /backup-now runs by users not listed.',
+    doc: 'Minimum time between /backup-now runs by users not listed (0s: no cooldown).',
   },
 
   DISCORD_TOKEN: {
@@ -224,7 +249,7 @@ export const VARS = {
   DBWARDEN_BACKUP_CRON: { schema: cronExpr, default: '0 3 * * *', doc: 'When to take the scheduled backup.' },
   DBWARDEN_DIGEST_CRON: { schema: cronExpr, default: '0 9 * * *', doc: 'When to post the daily digest.' },
   DBWARDEN_BACKUP_MAX_AGE: {
-    schema: duration,
+    schema: duration('1h', '60d'),
     default: '26h',
     doc: 'Newest good backup older than this: backup-stale.',
   },
@@ -258,9 +283,9 @@ export const VARS = {
 
   PORT: { schema: int(1, 65535), doc: 'HTTP port: health, metrics, webhooks and Slack HTTP mode.' },
   DBWARDEN_SHUTDOWN_GRACE: {
-    schema: duration,
+    schema: duration('0s', '1h'),
     default: '30s',
-    doc: 'How long a running backup may finish on shutdown.',
+    doc: 'How long a running backup may finish on shutdown (0s: stop it at once).',
   },
 } satisfies Record<string, VarSpec>;
 
@@ -433,11 +458,16 @@ export function loadDotEnv(path = '.env'): void {
   if (existsSync(path)) process.loadEnvFile(path);
 }
 
+/** A variable's documentation with the range its schema enforces (durations), from the schema itself. */
+function docOf(s: VarSpec): string {
+  return s.schema.description ? `${s.doc} Range: ${s.schema.description}.` : s.doc;
+}
+
 /** The README's configuration table, generated from VARS so the two cannot drift. */
 export function configTableMarkdown(): string {
   const rows = Object.entries(VARS).map(([name, spec]) => {
     const s = spec as VarSpec;
-    return `| \`${name}\` | ${s.default !== undefined ? `\`${s.default}\`` : ''} | ${s.doc}${s.secret ? ' *(secret)*' : ''} |`;
+    return `| \`${name}\` | ${s.default !== undefined ? `\`${s.default}\`` : ''} | ${docOf(s)}${s.secret ? ' *(secret)*' : ''} |`;
   });
   return ['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
 }
@@ -451,7 +481,7 @@ export function envExample(): string {
   ];
   for (const [name, spec] of Object.entries(VARS)) {
     const s = spec as VarSpec;
-    lines.push(`# ${s.doc}${s.secret ? ' (secret)' : ''}`);
+    lines.push(`# ${docOf(s)}${s.secret ? ' (secret)' : ''}`);
     lines.push(`# ${name}=${s.default ?? ''}`);
     lines.push('');
   }

@@ -18,6 +18,12 @@ export interface HttpServer {
   readonly server: Server;
 }
 
+/** Did the request fail because the client hung up (Node's "aborted" ECONNRESET on the request stream)? */
+function clientWentAway(req: IncomingMessage, err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return req.destroyed && !req.complete && (code === 'ECONNRESET' || code === 'ECONNABORTED');
+}
+
 /** Build the server; routes may be added until (and after) it listens. */
 export function createHttpServer(opts: { logger?: Logger } = {}): HttpServer {
   const routes: { method: string; path: string; prefix: boolean; handler: RouteHandler }[] = [];
@@ -35,6 +41,15 @@ export function createHttpServer(opts: { logger?: Logger } = {}): HttpServer {
     Promise.resolve()
       .then(() => match.handler(req, res))
       .catch((err: unknown) => {
+        if (clientWentAway(req, err)) {
+          // The sender's doing, not ours: a line to see, no stack, no 500 to nobody.
+          opts.logger?.warn(
+            { path: match.path, reason: (err as Error).message },
+            'client closed the request early',
+          );
+          res.destroy();
+          return;
+        }
         opts.logger?.error({ err, path: match.path }, 'http handler failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end('{"error":"internal error"}');

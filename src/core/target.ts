@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { TargetUnreachable } from './errors.js';
+import { TargetUnreachable, UsageError } from './errors.js';
 import { libpqEnvOf, type ParsedUrl } from './libpq.js';
 import { createRedactor, type Redactor } from './secrets.js';
 
@@ -33,27 +33,64 @@ export interface TargetOptions {
   statementTimeoutMs: number;
 }
 
-/** Parse a postgres:// URL once; the only place that ever sees the password in clear. */
+/** A URL that is not a usable postgres:// URL; the message says why and never repeats the URL (it may hold a password). */
+export class InvalidPostgresUrl extends UsageError {}
+
+// libpq allows an empty host before the path (postgres://app:pw@/db?host=/var/run/postgresql), WHATWG URL does not.
+const EMPTY_HOST = /^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/i;
+const PLACEHOLDER_HOST = 'empty-host.invalid';
+
+function decode(part: string, what: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new InvalidPostgresUrl(
+      `must not have a malformed %-escape in its ${what}: write a literal % as %25 (and percent-encode @ : / ? #)`,
+    );
+  }
+}
+
+/** Parse a postgres:// URL once, as libpq reads it; the only place that ever sees the password in clear. */
 export function parsePostgresUrl(url: string): ParsedUrl {
-  const u = new URL(url);
-  const host = u.searchParams.get('host') ?? decodeURIComponent(u.hostname);
+  let u: URL;
+  try {
+    u = new URL(url.replace(EMPTY_HOST, `$1${PLACEHOLDER_HOST}`));
+  } catch {
+    // URL's own error carries the input (and with it the password): never pass it on.
+    throw new InvalidPostgresUrl('must be a postgres:// URL');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
+    throw new InvalidPostgresUrl('must start with postgres:// or postgresql://');
+  const hostname = u.hostname === PLACEHOLDER_HOST ? '' : decode(u.hostname, 'host');
+  const host = (u.searchParams.get('host') ?? hostname).replace(/^\[(.*)\]$/, '$1');
+  if (host === '')
+    throw new InvalidPostgresUrl('must name a host, or a socket directory as ?host=/var/run/postgresql');
+  const portText = u.port || u.searchParams.get('port') || '5432';
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+  if (!(port >= 1 && port <= 65535)) throw new InvalidPostgresUrl('must have a port from 1 to 65535');
+  const user = decode(u.username, 'user name');
   return {
-    host: host.replace(/^\[(.*)\]$/, '$1'),
-    port: Number(u.port || u.searchParams.get('port') || 5432),
-    database:
-      decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres',
-    user: decodeURIComponent(u.username) || 'postgres',
-    password: u.password ? decodeURIComponent(u.password) : null,
+    host,
+    port,
+    database: decode(u.pathname.replace(/^\//, ''), 'database name') || user || 'postgres',
+    user: user || 'postgres',
+    password: u.password ? decode(u.password, 'password') : null,
     sslmode: u.searchParams.get('sslmode'),
   };
 }
 
-/** postgres://user@host:port/db — the only form of a connection string dbwarden ever shows. */
+/**
+ * postgres://user@host:port/db — the only form of a connection string dbwarden ever shows; a Unix socket
+ * directory is shown the way libpq takes it, postgres://user@/db?host=/var/run/postgresql&port=5432.
+ */
 export function maskUrl(url: string): string {
   try {
     const p = parsePostgresUrl(url);
+    const user = encodeURIComponent(p.user);
+    const db = encodeURIComponent(p.database);
+    if (p.host.startsWith('/')) return `postgres://${user}@/${db}?host=${encodeURI(p.host)}&port=${p.port}`;
     const host = p.host.includes(':') ? `[${p.host}]` : p.host;
-    return `postgres://${encodeURIComponent(p.user)}@${host}:${p.port}/${encodeURIComponent(p.database)}`;
+    return `postgres://${user}@${host}:${p.port}/${db}`;
   } catch {
     return 'postgres://(unparseable URL)';
   }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { echo } from '../core/echo.js';
 import { DbwardenError, ToolMissing } from '../core/errors.js';
 
 /** SQL a deploy is about to run, with where it came from. */
@@ -13,11 +14,11 @@ export async function pendingFromFiles(paths: string[]): Promise<PendingSql[]> {
   return Promise.all(
     paths.map(async (path) => {
       try {
-        return { source: path, sql: await readFile(path, 'utf8') };
+        return { source: echo(path, 200), sql: await readFile(path, 'utf8') };
       } catch (err) {
         throw new DbwardenError(
           'usage',
-          `Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          `Cannot read ${echo(path, 200)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         );
       }
     }),

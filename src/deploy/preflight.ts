@@ -229,7 +229,7 @@ export async function runPreflight(
           : PREFLIGHT_EXIT.ok;
 
   // 4. One post to the team channel, bounded by what is left of the time.
-  const report = preflightReport(result, opts, deps.environment);
+  let report = preflightReport(result, opts, deps.environment);
   const postMs = Math.max(1000, deadline - Date.now());
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -245,7 +245,11 @@ export async function runPreflight(
     result.posted = true;
   } catch (err) {
     problems.push(`Could not post the deploy warning: ${asDbwardenError(err).message}`);
-    if (opts.strict && result.exitCode === PREFLIGHT_EXIT.ok) result.exitCode = PREFLIGHT_EXIT.failure;
+    if (opts.strict && result.exitCode === PREFLIGHT_EXIT.ok) {
+      result.exitCode = PREFLIGHT_EXIT.failure;
+      // Nothing was posted; the report printed by the CLI must say the deploy is stopped after all.
+      report = preflightReport(result, opts, deps.environment);
+    }
   } finally {
     clearTimeout(timer);
   }
@@ -278,14 +282,17 @@ export function preflightReport(r: PreflightResult, opts: PreflightOptions, envi
     sections.push({ title: 'Destructive statements pending', lines: destructive.map(findingLine) });
   if (risky.length) sections.push({ title: 'Risky statements pending', lines: risky.map(findingLine) });
   if (r.problems.length) sections.push({ title: 'dbwarden could not check everything', lines: r.problems });
+  // The title follows the exit code: with --strict, dbwarden failing stops the deploy as findings do.
   const outcome =
-    r.verdict === 'block'
-      ? opts.strict
+    opts.strict && r.exitCode !== PREFLIGHT_EXIT.ok
+      ? r.verdict === 'block'
         ? 'the deploy is stopped (--strict)'
-        : 'the deploy goes on (not --strict)'
-      : r.verdict === 'warn'
-        ? 'the deploy goes on'
-        : 'nothing dangerous pending';
+        : 'the deploy is stopped: dbwarden could not check everything (--strict)'
+      : r.verdict === 'block'
+        ? 'the deploy goes on (not --strict)'
+        : r.verdict === 'warn'
+          ? 'the deploy goes on'
+          : 'nothing dangerous pending';
   const stateText: Record<DatabaseState, string> = {
     same: 'the one dbwarden remembers',
     'first-seen': 'first seen now: remembered',

@@ -1,11 +1,14 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 /** A deploy as dbwarden cares about it, whichever host sent it. */
 export interface DeployEvent {
   provider: 'railway' | 'github' | 'generic';
-  /** Unique per delivery: a replayed delivery is ignored. */
-  deliveryId: string;
+  /**
+   * Names this delivery for replay protection, from authenticated content only: the event's own ids in a
+   * GitHub-signed body, the signed timestamp and body of the generic shape. Never an unsigned header.
+   */
+  replayKey: string;
   /** Identifies the deploy across its start and end events. */
   deployId: string;
   phase: 'started' | 'succeeded' | 'failed';
@@ -31,6 +34,10 @@ export type WebhookOutcome =
   | { kind: 'rejected'; status: 400 | 401; reason: string };
 
 export const MAX_WEBHOOK_BYTES = 1024 * 1024;
+/** A signed generic delivery is accepted this long either side of its X-Dbwarden-Timestamp (as Slack does). */
+export const SIGNATURE_WINDOW_MS = 5 * 60_000;
+/** Replay keys are remembered this long; a GitHub deployment status older than this is refused as stale. */
+export const REPLAY_MEMORY_MS = 7 * 86_400_000;
 
 const header = (h: WebhookRequest['headers'], name: string): string | undefined => {
   const v = h[name.toLowerCase()];
@@ -44,11 +51,20 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
-function hmacOk(secret: string, body: Buffer, signature: string | undefined): boolean {
+/** GitHub's X-Hub-Signature-256: sha256=<hex HMAC of the body>. */
+function githubSignatureOk(secret: string, body: Buffer, signature: string | undefined): boolean {
   if (!signature?.startsWith('sha256=')) return false;
   const expected = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
   return safeEqual(expected, signature);
 }
+
+/** The generic shape's signature: v0=<hex HMAC of "v0:{timestamp}:{body}">, so the time is signed too. */
+export function signGeneric(secret: string, timestamp: string, body: Buffer | string): string {
+  const mac = createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex');
+  return `v0=${mac}`;
+}
+
+const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
 
 const railwaySchema = z
   .object({
@@ -76,7 +92,12 @@ const railwaySchema = z
 const githubSchema = z
   .object({
     deployment_status: z
-      .object({ id: z.number(), state: z.string(), description: z.string().nullish() })
+      .object({
+        id: z.number(),
+        state: z.string(),
+        description: z.string().nullish(),
+        created_at: z.string().nullish(),
+      })
       .loose(),
     deployment: z
       .object({
@@ -112,17 +133,45 @@ const RAILWAY_FAILED = new Set(['failed', 'crashed']);
 
 /**
  * Authenticate and read a deploy webhook. Railway signs nothing, so its secret travels as the path token;
- * GitHub signs with X-Hub-Signature-256; the generic shape takes a bearer token or an HMAC signature.
+ * GitHub signs the body with X-Hub-Signature-256; the generic shape takes a bearer token, or an HMAC of
+ * "v0:{X-Dbwarden-Timestamp}:{body}" in X-Dbwarden-Signature, within SIGNATURE_WINDOW_MS of `now`.
  */
-export function readDeployWebhook(req: WebhookRequest, secret: string): WebhookOutcome {
+export function readDeployWebhook(req: WebhookRequest, secret: string, now: Date): WebhookOutcome {
   const githubEvent = header(req.headers, 'x-github-event');
-  const signature = header(req.headers, 'x-hub-signature-256') ?? header(req.headers, 'x-dbwarden-signature');
   const bearer = /^Bearer (.+)$/i.exec(header(req.headers, 'authorization') ?? '')?.[1];
-  const authentic =
+  const byToken =
     (req.pathToken !== null && req.pathToken !== '' && safeEqual(req.pathToken, secret)) ||
-    (signature !== undefined && hmacOk(secret, req.body, signature)) ||
     (bearer !== undefined && safeEqual(bearer, secret));
-  if (!authentic) return { kind: 'rejected', status: 401, reason: 'missing or wrong secret or signature' };
+  // A GitHub signature covers the body alone: it authenticates a GitHub event, never another shape.
+  const byGithub =
+    githubEvent !== undefined &&
+    githubSignatureOk(secret, req.body, header(req.headers, 'x-hub-signature-256'));
+  const signature = header(req.headers, 'x-dbwarden-signature');
+  const timestamp = header(req.headers, 'x-dbwarden-timestamp');
+  const bySignature =
+    signature !== undefined &&
+    timestamp !== undefined &&
+    /^\d{1,12}$/.test(timestamp) &&
+    safeEqual(signGeneric(secret, timestamp, req.body), signature);
+  if (!byToken && !byGithub && !bySignature)
+    return {
+      kind: 'rejected',
+      status: 401,
+      reason:
+        signature !== undefined && !signature.startsWith('v0=')
+          ? 'X-Dbwarden-Signature must be v0=<HMAC-SHA256 of "v0:{X-Dbwarden-Timestamp}:{body}">: see docs/deploy.md'
+          : 'missing or wrong secret or signature',
+    };
+  if (bySignature && !byToken && !byGithub) {
+    const skew = Math.abs(now.getTime() - Number(timestamp) * 1000);
+    if (skew > SIGNATURE_WINDOW_MS)
+      return {
+        kind: 'rejected',
+        status: 401,
+        reason:
+          'X-Dbwarden-Timestamp is more than 5 minutes from now: a replay, or the sender’s clock is off',
+      };
+  }
 
   let json: unknown;
   try {
@@ -148,11 +197,15 @@ export function readDeployWebhook(req: WebhookRequest, secret: string): WebhookO
             ? 'started'
             : null;
     if (!phase) return { kind: 'ignored', reason: `deployment state ${state}` };
+    // The delivery header is not signed: a replay can change it. Past the replay memory, the signed date refuses it.
+    const created = Date.parse(p.data.deployment_status.created_at ?? '');
+    if (created < now.getTime() - REPLAY_MEMORY_MS)
+      return { kind: 'rejected', status: 401, reason: 'deployment status is over 7 days old: a replay' };
     return {
       kind: 'event',
       event: {
         provider: 'github',
-        deliveryId: header(req.headers, 'x-github-delivery') ?? `github:${p.data.deployment_status.id}`,
+        replayKey: `github:${p.data.deployment.id}:${p.data.deployment_status.id}:${state}`,
         deployId: `github:${p.data.deployment.id}`,
         phase,
         service: p.data.repository?.name ?? null,
@@ -187,7 +240,7 @@ export function readDeployWebhook(req: WebhookRequest, secret: string): WebhookO
       kind: 'event',
       event: {
         provider: 'railway',
-        deliveryId: `railway:${deployId}:${status}:${d.timestamp}`,
+        replayKey: `railway:${deployId}:${status}:${d.timestamp}`,
         deployId: `railway:${deployId}`,
         phase,
         service: d.resource.service?.name ?? null,
@@ -218,10 +271,11 @@ export function readDeployWebhook(req: WebhookRequest, secret: string): WebhookO
     kind: 'event',
     event: {
       provider: 'generic',
-      deliveryId:
-        header(req.headers, 'x-delivery-id') ??
-        g.id ??
-        `${deployId}:${phase}:${createHmac('sha256', 'd').update(req.body).digest('hex').slice(0, 16)}`,
+      // Signed: the signed time and body name the delivery (a resend of it is a replay, a new deploy is signed
+      // anew). A token holder may send anything anyway, so its X-Delivery-Id or id is taken at its word.
+      replayKey: bySignature
+        ? `generic:v0:${timestamp}:${sha256(req.body)}`
+        : `generic:${header(req.headers, 'x-delivery-id') ?? g.id ?? `${deployId}:${phase}:${sha256(req.body)}`}`,
       deployId,
       phase,
       service: g.service,
@@ -238,17 +292,4 @@ function issues(error: z.ZodError): string {
     .slice(0, 3)
     .map((i) => `${i.path.join('.') || '(body)'} ${i.message}`)
     .join('; ');
-}
-
-/** Remembers recent delivery ids so a replayed delivery runs nothing twice. */
-export function createReplayGuard(max = 5000): { seen(id: string): boolean } {
-  const ids = new Set<string>();
-  return {
-    seen(id) {
-      if (ids.has(id)) return true;
-      ids.add(id);
-      if (ids.size > max) ids.delete(ids.values().next().value as string);
-      return false;
-    },
-  };
 }

@@ -91,6 +91,8 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
       mountDeployWebhooks(http, {
         secret: config.deploy.webhookSecret,
         logger,
+        store: d.store,
+        clock: services.clock,
         stopping: () => stopping,
         onEvent: (event) => track(watch.handle(event)),
       });

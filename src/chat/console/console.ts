@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import { echo } from '../../core/echo.js';
 import type { Logger } from '../../core/log.js';
 import type { Report } from '../../core/report.js';
 import { type ChatCommand, findCommand } from '../commands.js';
@@ -66,7 +67,7 @@ export function runConsoleChat(opts: ConsoleChatOptions): Promise<void> {
           }
           const command = name.startsWith('/') ? findCommand(opts.commands, name) : undefined;
           if (!command) {
-            say(`Unknown command ${name.slice(0, 40)}. Type /help for the list.`);
+            say(`Unknown command ${echo(name, 40)}. Type /help for the list.`);
             return;
           }
           shown = '';
