@@ -14,7 +14,7 @@ import { statusVerb } from './cli/status.js';
 import { EXIT, type Verb } from './cli/verb.js';
 import { verifyVerb } from './cli/verify.js';
 import { watchVerb } from './cli/watch.js';
-import { loadDotEnv, SECRET_VARS } from './core/config.js';
+import { loadDotEnv } from './core/dotenv.js';
 import { echo } from './core/echo.js';
 import { asDbwardenError, ConfigError, DbwardenError } from './core/errors.js';
 import { createRedactor } from './core/secrets.js';
@@ -104,6 +104,7 @@ export async function runCli(
   } catch (err) {
     const e = asDbwardenError(err);
     // Errors may quote the environment: pass them through the redactor before anyone sees them.
+    const { SECRET_VARS } = await import('./core/config.js');
     const redact = createRedactor(SECRET_VARS.map((name) => io.env[name]));
     if (parsed.values.json && !(e instanceof ConfigError))
       io.stdout.write(

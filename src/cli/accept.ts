@@ -3,8 +3,7 @@ import { formatBytes, formatCount } from '../core/format.js';
 import { identityLabel } from '../core/identity.js';
 import type { Report } from '../core/report.js';
 import { acceptCurrent } from '../guard/watch.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const acceptVerb: Verb = {
   name: 'accept',
@@ -17,7 +16,7 @@ export const acceptVerb: Verb = {
   ],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({
+    const services = await openServices({
       env,
       logDestination: stderr,
       consoleOutput: stderr,

@@ -1,9 +1,8 @@
 import { backupDoneReport } from '../backup/backup-report.js';
 import { renderText } from '../chat/console/render-text.js';
-import { buildServices } from '../main.js';
 import type { BackupManifest } from '../store/manifest.js';
 import { progressLine } from './progress-line.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 /** Where a backup's dump is, as a user would look for it. */
 export function backupLocation(storeLocation: string, m: BackupManifest): string {
@@ -20,7 +19,7 @@ export const backupVerb: Verb = {
   ],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr });
+    const services = await openServices({ env, logDestination: stderr });
     const line = progressLine(stderr, services.target.name);
     try {
       const m = await services.backups

@@ -1,6 +1,5 @@
 import { formatAge, formatBytes } from '../core/format.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const backupsVerb: Verb = {
   name: 'backups',
@@ -9,7 +8,7 @@ export const backupsVerb: Verb = {
   help: ['--json   print the manifests as a JSON array'],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr });
+    const services = await openServices({ env, logDestination: stderr });
     try {
       const list = await services.backups.list();
       if (values.json) {

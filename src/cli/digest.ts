@@ -1,7 +1,6 @@
 import { renderText } from '../chat/console/render-text.js';
 import { digestReport } from '../guard/digest-report.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const digestVerb: Verb = {
   name: 'digest',
@@ -14,7 +13,7 @@ export const digestVerb: Verb = {
   ],
   options: { json: { type: 'boolean' }, post: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({
+    const services = await openServices({
       env,
       logDestination: stderr,
       consoleOutput: stderr,

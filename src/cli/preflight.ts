@@ -2,10 +2,9 @@ import { resolve } from 'node:path';
 import { renderText } from '../chat/console/render-text.js';
 import { echo } from '../core/echo.js';
 import { parseDuration } from '../core/format.js';
-import { type PendingSql, pendingFromDjango, pendingFromFiles } from '../deploy/pending-sql.js';
-import { PREFLIGHT_EXIT, runPreflight } from '../deploy/preflight.js';
-import { buildServices } from '../main.js';
-import type { Verb } from './verb.js';
+import type { PendingSql } from '../deploy/pending-sql.js';
+import type { Services } from '../main.js';
+import { openServices, type Verb } from './verb.js';
 
 export const preflightVerb: Verb = {
   name: 'preflight',
@@ -35,6 +34,10 @@ export const preflightVerb: Verb = {
   },
   positionals: [0, 1000],
   async run({ values, positionals, stdout, stderr, env }) {
+    const [{ pendingFromDjango, pendingFromFiles }, { PREFLIGHT_EXIT, runPreflight }] = await Promise.all([
+      import('../deploy/pending-sql.js'),
+      import('../deploy/preflight.js'),
+    ]);
     const strict = Boolean(values.strict);
     const timeoutMs = values.timeout === undefined ? 600_000 : parseDuration(String(values.timeout));
     const sqlFiles = [...((values.sql as string[] | undefined) ?? []), ...positionals];
@@ -52,10 +55,10 @@ export const preflightVerb: Verb = {
       say('DATABASE_URL is not set: nothing to check.');
       return strict ? PREFLIGHT_EXIT.failure : PREFLIGHT_EXIT.ok;
     }
-    let services: Awaited<ReturnType<typeof buildServices>>;
+    let services: Services;
     try {
       // stdout carries the report (or --json); without a chat the post goes to stderr.
-      services = await buildServices({
+      services = await openServices({
         env,
         logDestination: stderr,
         consoleOutput: stderr,

@@ -1,9 +1,6 @@
-import { restoreBackup } from '../backup/restore.js';
 import { UsageError } from '../core/errors.js';
 import { formatCount, formatDuration } from '../core/format.js';
-import { parsePostgresUrl } from '../core/target.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const restoreVerb: Verb = {
   name: 'restore',
@@ -24,6 +21,10 @@ export const restoreVerb: Verb = {
   },
   positionals: [1, 1],
   async run({ values, positionals, stdout, stderr, env }) {
+    const [{ restoreBackup }, { parsePostgresUrl }] = await Promise.all([
+      import('../backup/restore.js'),
+      import('../core/target.js'),
+    ]);
     const to = values.to;
     if (typeof to !== 'string' || !/^postgres(ql)?:\/\//.test(to))
       throw new UsageError('restore needs --to <postgres://…> naming the database to restore into');
@@ -32,7 +33,7 @@ export const restoreVerb: Verb = {
     } catch (err) {
       throw new UsageError(`--to ${(err as Error).message}`);
     }
-    const services = await buildServices({ env, logDestination: stderr });
+    const services = await openServices({ env, logDestination: stderr });
     try {
       const catalog = services.catalog;
       const say = (line: string) => (values.json ? stderr : stdout).write(`${line}\n`);

@@ -1,4 +1,3 @@
-import { startServe } from '../serve/start.js';
 import { EXIT, type Verb } from './verb.js';
 
 export const serveVerb: Verb = {
@@ -11,7 +10,7 @@ export const serveVerb: Verb = {
   ],
   options: { console: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const serving = await startServe({
+    const serving = await (await import('../serve/start.js')).startServe({
       env,
       logDestination: stderr,
       consoleOutput: stdout,

@@ -1,7 +1,6 @@
 import { renderText } from '../chat/console/render-text.js';
 import { statusReport } from '../core/status-report.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const statusVerb: Verb = {
   name: 'status',
@@ -14,7 +13,7 @@ export const statusVerb: Verb = {
   ],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr });
+    const services = await openServices({ env, logDestination: stderr });
     try {
       const s = await services.status();
       services.logger.debug({ reachable: s.reachable, error: s.error, timings: s.timings }, 'status probed');

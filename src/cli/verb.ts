@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import type { BuildOptions, Services } from '../main.js';
 
 /** Exit codes shared by every verb. */
 export const EXIT = { ok: 0, failure: 1, usage: 1, unreachable: 2, critical: 3 } as const;
@@ -23,4 +24,13 @@ export interface Verb {
   /** How many positionals it takes: [min, max]. */
   positionals?: [number, number];
   run(ctx: VerbContext): Promise<number>;
+}
+
+/**
+ * The services for a verb that runs: main.ts (and with it pg, zod, pino, node-cron) is imported only here, so
+ * `--help` and usage errors load none of it.
+ */
+export async function openServices(opts: BuildOptions): Promise<Services> {
+  const { buildServices } = await import('../main.js');
+  return buildServices(opts);
 }

@@ -1,10 +1,7 @@
-import { findTool } from '../backup/pg-tools.js';
-import { verifyAndRecord } from '../backup/verify.js';
 import { echo } from '../core/echo.js';
 import { DbwardenError } from '../core/errors.js';
 import { formatCount, formatDuration } from '../core/format.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const verifyVerb: Verb = {
   name: 'verify',
@@ -18,7 +15,11 @@ export const verifyVerb: Verb = {
   options: { json: { type: 'boolean' }, drill: { type: 'boolean' } },
   positionals: [1, 1],
   async run({ values, positionals, stdout, stderr, env }) {
-    const services = await buildServices({ env, logDestination: stderr });
+    const [{ findTool }, { verifyAndRecord }] = await Promise.all([
+      import('../backup/pg-tools.js'),
+      import('../backup/verify.js'),
+    ]);
+    const services = await openServices({ env, logDestination: stderr });
     try {
       const id = positionals[0]!;
       const catalog = services.catalog;

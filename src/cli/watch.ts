@@ -1,7 +1,6 @@
 import { renderText } from '../chat/console/render-text.js';
 import { warningsReport } from '../guard/warning-report.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const watchVerb: Verb = {
   name: 'watch',
@@ -16,7 +15,7 @@ export const watchVerb: Verb = {
   ],
   options: { once: { type: 'boolean' }, json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await buildServices({
+    const services = await openServices({
       env,
       logDestination: stderr,
       consoleOutput: stderr,

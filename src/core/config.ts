@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
@@ -451,11 +450,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: v.PORT ?? null,
     shutdownGraceMs: v.DBWARDEN_SHUTDOWN_GRACE,
   };
-}
-
-/** Read `.env` into the environment if present; real environment variables win. */
-export function loadDotEnv(path = '.env'): void {
-  if (existsSync(path)) process.loadEnvFile(path);
 }
 
 /** A variable's documentation with the range its schema enforces (durations), from the schema itself. */
