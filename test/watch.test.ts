@@ -334,6 +334,8 @@ describe('watch against a real database', () => {
       startedAt: new Date().toISOString(),
       status: 'failed',
       verified: false,
+      // A failed run of this database (the backup service records the identity when the database answers).
+      identity: good.identity,
       error: {
         code: 'backup-failed',
         message: 'pg_dump exited with code 1: permission denied for table billing_meter',
