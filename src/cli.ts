@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { acceptVerb } from './cli/accept.js';
@@ -34,6 +34,12 @@ export const VERBS: Verb[] = [
   discordVerb,
 ];
 
+/** The package's version, read from package.json next to src/ or dist/ (no import of the whole manifest). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 function mainHelp(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length));
   return [
@@ -43,7 +49,7 @@ function mainHelp(): string {
     '',
     ...VERBS.map((v) => `  ${v.name.padEnd(width)}  ${v.summary}`),
     '',
-    'Run `dbwarden <verb> --help` for a verb’s flags. Configuration comes from the environment (and .env).',
+    'Run `dbwarden <verb> --help` for a verb’s flags, `dbwarden --version` for the version. Configuration comes from the environment (and .env).',
   ].join('\n');
 }
 
@@ -67,6 +73,10 @@ export async function runCli(
   },
 ): Promise<number> {
   const [verbName, ...rest] = argv;
+  if (verbName === '--version' || verbName === '-v' || verbName === 'version') {
+    io.stdout.write(`dbwarden ${version()}\n`);
+    return EXIT.ok;
+  }
   if (!verbName || verbName === '--help' || verbName === '-h' || verbName === 'help') {
     io.stdout.write(`${mainHelp()}\n`);
     return verbName ? EXIT.ok : EXIT.usage;

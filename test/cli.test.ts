@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +151,18 @@ describe('dbwarden status', () => {
         message: 'Cannot resolve host no-such-host.invalid',
       });
     });
+  });
+});
+
+describe('dbwarden --version and --help', () => {
+  it('print the version and the verbs without any configuration', async () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const v = await cli(['--version'], {});
+    expect(v).toMatchObject({ code: 0, out: `dbwarden ${pkg.version}\n` });
+    const h = await cli(['--help'], {});
+    expect(h.code).toBe(0);
+    for (const verb of ['serve', 'status', 'backup', 'verify', 'restore', 'digest', 'preflight'])
+      expect(h.out).toContain(`  ${verb}`);
   });
 });
 
