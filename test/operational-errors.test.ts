@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -35,6 +35,53 @@ async function cli(args: string[], env: Record<string, string>) {
   for (const text of [r.out, r.err]) expect(text).not.toContain(db.password);
   return r;
 }
+
+describe('a damaged manifest', () => {
+  it('is listed as unreadable by `backups`, and verify and restore name the file and what to do', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'dbwarden-damaged-'));
+    const env = envFor(store);
+    const first = JSON.parse((await cli(['backup', '--json'], env)).out);
+    const damaged = JSON.parse((await cli(['backup', '--json'], env)).out);
+    const file = join(store, 'backups', `${damaged.id}.json`);
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.slice(0, text.length / 2)); // cut short, as by a full disk or a bad copy
+
+    const list = await cli(['backups'], env);
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(new RegExp(`^${damaged.id} +UNREADABLE +manifest not valid JSON`, 'm'));
+    expect(list.out).toMatch(new RegExp(`^${first.id} +verified`, 'm'));
+    expect(list.out).toMatch(/1 manifest cannot be read/);
+    const json = JSON.parse((await cli(['backups', '--json'], env)).out);
+    expect(json.map((b: { id: string }) => b.id)).toEqual([damaged.id, first.id]);
+    expect(json[0]).toEqual({
+      id: damaged.id,
+      key: `backups/${damaged.id}.json`,
+      status: 'unreadable',
+      reason: expect.stringMatching(/^not valid JSON \(.+\)$/),
+    });
+
+    const said = `The manifest of backup ${damaged.id} (backups/${damaged.id}.json in ${store}) is damaged: not valid JSON`;
+    const verify = await cli(['verify', damaged.id], env);
+    expect(verify.code).toBe(1);
+    expect(verify.err).toContain(said);
+    expect(verify.err).toMatch(
+      /→ Without its manifest the dump cannot be checked or trusted: use another backup/,
+    );
+    expect(verify.err).toContain(
+      `move backups/${damaged.id}.json and backups/${damaged.id}.dump out of the store`,
+    );
+    expect(verify.err).not.toMatch(BUG);
+    const verifyJson = JSON.parse((await cli(['verify', damaged.id, '--json'], env)).out);
+    expect(verifyJson.error.code).toBe('manifest-damaged');
+
+    const restore = await cli(['restore', damaged.id, '--to', `${db.url}_scratch`], env);
+    expect(restore.code).toBe(1);
+    expect(restore.err).toContain(said);
+    expect(restore.err).not.toMatch(BUG);
+    // The good backup is untouched by its neighbour's damage.
+    expect((await cli(['verify', first.id], env)).code).toBe(0);
+  });
+});
 
 describe('a backup store dbwarden may not write', () => {
   // Root writes through file permissions: the refused write is made real by running the CLI as nobody, the

@@ -47,6 +47,7 @@ export const ERROR_CODES = [
   'fs-read-only',
   'fs-full',
   'fs-failed',
+  'manifest-damaged',
   'slack-unreachable',
   'slack-call-failed',
   'discord-post-failed',
