@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { useTestCluster } from './helpers/cluster.js';
+import { FakeDiscord } from './helpers/fake-discord.js';
+import { type FakeSlack, startFakeSlack } from './helpers/fake-slack.js';
 import { useS3Server } from './helpers/s3-server.js';
 import { spawnCli } from './helpers/spawn-cli.js';
 
@@ -184,5 +186,67 @@ describe('S3 credentials rejected during a backup', () => {
       vi.stubEnv('AWS_ACCESS_KEY_ID', s3.accessKeyId);
       vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.secretAccessKey);
     }
+  });
+});
+
+describe('chat platforms that refuse', () => {
+  const APP = '100000000000000042';
+  const CHANNEL = '400000000000000042';
+  const token = ['MTAw', randomBytes(12).toString('hex'), randomBytes(16).toString('hex')].join('.');
+  let slack: FakeSlack;
+  let discord: FakeDiscord;
+  beforeAll(async () => {
+    slack = await startFakeSlack();
+    discord = await new FakeDiscord({ token, applicationId: APP }).start();
+  });
+  afterAll(async () => {
+    await slack?.close();
+    await discord?.stop();
+  });
+  const chatEnv = (extra: Record<string, string> = {}, withDiscord = true) =>
+    envFor(mkdtempSync(join(tmpdir(), 'dbwarden-chat-')), {
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: slack.signingSecret,
+      SLACK_API_URL: slack.apiUrl,
+      SLACK_CHANNEL: 'C0TEAM',
+      ...(withDiscord
+        ? {
+            DISCORD_TOKEN: token,
+            DISCORD_APPLICATION_ID: APP,
+            DISCORD_CHANNEL_ID: CHANNEL,
+            DISCORD_API_URL: discord.apiUrl,
+          }
+        : {}),
+      ...extra,
+    });
+
+  it('`digest --post` when every channel 5xxs: which refused and why, not a bug', async () => {
+    // One-shot verbs try a channel twice (PostPolicy 'brief').
+    slack.failNext('chat.postMessage', { status: 500, times: 2 });
+    discord.failNext('POST', `/channels/${CHANNEL}/messages`, 500, 50);
+    const r = await cli(['digest', '--post'], chatEnv());
+    expect(r.out).toContain('Daily digest'); // still printed
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /^dbwarden digest: No channel took "Daily digest[^"]*": slack: Slack chat\.postMessage failed: http_500 \(after 2 attempts\); discord: Discord did not take the message: /m,
+    );
+    expect(r.err).toMatch(
+      /→ slack: Slack is failing or cannot be reached \(see status\.slack\.com\); try again later\. discord: Discord or the network is failing/,
+    );
+    expect(r.err).not.toMatch(BUG);
+    for (const text of [r.out, r.err]) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(slack.botToken);
+    }
+  });
+
+  it('`digest --post` when the one channel 5xxs: its own error, with what to do', async () => {
+    slack.failNext('chat.postMessage', { status: 503, times: 2 });
+    const r = await cli(['digest', '--post'], chatEnv({}, false));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('dbwarden digest: Slack chat.postMessage failed: http_503 (after 2 attempts)');
+    expect(r.err).toContain(
+      '→ Slack is failing or cannot be reached (see status.slack.com); try again later.',
+    );
   });
 });
