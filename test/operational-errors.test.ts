@@ -249,4 +249,22 @@ describe('chat platforms that refuse', () => {
       '→ Slack is failing or cannot be reached (see status.slack.com); try again later.',
     );
   });
+
+  it('`discord register` with a token Discord refuses names DISCORD_TOKEN, never the token', async () => {
+    const wrong = ['MTAx', randomBytes(12).toString('hex'), randomBytes(16).toString('hex')].join('.');
+    const r = await cli(['discord', 'register'], chatEnv({ DISCORD_TOKEN: wrong }));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('DISCORD_TOKEN: Discord refused the token (401 Unauthorized)');
+    expect(r.err).not.toMatch(BUG);
+    expect(r.out + r.err).not.toContain(wrong);
+    expect(discord.calls.some((c) => c.authorization === `Bot ${wrong}`)).toBe(true);
+
+    const otherApp = await cli(
+      ['discord', 'register'],
+      chatEnv({ DISCORD_APPLICATION_ID: '100000000000000099' }),
+    );
+    expect(otherApp.code).toBe(1);
+    expect(otherApp.err).toMatch(/Discord refused to register the commands: Missing Access \(HTTP 403\)/);
+    expect(otherApp.err).toMatch(/→ Check that DISCORD_APPLICATION_ID is this bot’s application ID/);
+  });
 });

@@ -51,6 +51,7 @@ export const ERROR_CODES = [
   'slack-unreachable',
   'slack-call-failed',
   'discord-post-failed',
+  'discord-call-failed',
   'chat-post-failed',
   'django-failed',
 ] as const;
