@@ -107,7 +107,7 @@ describe('a backup store dbwarden may not write', () => {
       ),
     );
     expect(log).toContain(
-      `→ Let uid 65534, the user dbwarden runs as, write there: give it the directory (chown -R 65534:65534 ${store}), as volumes are often mounted owned by root, or set DBWARDEN_STORE to a directory it can write.`,
+      `→ Let uid 65534, the user dbwarden runs as, read and write there: give it the directory (chown -R 65534:65534 ${store}), as volumes are often mounted owned by root, or set DBWARDEN_STORE to a directory it can write.`,
     );
     expect(log).not.toMatch(BUG);
     expect(log).not.toContain(db.password);

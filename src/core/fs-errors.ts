@@ -49,7 +49,7 @@ export function classifyFsError(
     return new DbwardenError(
       'fs-permission-denied',
       message,
-      `Let ${who} write there: give it the directory${chown}, as volumes are often mounted owned by root${elsewhere}.`,
+      `Let ${who} read and write there: give it the directory${chown}, as volumes are often mounted owned by root${elsewhere}.`,
     );
   }
   if (code === 'EROFS')
