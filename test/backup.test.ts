@@ -426,9 +426,11 @@ describe('a store that cannot be written', () => {
     writeFileSync(join(mounted, 'filler'), Buffer.alloc(Math.max(0, free - 8192)));
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
     expect(err).toBeInstanceOf(BackupFailed);
-    expect(err.code).toBe('store-failed');
-    expect(err.message).toBe(`Could not write the backup to ${mounted}: no space left`);
-    expect(err.hint).toMatch(/older backups are untouched/);
+    expect(err.code).toBe('fs-full');
+    expect(err.message).toMatch(
+      new RegExp(`^Cannot write to the backup store ${mounted}: no space left.* \\(ENOSPC\\)\\.$`),
+    );
+    expect(err.hint).toMatch(/^Free space on that volume/);
     const good = await service.latestGood();
     expect(good?.id).toBe(old.id);
     const pgRestore = await findTool('pg_restore', null);
@@ -444,7 +446,9 @@ describe('a store that cannot be written', () => {
     const { createFileStore } = await import('../src/store/file-store.js');
     const { service } = serviceFor(db.url, createFileStore(file));
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
-    expect(err.code).toBe('store-failed');
-    expect(err.message).toMatch(/^Could not write the backup to .*file: /);
+    expect(err.code).toBe('fs-failed');
+    expect(err.message).toMatch(
+      /^Cannot read the backup store .*file: not a directory on .*file\/backups \(ENOTDIR\)\.$/,
+    );
   });
 });

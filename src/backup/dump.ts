@@ -154,8 +154,13 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
   }
 }
 
-/** A store that refuses writes (read-only, full, gone): say where, keep the OS reason. */
+/**
+ * A store that refuses writes (read-only, full, gone): say where, keep the OS reason. A store that already said
+ * why (S3 credentials, a directory's permissions) keeps its own message, code and hint.
+ */
 export function storeFailed(store: BlobStore, err: unknown): BackupFailed {
+  if (err instanceof BackupFailed) return err;
+  if (err instanceof DbwardenError) return new BackupFailed(err.message, err.hint, err.code);
   const e = err as NodeJS.ErrnoException;
   const why =
     e?.code === 'ENOSPC'

@@ -1,5 +1,3 @@
-import { REST } from 'discord.js';
-import { discordCommands, registerCommands } from '../chat/discord/discord-commands.js';
 import { echo } from '../core/echo.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { buildServices } from '../main.js';
@@ -28,12 +26,19 @@ export const discordVerb: Verb = {
         throw new ConfigError([
           'DISCORD_TOKEN: needed to register Discord commands (with DISCORD_APPLICATION_ID)',
         ]);
+      // discord.js is loaded only by the verb that talks to Discord.
+      const [{ REST }, { discordCommands, registerCommands, registrationFailed }] = await Promise.all([
+        import('discord.js'),
+        import('../chat/discord/discord-commands.js'),
+      ]);
       const rest = new REST(d.apiUrl ? { api: d.apiUrl } : {}).setToken(d.token);
       const r = await registerCommands({
         rest,
         applicationId: d.applicationId,
         guildId: d.guildId,
         commands: discordCommands(services.commands),
+      }).catch((err: unknown) => {
+        throw registrationFailed(err);
       });
       const where =
         r.scope === 'guild' ? `in guild ${d.guildId}` : 'globally (may take up to an hour to show)';

@@ -43,9 +43,16 @@ export const ERROR_CODES = [
   'store-config',
   'store-error',
   'store-not-found',
+  'fs-permission-denied',
+  'fs-read-only',
+  'fs-full',
+  'fs-failed',
+  'manifest-damaged',
   'slack-unreachable',
   'slack-call-failed',
   'discord-post-failed',
+  'discord-call-failed',
+  'chat-post-failed',
   'django-failed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

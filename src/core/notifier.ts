@@ -1,3 +1,4 @@
+import { DbwardenError } from './errors.js';
 import type { Report } from './report.js';
 
 /**
@@ -20,8 +21,25 @@ export function fanOut(notifiers: Notifier[], onError: (name: string, err: unkno
       });
       const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
       if (results.length > 0 && failed.length === results.length)
-        // One channel: its own error (with its hint); several: say that none took it.
-        throw failed.length === 1 ? failed[0] : new Error('no channel accepted the message');
+        // One channel: its own error (with its hint); several: each one's reason and hint.
+        throw failed.length === 1 ? failed[0] : noChannelTookIt(report.title, notifiers, failed);
     },
   };
+}
+
+/** Every channel refused a message: which, why, and what to do about each (an outage is not a bug). */
+function noChannelTookIt(title: string, notifiers: Notifier[], failed: unknown[]): DbwardenError {
+  const each = failed.map((err, i) => ({
+    name: notifiers[i]!.name,
+    message: err instanceof Error ? err.message : String(err),
+    hint: err instanceof DbwardenError ? err.hint : undefined,
+  }));
+  const hints = each.filter((e) => e.hint).map((e) => `${e.name}: ${e.hint}`);
+  return new DbwardenError(
+    'chat-post-failed',
+    `No channel took "${title}": ${each.map((e) => `${e.name}: ${e.message}`).join('; ')}`,
+    hints.length > 0
+      ? hints.join(' ')
+      : 'Check that the chat platforms are up and the tokens valid; try again later.',
+  );
 }

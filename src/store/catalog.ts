@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { BackupFailed } from '../core/errors.js';
+import { echo } from '../core/echo.js';
+import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, sameIdentity } from '../core/identity.js';
 import { type BlobStore, moveObject, readText } from './blob-store.js';
 import { type BackupManifest, isGood, MANIFEST_PREFIX, manifestKey } from './manifest.js';
@@ -38,9 +39,12 @@ export interface Catalog {
   publishDump(id: string): Promise<void>;
   /** Write (or rewrite) a manifest atomically; it is the last thing a backup writes. */
   writeManifest(m: BackupManifest): Promise<void>;
+  /** The manifest of a backup; null when there is none, `manifest-damaged` when it cannot be read. */
   read(id: string): Promise<BackupManifest | null>;
   /** Every manifest, newest first; unreadable ones are skipped. */
   list(): Promise<BackupManifest[]>;
+  /** Every manifest, newest first, and apart the ones that could not be read, with why. */
+  scan(): Promise<{ manifests: BackupManifest[]; unreadable: UnreadableManifest[] }>;
   /** The newest good backup of the database with this identity (see goodBackupsOf), or null. */
   newestGood(identity: DbIdentity | null): Promise<BackupManifest | null>;
   /**
@@ -50,6 +54,14 @@ export interface Catalog {
   cleanLeftovers(): Promise<string[]>;
   /** Remove a backup's dump and temporary dump (not its manifest). */
   removeDump(id: string): Promise<void>;
+}
+
+/** A manifest file that is there but cannot be read: listed as such, never trusted. */
+export interface UnreadableManifest {
+  id: string;
+  key: string;
+  status: 'unreadable';
+  reason: string;
 }
 
 /** The catalog of backups kept in a store. */
@@ -65,23 +77,32 @@ export function createCatalog(store: BlobStore): Catalog {
     },
     async read(id) {
       if (!isBackupId(id)) return null;
-      if (!(await store.stat(manifestKey(id)))) return null;
-      return parseManifest(await readText(store, manifestKey(id)));
+      const key = manifestKey(id);
+      if (!(await store.stat(key))) return null;
+      const parsed = parseManifest(await readText(store, key));
+      if ('reason' in parsed) throw manifestDamaged(store.location, id, key, parsed.reason);
+      return parsed.manifest;
     },
     async list() {
+      return (await catalog.scan()).manifests;
+    },
+    async scan() {
       const keys = (await store.list(MANIFEST_PREFIX))
         .map((b) => b.key)
         .filter((k) => /^[^/]+\.json$/.test(k.slice(MANIFEST_PREFIX.length)));
-      const out: BackupManifest[] = [];
+      const manifests: BackupManifest[] = [];
+      const unreadable: UnreadableManifest[] = [];
       for (const key of keys) {
-        try {
-          const m = parseManifest(await readText(store, key));
-          if (m) out.push(m);
-        } catch {
-          // A manifest that cannot be read is not a backup anyone can trust; skip it.
-        }
+        const id = key.slice(MANIFEST_PREFIX.length, -'.json'.length);
+        // A manifest that cannot be read is not a backup anyone can trust: never used, but shown as such.
+        const parsed = await readText(store, key).then(parseManifest, (err: unknown) => ({
+          reason: `could not be read: ${err instanceof Error ? err.message : String(err)}`,
+        }));
+        if ('reason' in parsed) unreadable.push({ id, key, status: 'unreadable', reason: parsed.reason });
+        else manifests.push(parsed.manifest);
       }
-      return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      const newestFirst = (a: { id: string }, b: { id: string }) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+      return { manifests: manifests.sort(newestFirst), unreadable: unreadable.sort(newestFirst) };
     },
     async newestGood(identity) {
       return newestGoodOf(await catalog.list(), identity);
@@ -139,10 +160,26 @@ export function newestGoodOf(
   return goodBackupsOf(manifests, identity)[0] ?? null;
 }
 
-function parseManifest(text: string): BackupManifest | null {
-  const m = JSON.parse(text) as BackupManifest;
-  if (!m || typeof m.id !== 'string' || !isBackupId(m.id) || typeof m.status !== 'string') return null;
-  return m;
+/** A manifest's text as a manifest, or why it is not one (damaged JSON, missing id or status). */
+function parseManifest(text: string): { manifest: BackupManifest } | { reason: string } {
+  let m: BackupManifest;
+  try {
+    m = JSON.parse(text) as BackupManifest;
+  } catch (err) {
+    return { reason: `not valid JSON (${echo((err as Error).message, 120)})` };
+  }
+  if (!m || typeof m.id !== 'string' || !isBackupId(m.id) || typeof m.status !== 'string')
+    return { reason: 'not a dbwarden manifest (no backup id or status)' };
+  return { manifest: m };
+}
+
+/** What verify and restore say about a backup whose manifest is there but cannot be read. */
+function manifestDamaged(location: string, id: string, key: string, reason: string): DbwardenError {
+  return new DbwardenError(
+    'manifest-damaged',
+    `The manifest of backup ${id} (${key} in ${location}) is damaged: ${reason}.`,
+    `Without its manifest the dump cannot be checked or trusted: use another backup (\`dbwarden backups\`) or take a new one (\`dbwarden backup\`), then move ${key} and ${dumpKey(id)} out of the store.`,
+  );
 }
 
 /**

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { classifyFsError } from '../core/fs-errors.js';
 import { assertSafeKey, type BlobInfo, type BlobStore } from './blob-store.js';
 
 const TEMP_MARK = '.partial-';
@@ -15,6 +16,10 @@ export function createFileStore(root: string): BlobStore {
     assertSafeKey(key);
     return join(base, ...key.split('/'));
   };
+  // Permissions, a read-only volume, a full disk: said as such, naming the store and DBWARDEN_STORE.
+  const failed = (err: unknown, what: string) => classifyFsError(err, what, base, 'DBWARDEN_STORE') ?? err;
+  const writing = (err: unknown) => failed(err, 'write to the backup store');
+  const reading = (err: unknown) => failed(err, 'read the backup store');
   const info = async (key: string, path: string): Promise<BlobInfo> => {
     const s = await stat(path);
     return { key, size: s.size, modified: s.mtime };
@@ -24,7 +29,9 @@ export function createFileStore(root: string): BlobStore {
     location: base,
     async put(key, body, opts) {
       const path = pathOf(key);
-      await mkdir(dirname(path), { recursive: true });
+      await mkdir(dirname(path), { recursive: true }).catch((err) => {
+        throw writing(err);
+      });
       const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
       try {
         const source =
@@ -44,21 +51,26 @@ export function createFileStore(root: string): BlobStore {
         await syncDir(dirname(path));
         return await info(key, path);
       } catch (err) {
-        await rm(temp, { force: true });
-        throw err;
+        await rm(temp, { force: true }).catch(() => {});
+        throw writing(err);
       }
     },
     async get(key) {
       const path = pathOf(key);
-      await stat(path); // fail now, with ENOENT, rather than on first read
-      return createReadStream(path);
+      try {
+        await stat(path); // fail now, with ENOENT, rather than on first read
+        const fh = await open(path, 'r'); // and with EACCES
+        return fh.createReadStream();
+      } catch (err) {
+        throw reading(err);
+      }
     },
     async stat(key) {
       try {
         return await info(key, pathOf(key));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw err;
+        throw reading(err);
       }
     },
     async list(prefix) {
@@ -69,7 +81,7 @@ export function createFileStore(root: string): BlobStore {
           entries = await readdir(dir, { withFileTypes: true });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-          throw err;
+          throw reading(err);
         }
         for (const e of entries) {
           const full = join(dir, e.name);
@@ -86,15 +98,22 @@ export function createFileStore(root: string): BlobStore {
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     },
     async delete(key) {
-      await rm(pathOf(key), { force: true });
+      const path = pathOf(key);
+      await rm(path, { force: true }).catch((err) => {
+        throw failed(err, 'delete from the backup store');
+      });
     },
     async move(from, to) {
       const source = pathOf(from);
       const dest = pathOf(to);
-      await mkdir(dirname(dest), { recursive: true });
-      await rename(source, dest);
-      await syncDir(dirname(dest));
-      return await info(to, dest);
+      try {
+        await mkdir(dirname(dest), { recursive: true });
+        await rename(source, dest);
+        await syncDir(dirname(dest));
+        return await info(to, dest);
+      } catch (err) {
+        throw writing(err);
+      }
     },
   };
 }

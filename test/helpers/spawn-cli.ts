@@ -11,15 +11,19 @@ export interface SpawnedCli {
   kill(): void;
 }
 
-/** Start the real entry point with exactly `env` (plus PATH and HOME); stdin is a pipe only when asked for. */
+/**
+ * Start the real entry point with exactly `env` (plus PATH and HOME); stdin is a pipe only when asked for, and
+ * `user` runs it as another (unprivileged) user, as a container image that is not root does.
+ */
 export function spawnCli(
   args: string[],
   env: Record<string, string>,
-  opts: { stdin?: boolean } = {},
+  opts: { stdin?: boolean; user?: { uid: number; gid: number } } = {},
 ): SpawnedCli {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    ...(opts.user ?? {}),
   });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));

@@ -3,12 +3,15 @@ import {
   type APIApplicationCommandOption,
   ApplicationIntegrationType,
   type ChatInputCommandInteraction,
+  DiscordAPIError,
+  HTTPError,
   InteractionContextType,
   type REST,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
   Routes,
   SlashCommandBuilder,
 } from 'discord.js';
+import { ConfigError, DbwardenError } from '../../core/errors.js';
 import type { ChatCommand } from '../commands.js';
 
 /** A chat command as Discord sees it: its slash definition and how its options become the neutral argument string. */
@@ -84,6 +87,50 @@ export async function registerCommands(opts: {
   if (canonical(current) === canonical(desired)) return result;
   await opts.rest.put(route, { body: desired });
   return { ...result, changed: true };
+}
+
+/**
+ * Why Discord would not take the commands, said so it can be fixed: a refused token names DISCORD_TOKEN (never
+ * its value), a refused application DISCORD_APPLICATION_ID. Anything else is passed on as it is.
+ */
+export function registrationFailed(err: unknown): unknown {
+  if (err instanceof DbwardenError) return err;
+  const status = err instanceof DiscordAPIError || err instanceof HTTPError ? err.status : null;
+  if (status === 401)
+    return new ConfigError([
+      'DISCORD_TOKEN: Discord refused the token (401 Unauthorized); reset it in the Developer Portal (Bot → Reset Token) and update the environment',
+    ]);
+  if (status === 403 || status === 404)
+    return new DbwardenError(
+      'discord-call-failed',
+      `Discord refused to register the commands: ${(err as Error).message} (HTTP ${status})`,
+      'Check that DISCORD_APPLICATION_ID is this bot’s application ID, and that the bot was invited with the applications.commands scope (to the DISCORD_GUILD_ID server, when set).',
+    );
+  if ((status !== null && status >= 500) || networkFailure(err))
+    return new DbwardenError(
+      'discord-call-failed',
+      `Discord could not be reached or failed: ${(err as Error).message}`,
+      'Check the network (outbound HTTPS to discord.com, or DISCORD_API_URL) and discordstatus.com; try again later.',
+    );
+  return err;
+}
+
+/** A Node network error (refused, DNS, reset, timeout) anywhere in the cause chain. */
+function networkFailure(err: unknown): boolean {
+  for (
+    let e = err as { code?: unknown; name?: unknown; cause?: unknown } | undefined, i = 0;
+    e && i < 5;
+    i++
+  ) {
+    if (e.name === 'AbortError' || e.name === 'TimeoutError') return true;
+    if (
+      typeof e.code === 'string' &&
+      /^(E(CONN|NOTFOUND|AI_AGAIN|TIMEDOUT|HOSTUNREACH|NETUNREACH|PIPE))|^UND_ERR/.test(e.code)
+    )
+      return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 type Comparable = Pick<APIApplicationCommand, 'name' | 'description'> & {

@@ -36,6 +36,12 @@ function hintFor(code: string, method: string): string | undefined {
   if (code === 'invalid_auth' || code === 'not_authed' || code === 'token_revoked')
     return 'Check SLACK_BOT_TOKEN: reinstall the app to the workspace and copy the Bot User OAuth Token';
   if (code === 'missing_scope') return 'Add the missing scope to manifest.json and reinstall the app';
+  if (
+    /^http_5\d\d$/.test(code) ||
+    code === 'network' ||
+    (code !== 'ratelimited' && TRANSIENT_PLATFORM.has(code))
+  )
+    return 'Slack is failing or cannot be reached (see status.slack.com); try again later.';
   return undefined;
 }
 
