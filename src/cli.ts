@@ -36,7 +36,9 @@ export const VERBS: Verb[] = [
 
 /** The package's version, read from package.json next to src/ or dist/ (no import of the whole manifest). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
