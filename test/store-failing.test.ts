@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,9 +14,11 @@ import type { BlobStore } from '../src/store/blob-store.js';
 import { createFileStore } from '../src/store/file-store.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { useTestCluster } from './helpers/cluster.js';
-import { eventually } from './helpers/net.js';
+import { eventually, freePort } from './helpers/net.js';
+import { useS3Server } from './helpers/s3-server.js';
 import { serveInProcess } from './helpers/serve.js';
 import { mountSmallDisk } from './helpers/small-disk.js';
+import { spawnCli } from './helpers/spawn-cli.js';
 
 const db = useTestCluster();
 const WATCH = 'auth_user,billing_customer,billing_meter,billing_transaction';
@@ -221,4 +224,73 @@ describe('a store that cannot be written never silences the guard (issue 13)', (
     },
     120_000,
   );
+});
+
+describe('a store that cannot be read or does not answer: status and the guard say so (issue 13)', () => {
+  const s3 = useS3Server({ buckets: ['dbwarden-backups'] });
+  let silent: Server | null = null;
+  afterAll(() => silent?.close());
+
+  /** `dbwarden <args>` as its own process, with its own AWS keys (the SDK reads them from the process env). */
+  async function run(args: string[], env: Record<string, string>) {
+    const started = Date.now();
+    const p = spawnCli(args, {
+      DATABASE_URL: db.url,
+      DBWARDEN_ENV: 'development',
+      DBWARDEN_STORE: 's3://dbwarden-backups/prod',
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      LOG_LEVEL: 'warn',
+      ...env,
+    });
+    try {
+      const { code } = await p.exited;
+      return { code, log: p.log(), ms: Date.now() - started };
+    } finally {
+      p.kill();
+    }
+  }
+  const jsonOf = (log: string) => JSON.parse(log.slice(log.indexOf('{\n'), log.lastIndexOf('\n}') + 2));
+
+  it('S3 keys rejected: status says the store cannot be read and why, never "no backup yet"', async () => {
+    const env = { S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: 'AKIAWRONGKEY0000' };
+    const j = jsonOf((await run(['status', '--json'], env)).log);
+    expect(j.lastBackup).toBeNull();
+    expect(j.warnings.map((w: { code: string }) => w.code)).toContain('store-unreadable');
+    expect(j.warnings.map((w: { code: string }) => w.code)).not.toContain('no-backup');
+    const w = j.warnings.find((x: { code: string }) => x.code === 'store-unreadable');
+    expect(w.message).toMatch(/store cannot be read.*rejected the credentials.*InvalidAccessKeyId/);
+    const text = (await run(['status'], env)).log;
+    expect(text).toMatch(
+      /Last backup: +unknown: the store cannot be read \(S3 at 127\.0\.0\.1:\d+ rejected the credentials/,
+    );
+    expect(text).not.toMatch(/none yet|No good backup yet/);
+    expect(text).not.toContain(s3.secretAccessKey === 'S3RVER' ? 'AKIAWRONGKEY0000:' : s3.secretAccessKey);
+  }, 60_000);
+
+  it('S3 endpoint down (refused): status names the endpoint and the reason', async () => {
+    const port = await freePort();
+    const r = await run(['status', '--json'], { S3_ENDPOINT: `http://127.0.0.1:${port}` });
+    const w = jsonOf(r.log).warnings.find((x: { code: string }) => x.code === 'store-unreadable');
+    expect(w.message).toMatch(
+      new RegExp(`store cannot be read.*127\\.0\\.0\\.1:${port} could not be reached.*ECONNREFUSED`),
+    );
+  }, 60_000);
+
+  it('an S3 endpoint that accepts and never answers: status and watch --once answer within seconds', async () => {
+    silent = createServer(() => {}); // accepts TCP, never replies
+    await new Promise<void>((r) => silent!.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const s = await run(['status', '--json'], { S3_ENDPOINT: endpoint });
+    expect(s.code).toBe(0);
+    const w = jsonOf(s.log).warnings.find((x: { code: string }) => x.code === 'store-unreadable');
+    expect(w.message).toMatch(/store cannot be read.*s3:\/\/dbwarden-backups\/prod does not answer/);
+    expect(s.ms).toBeLessThan(40_000);
+    const g = await run(['watch', '--once', '--json'], { S3_ENDPOINT: endpoint });
+    expect(g.ms).toBeLessThan(40_000);
+    const posted = jsonOf(g.log).posted.map((p: { code: string }) => p.code);
+    expect(posted).toContain('store-failing');
+    expect(g.log).toMatch(/Store failing[\s\S]*does not answer/);
+  }, 120_000);
 });

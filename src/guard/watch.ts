@@ -157,6 +157,12 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   // Every store call may fail (full disk, keys rejected, no answer): the round still judges and posts.
   const problems: StoreProblem[] = [];
   const attempt = async <T>(action: string, fn: () => Promise<T>, fallback: T): Promise<T> => {
+    // A store that did not answer once this round is not asked again: the round ends in seconds, not minutes.
+    const silent = problems.find((p) => (p.err as { code?: string }).code === 'store-unreachable');
+    if (silent) {
+      problems.push({ action, err: silent.err });
+      return fallback;
+    }
     try {
       return await fn();
     } catch (err) {
@@ -320,7 +326,12 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
     posted.push({ code: 'store-failing', kind: 'resolved' });
     changed = true;
   }
-  if (changed) await saveWatchState(store, state).catch(() => {});
+  // Only a store that works now is written again (the resolved case); a failing one keeps the state in memory.
+  if (changed && !failing) await saveWatchState(store, state).catch(() => {});
+  else if (changed) {
+    mem.state = copy(state);
+    mem.unsaved = true;
+  }
 
   const protect = new Set([state.baselineKey, nearBackup?.key].filter((k): k is string => Boolean(k)));
   if (!failing)

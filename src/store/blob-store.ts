@@ -27,6 +27,8 @@ export interface BlobStore {
   listUnfinished?(prefix: string): Promise<BlobInfo[]>;
   /** Rename an object atomically and cheaply, where the store can (a file rename); see moveObject. */
   move?(from: string, to: string): Promise<BlobInfo>;
+  /** Drop open connections (S3), so a command exits once it has answered, not when a stuck request gives up. */
+  close?(): void;
 }
 
 /** Move an object: the store's own rename when it has one, else copy then delete. */
