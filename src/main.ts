@@ -27,6 +27,7 @@ import type { GuardConfig, OpenWarning } from './guard/guard.js';
 import { lastSeenAt } from './guard/snapshot-history.js';
 import { loadWatchState, type WatchResult, watchOnce } from './guard/watch.js';
 import type { BlobStore } from './store/blob-store.js';
+import { answerWithin, boundedStore } from './store/bounded-store.js';
 import { type Catalog, goodBackupsOf } from './store/catalog.js';
 import { createFileStore } from './store/file-store.js';
 import { isGood } from './store/manifest.js';
@@ -86,7 +87,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   let url = config.databaseUrl;
   let store: BlobStore;
   if (url) {
-    store = await openStore(config);
+    store = boundedStore(await openStore(config));
   } else {
     const started = await startDemoDatabase(config.store);
     demo = started.cluster;
@@ -130,7 +131,10 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     ...(opts.backupMetrics ? { metrics: opts.backupMetrics } : {}),
   });
   const backups = opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups;
-  const lastBackup = async (probed: DbIdentity | null): Promise<BackupLookup> => {
+  // Status answers within seconds when the store does not: the lookup as a whole is bounded, not only each call.
+  const lastBackup = (probed: DbIdentity | null): Promise<BackupLookup> =>
+    answerWithin(lookUpLastBackup(probed), store.location);
+  const lookUpLastBackup = async (probed: DbIdentity | null): Promise<BackupLookup> => {
     const of = await backupIdentity(probed);
     const all = await rawBackups.catalog.list();
     const mine = goodBackupsOf(all, of);
@@ -142,7 +146,9 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     };
   };
   const guardWarnings = async () =>
-    Object.values((await loadWatchState(store)).open).filter((o): o is OpenWarning => Boolean(o));
+    Object.values((await answerWithin(loadWatchState(store), store.location)).open).filter(
+      (o): o is OpenWarning => Boolean(o),
+    );
   const status = () =>
     probeStatus({ target, watchTables: config.watchTables, clock, lastBackup, guardWarnings });
   const notifier = teamChannel({
@@ -204,6 +210,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     digestReport: digestReportNow,
     async close() {
       await target.close();
+      store.close?.();
     },
   };
 }

@@ -1,12 +1,15 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
+import { eventually } from './helpers/net.js';
+import { spawnCli } from './helpers/spawn-cli.js';
 
 const db = useTestCluster();
 const store = mkdtempSync(join(tmpdir(), 'dbwarden-cli-store-'));
@@ -154,4 +157,81 @@ describe('dbwarden backup, backups, verify, restore', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/needs --to/);
   });
+});
+
+/** Files under a store directory, as paths relative to it. */
+function filesIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+/**
+ * A backup held mid-dump: a session holds an ACCESS EXCLUSIVE lock on a table, so the real pg_dump (and the row
+ * counts) wait on it with the dump's temporary file open in the store. Released by the returned function.
+ */
+async function holdDumpMidway(): Promise<() => Promise<void>> {
+  const seeded = await adminQuery(db.url, `SELECT to_regclass('billing_transaction') IS NOT NULL AS ok`);
+  if (!seeded.rows[0].ok) await seedDemo(db.url);
+  const c = new pg.Client({ connectionString: db.url });
+  c.on('error', () => {});
+  await c.connect();
+  await c.query('BEGIN');
+  await c.query('LOCK TABLE billing_transaction IN ACCESS EXCLUSIVE MODE');
+  return async () => {
+    await c.query('ROLLBACK').catch(() => {});
+    await c.end();
+  };
+}
+
+describe('an interrupted backup leaves nothing behind (issue 13)', () => {
+  it('SIGKILL mid-dump leaves a partial dump; the next backup removes it', async () => {
+    const own = mkdtempSync(join(tmpdir(), 'dbwarden-cli-killed-'));
+    const release = await holdDumpMidway();
+    const p = spawnCli(['backup'], { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: own });
+    let partial: string;
+    try {
+      partial = await eventually(
+        'the dump to be writing',
+        () => filesIn(own).find((f) => /^backups\/incoming\/.+\.dump\.partial-/.test(f)),
+        60_000,
+      );
+      p.child.kill('SIGKILL');
+      await p.exited;
+    } finally {
+      await release();
+      p.kill();
+    }
+    expect(filesIn(own)).toContain(partial);
+    const second = await cli(['backup', '--json'], { DBWARDEN_STORE: own, LOG_LEVEL: 'info' });
+    expect(second.code).toBe(0);
+    expect(second.err).toContain('removed leftovers of interrupted backups');
+    const left = filesIn(own).filter((f) => f.startsWith('backups/'));
+    expect(left.filter((f) => f.includes('.partial-') || f.includes('incoming'))).toEqual([]);
+    const { id: newId } = JSON.parse(second.out);
+    expect(left.sort()).toEqual([`backups/${newId}.dump`, `backups/${newId}.json`]);
+  }, 120_000);
+
+  it('Ctrl-C (SIGINT) mid-dump stops cleanly: a clear line, exit 1, no manifest, no temporary dump', async () => {
+    const own = mkdtempSync(join(tmpdir(), 'dbwarden-cli-interrupted-'));
+    const release = await holdDumpMidway();
+    const p = spawnCli(['backup'], { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: own });
+    try {
+      await eventually(
+        'the dump to be writing',
+        () => filesIn(own).find((f) => f.includes('.partial-')),
+        60_000,
+      );
+      p.child.kill('SIGINT');
+      const { code } = await p.exited;
+      expect(code).toBe(1);
+    } finally {
+      await release();
+      p.kill();
+    }
+    expect(p.log()).toContain('SIGINT received: stopping the dump; nothing is kept');
+    expect(p.log()).toMatch(/dbwarden backup: The backup was cancelled \(SIGINT\): no backup was taken/);
+    expect(filesIn(own).filter((f) => f.startsWith('backups/'))).toEqual([]);
+  }, 120_000);
 });

@@ -62,7 +62,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     let bytes = 0;
     try {
       progress('starting', 0);
-      const removed = await catalog.cleanLeftovers().catch((err) => {
+      const removed = await catalog.cleanLeftovers(startedAt).catch((err) => {
         throw storeFailed(store, err);
       });
       if (removed.length > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');

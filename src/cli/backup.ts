@@ -1,5 +1,6 @@
 import { backupDoneReport } from '../backup/backup-report.js';
 import { renderText } from '../chat/console/render-text.js';
+import { BackupFailed } from '../core/errors.js';
 import type { BackupManifest } from '../store/manifest.js';
 import { progressLine } from './progress-line.js';
 import { EXIT, openServices, type Verb } from './verb.js';
@@ -16,14 +17,27 @@ export const backupVerb: Verb = {
   help: [
     '--json   print {id, startedAt, finishedAt, sizeBytes, sha256, verified, location}, or {error} on failure',
     'Exit 0 when the backup is complete and verified, 1 when it failed (nothing partial is left behind).',
+    'Ctrl-C (SIGINT) or SIGTERM stops the dump cleanly: no manifest, the temporary dump removed, exit 1.',
   ],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
     const services = await openServices({ env, logDestination: stderr });
     const line = progressLine(stderr, services.target.name);
+    // Ctrl-C or a process manager's stop: end pg_dump, remove the temporary dump, write no manifest, exit 1.
+    const abort = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (abort.signal.aborted) return;
+      line.clear();
+      stderr.write(`dbwarden backup: ${signal} received: stopping the dump; nothing is kept\n`);
+      abort.abort(
+        new BackupFailed(`The backup was cancelled (${signal}): no backup was taken`, undefined, 'cancelled'),
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       const m = await services.backups
-        .run({ requestedBy: 'cli', onProgress: (p) => line.update(p) })
+        .run({ requestedBy: 'cli', onProgress: (p) => line.update(p), signal: abort.signal })
         .finally(() => line.clear());
       const location = backupLocation(services.store.location, m);
       if (values.json) {
@@ -39,6 +53,8 @@ export const backupVerb: Verb = {
       }
       return EXIT.ok;
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await services.close();
     }
   },

@@ -1,7 +1,6 @@
 import { echo } from '../core/echo.js';
 import { ConfigError, UsageError } from '../core/errors.js';
-import { buildServices } from '../main.js';
-import { EXIT, type Verb } from './verb.js';
+import { EXIT, openServices, type Verb } from './verb.js';
 
 export const discordVerb: Verb = {
   name: 'discord',
@@ -19,7 +18,7 @@ export const discordVerb: Verb = {
         `unknown discord action "${echo(positionals[0] ?? '', 40)}"`,
         'Usage: dbwarden discord register',
       );
-    const services = await buildServices({ env, logDestination: stderr });
+    const services = await openServices({ env, logDestination: stderr });
     try {
       const d = services.config.discord;
       if (!d)

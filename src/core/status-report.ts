@@ -78,6 +78,7 @@ function lastBackupText(s: DbStatus): string {
   const seen =
     !s.identity && of?.identity ? `the database last seen here (${identityLabel(of.identity)})` : null;
   if (!b) {
+    if (s.backupsUnreadable) return `unknown: the store cannot be read (${s.backupsUnreadable})`;
     if (!of) return 'none yet';
     if (!of.identity) return 'unknown: the database does not answer and dbwarden has not seen it here before';
     const others = of.otherDatabases > 0 ? ` (${of.otherDatabases} in the store of another database)` : '';

@@ -73,6 +73,8 @@ export interface DbStatus {
   lastBackup: LastBackup | null;
   /** Whose backups `lastBackup` is about (absent when no catalog was asked): see BackupLookup. */
   backupsOf?: { identity: DbIdentity | null; otherDatabases: number };
+  /** Why the backups could not be read (store down, keys rejected): then the last backup is unknown, not "none". */
+  backupsUnreadable?: string;
   /** This reading's own warnings and the guard's open ones, critical first. */
   warnings: StatusWarning[];
   /** Which query took longest, for the benchmark and slow-status debugging. */
@@ -166,10 +168,11 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
         ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)),
       };
     } catch (err) {
+      base.backupsUnreadable = asDbwardenError(err).message;
       storeProblems.push({
         code: 'store-unreadable',
         level: 'warn',
-        message: `Could not read the backups: ${asDbwardenError(err).message}`,
+        message: `The store cannot be read, so the last backup is unknown: ${base.backupsUnreadable}`,
       });
     }
   }

@@ -96,11 +96,39 @@ export function maskUrl(url: string): string {
   }
 }
 
+/**
+ * A pg client that hangs up when connecting fails. node-postgres leaves the socket open after an authentication
+ * error (a URL without a password against a SCRAM server): the server then holds it for its authentication_timeout
+ * (60 s) and the process cannot exit, whatever DBWARDEN_CONNECT_TIMEOUT says.
+ */
+class HangUpClient extends pg.Client {
+  override connect(): Promise<pg.Client>;
+  override connect(callback: (err: Error | null, c?: pg.Client) => void): void;
+  override connect(callback?: (err: Error | null, c?: pg.Client) => void): Promise<pg.Client> | undefined {
+    const hangUp = (err: Error | null | undefined) => {
+      if (err)
+        (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    };
+    if (callback) {
+      super.connect((err: Error | null) => {
+        hangUp(err);
+        callback(err, this);
+      });
+      return undefined;
+    }
+    return super.connect().catch((err: Error) => {
+      hangUp(err);
+      throw err;
+    });
+  }
+}
+
 /** Build a target from its URL. Connections are lazy: nothing is contacted until a query runs. */
 export function createTarget(url: string, opts: TargetOptions): Target {
   const p = parsePostgresUrl(url);
   const redact = createRedactor([p.password]);
   const pool = new pg.Pool({
+    Client: HangUpClient,
     connectionString: url,
     max: 3,
     idleTimeoutMillis: 30_000,
@@ -211,6 +239,15 @@ export function classifyConnectError(err: unknown, t: TargetInfo, redact: Redact
       'auth',
       `Authentication failed for user "${t.user}" on ${where}`,
       'Check the user and password in DATABASE_URL (was the password rotated?).',
+    );
+  // node-postgres' own words when the server asks for a password the URL does not have.
+  if (
+    /client password must be a string|password must be a (non-empty )?string|no password supplied/i.test(raw)
+  )
+    return new TargetUnreachable(
+      'auth',
+      `${where} asks for a password and DATABASE_URL has none for user "${t.user}"`,
+      'Put the password in DATABASE_URL (postgres://user:password@host:port/db).',
     );
   if (code === '3D000')
     return new TargetUnreachable(

@@ -23,6 +23,7 @@ export const WARNING_CODES = [
   'backup-shrunk',
   'not-production-database',
   'guard-blind',
+  'store-failing',
 ] as const;
 
 export type WarningCode = (typeof WARNING_CODES)[number];

@@ -47,6 +47,8 @@ export interface GuardInput {
   rowsDroppedOpen?: boolean;
   /** Every backup manifest (any order). */
   manifests: BackupManifest[];
+  /** The catalog could not be read: no backup warning can be judged ("no backup" would be a guess). */
+  backupsUnknown?: boolean;
   /** The snapshot nearest before the newest good backup (of this database) started: what that backup should hold. */
   atBackup?: Snapshot | null;
   config: GuardConfig;
@@ -88,7 +90,7 @@ export function guard(input: GuardInput): Warning[] {
     });
     if (blind) out.push(blind);
   }
-  out.push(...backupWarnings(input));
+  if (!input.backupsUnknown) out.push(...backupWarnings(input));
   const np = notProduction(config);
   if (np) out.push(np);
   const rank = { critical: 0, warn: 1, ok: 2 };

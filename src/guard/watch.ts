@@ -8,6 +8,7 @@ import type { DbStatus } from '../core/status.js';
 import type { Warning, WarningCode } from '../core/warning.js';
 import { type BlobStore, readText } from '../store/blob-store.js';
 import { createCatalog, newestGoodOf } from '../store/catalog.js';
+import type { BackupManifest } from '../store/manifest.js';
 import { type GuardConfig, guard, guardedIdentity, type OpenWarning } from './guard.js';
 import {
   compactSnapshots,
@@ -17,6 +18,7 @@ import {
   type SnapshotRef,
   saveSnapshot,
 } from './snapshot-history.js';
+import { type StoreProblem, storeFailingWarning } from './store-failing.js';
 import { resolvedReport, warningsReport } from './warning-report.js';
 
 /** What the watch remembers between runs (in the store, so replicas and restarts share it). */
@@ -72,8 +74,29 @@ const emptyState = (): WatchState => ({
   accepted: null,
 });
 
-/** The watch state, or a fresh one. */
+/**
+ * What this process knows beyond the store, per store: the watch state while it could not be saved (newer than the
+ * store's copy, so a full store does not make the guard post the same warning every round), and the last backups
+ * and baseline it read (so an unreadable store does not blind the guard).
+ */
+interface Remembered {
+  state: WatchState | null;
+  unsaved: boolean;
+  manifests: BackupManifest[] | null;
+  baseline: Snapshot | null;
+}
+const remembered = new WeakMap<BlobStore, Remembered>();
+const memoryOf = (store: BlobStore): Remembered => {
+  const m = remembered.get(store) ?? { state: null, unsaved: false, manifests: null, baseline: null };
+  remembered.set(store, m);
+  return m;
+};
+const copy = (s: WatchState): WatchState => structuredClone(s);
+
+/** The watch state, or a fresh one; this process's unsaved state when the store refused the last save. */
 export async function loadWatchState(store: BlobStore): Promise<WatchState> {
+  const mem = memoryOf(store);
+  if (mem.unsaved && mem.state) return copy(mem.state);
   if (!(await store.stat(WATCH_STATE_KEY))) return emptyState();
   try {
     return { ...emptyState(), ...(JSON.parse(await readText(store, WATCH_STATE_KEY)) as WatchState) };
@@ -82,8 +105,13 @@ export async function loadWatchState(store: BlobStore): Promise<WatchState> {
   }
 }
 
+/** Save the state; when the store refuses, this process keeps it (see Remembered) and the error is thrown. */
 async function saveWatchState(store: BlobStore, state: WatchState): Promise<void> {
+  const mem = memoryOf(store);
+  mem.state = copy(state);
+  mem.unsaved = true;
   await store.put(WATCH_STATE_KEY, JSON.stringify(state, null, 1));
+  mem.unsaved = false;
 }
 
 const stateLocks = new WeakMap<BlobStore, Promise<unknown>>();
@@ -125,18 +153,48 @@ export async function baselineSnapshot(
 
 async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   const { store, clock } = deps;
+  const mem = memoryOf(store);
+  // Every store call may fail (full disk, keys rejected, no answer): the round still judges and posts.
+  const problems: StoreProblem[] = [];
+  const attempt = async <T>(action: string, fn: () => Promise<T>, fallback: T): Promise<T> => {
+    // A store that did not answer once this round is not asked again: the round ends in seconds, not minutes.
+    const silent = problems.find((p) => (p.err as { code?: string }).code === 'store-unreachable');
+    if (silent) {
+      problems.push({ action, err: silent.err });
+      return fallback;
+    }
+    try {
+      return await fn();
+    } catch (err) {
+      problems.push({ action, err });
+      deps.logger?.error({ err: String(err), store: store.location }, `watch: could not ${action}`);
+      return fallback;
+    }
+  };
   const status = await deps.probe();
   const now = clock();
-  const state = await loadWatchState(store);
-  const manifests = await createCatalog(store).list();
-  const refs = await listSnapshots(store);
+  const state = await attempt(
+    'read the open warnings',
+    () => loadWatchState(store),
+    mem.state ?? emptyState(),
+  );
+  const read = await attempt('read the backups', () => createCatalog(store).list(), null);
+  if (read) mem.manifests = read;
+  const manifests = read ?? mem.manifests ?? [];
+  const refs = await attempt('list the snapshots', () => listSnapshots(store), []);
 
-  const previous = await baselineSnapshot(store, state, refs);
+  const previous = await attempt(
+    'read the baseline snapshot',
+    async () => {
+      const b = await baselineSnapshot(store, state, refs);
+      mem.baseline = b;
+      return b;
+    },
+    mem.baseline,
+  );
 
   const snap = snapshotFromStatus(status);
-  let snapshotKey: string | null = null;
   if (snap) {
-    snapshotKey = await saveSnapshot(store, snap);
     state.failedChecks = 0;
     state.unreachableSince = null;
   } else {
@@ -151,7 +209,10 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
   };
   const good = newestGoodOf(manifests, guardedIdentity({ previous, current }));
   const nearBackup = good ? nearestBefore(refs, new Date(good.startedAt), 24 * 3_600_000) : null;
-  const atBackup = nearBackup ? await loadSnapshot(store, nearBackup.key) : null;
+  const atBackup = nearBackup
+    ? await attempt('read a snapshot', () => loadSnapshot(store, nearBackup.key), null)
+    : null;
+  const backupsUnknown = read === null && mem.manifests === null;
 
   const warnings = guard({
     previous,
@@ -159,6 +220,7 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
     unreachableOpen: Boolean(state.open.unreachable),
     rowsDroppedOpen: Boolean(state.open['rows-dropped']),
     manifests,
+    backupsUnknown,
     atBackup,
     config: deps.guardConfig,
     now,
@@ -174,8 +236,15 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
     else if (now.getTime() - Date.parse(open.lastPostedAt) >= REMIND_AFTER_MS) reminders.push(w);
   }
   const cleared = Object.values(state.open).filter(
-    // Unreachable, we cannot tell whether the data came back: data-loss warnings stay open.
-    (o) => o && !raised.has(o.code) && (snap !== null || !DATA_LOSS.has(o.code)),
+    (o) =>
+      o &&
+      !raised.has(o.code) &&
+      // Judged after the saves below.
+      o.code !== 'store-failing' &&
+      // Unreachable, we cannot tell whether the data came back: data-loss warnings stay open.
+      (snap !== null || !DATA_LOSS.has(o.code)) &&
+      // Backups unreadable: whether they are still failing or stale is unknown.
+      !(backupsUnknown && o.code.startsWith('backup-')),
   ) as OpenWarning[];
   const events = warnings.filter((w) => w.level === 'ok');
 
@@ -191,6 +260,16 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
     }
   };
   const ctx = { target: status.target, timezone: deps.timezone, now };
+  const opened = (w: Warning) => {
+    state.open[w.code] = {
+      code: w.code,
+      level: w.level,
+      title: w.title,
+      since: now.toISOString(),
+      lastPostedAt: now.toISOString(),
+    };
+    posted.push({ code: w.code, kind: 'new' });
+  };
   if (fresh.length + reminders.length > 0) {
     if (
       await post(
@@ -201,16 +280,7 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
         ),
       )
     ) {
-      for (const w of fresh) {
-        state.open[w.code] = {
-          code: w.code,
-          level: w.level,
-          title: w.title,
-          since: now.toISOString(),
-          lastPostedAt: now.toISOString(),
-        };
-        posted.push({ code: w.code, kind: 'new' });
-      }
+      for (const w of fresh) opened(w);
       for (const w of reminders) {
         state.open[w.code]!.lastPostedAt = now.toISOString();
         posted.push({ code: w.code, kind: 'reminder' });
@@ -225,14 +295,49 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
       }
     }
   }
+
+  // Remembering comes after posting: a store that cannot be written never keeps a warning from the channel.
+  const snapshotKey = snap ? await attempt('save the snapshot', () => saveSnapshot(store, snap), null) : null;
   // The baseline moves on only while the data looks right, so damage stays visible until fixed or accepted.
-  if (snap && snapshotKey && !conditions.some((w) => DATA_LOSS.has(w.code))) state.baselineKey = snapshotKey;
-  await saveWatchState(store, state);
+  if (snap && snapshotKey && !conditions.some((w) => DATA_LOSS.has(w.code))) {
+    state.baselineKey = snapshotKey;
+    mem.baseline = snap;
+  }
+  await attempt('save the open warnings', () => saveWatchState(store, state), undefined);
+
+  // store-failing: raised once while any store call of this round failed, resolved by a round where none did.
+  const failing = storeFailingWarning(problems, store.location);
+  const open = state.open['store-failing'];
+  let changed = false;
+  if (failing) {
+    const remind = open && now.getTime() - Date.parse(open.lastPostedAt) >= REMIND_AFTER_MS;
+    if (!open || remind) {
+      if (await post(warningsReport([failing], ctx, remind ? [failing.code] : []))) {
+        if (open) {
+          open.lastPostedAt = now.toISOString();
+          posted.push({ code: failing.code, kind: 'reminder' });
+        } else opened(failing);
+        changed = true;
+      }
+    }
+    warnings.push(failing);
+  } else if (open && (await post(resolvedReport([open], [], ctx)))) {
+    delete state.open['store-failing'];
+    posted.push({ code: 'store-failing', kind: 'resolved' });
+    changed = true;
+  }
+  // Only a store that works now is written again (the resolved case); a failing one keeps the state in memory.
+  if (changed && !failing) await saveWatchState(store, state).catch(() => {});
+  else if (changed) {
+    mem.state = copy(state);
+    mem.unsaved = true;
+  }
 
   const protect = new Set([state.baselineKey, nearBackup?.key].filter((k): k is string => Boolean(k)));
-  await compactSnapshots(store, now, protect).catch((err) =>
-    deps.logger?.warn({ err: String(err) }, 'snapshot compaction failed'),
-  );
+  if (!failing)
+    await compactSnapshots(store, now, protect).catch((err) =>
+      deps.logger?.warn({ err: String(err) }, 'snapshot compaction failed'),
+    );
   deps.logger?.info(
     { reachable: snap !== null, warnings: warnings.map((w) => w.code), posted },
     'watch round done',

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import cron, { type ScheduledTask } from 'node-cron';
+import cron, { type ScheduledTask, type TaskOptions } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import { compactTime } from '../core/snapshot.js';
 import type { Target } from '../core/target.js';
@@ -80,29 +80,73 @@ export function createScheduler(jobs: Job[], deps: SchedulerDeps): Scheduler {
   const markerBody = (state: string) =>
     JSON.stringify({ by: instanceId, state, at: deps.clock().toISOString() });
 
-  /** Under the advisory lock: take the tick unless a marker (or another replica's claim) is there. */
-  async function claimWithLock(job: string, tickId: string): Promise<boolean | null> {
-    if (!deps.target) return null;
+  /** A store call the schedule can do without: logged (through our logger, redacted), never fatal. */
+  async function storeStep<T>(job: string, action: string, fn: () => Promise<T>, fallback: T): Promise<T> {
     try {
-      return await deps.target.withClient(async (client) => {
-        const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [
-          LOCK_CLASS,
-          lockId(job),
-        ]);
-        if (!got.rows[0]?.ok) return false;
-        try {
-          const seen = await deps.store.list(`${RUNS_PREFIX}${job}/${tickId}`);
-          if (seen.some((b) => !b.key.includes(`-claim-${instanceId}`))) return false;
-          await deps.store.put(runMarkerKey(job, tickId), markerBody('running'));
-          return true;
-        } finally {
-          await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, lockId(job)]);
-        }
-      });
+      return await fn();
     } catch (err) {
-      log?.debug({ job, err: String(err) }, 'advisory lock unavailable; using a store lease');
-      return null;
+      log?.error({ job, err: String(err), store: deps.store.location }, `schedule: could not ${action}`);
+      return fallback;
     }
+  }
+
+  /**
+   * Under the advisory lock: take the tick unless a marker (or another replica's claim) is there. When the marker
+   * cannot be written (store full or down) the lock alone keeps other replicas off: it is held while the job runs.
+   * Null: the database does not answer.
+   */
+  async function claimWithLock(job: string, tickId: string): Promise<Claim | null> {
+    if (!deps.target) return null;
+    let settle!: (c: Claim | null) => void;
+    const claimed = new Promise<Claim | null>((r) => {
+      settle = r;
+    });
+    let letGo!: () => void;
+    const finished = new Promise<void>((r) => {
+      letGo = r;
+    });
+    const session = deps.target.withClient(async (client) => {
+      const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [
+        LOCK_CLASS,
+        lockId(job),
+      ]);
+      if (!got.rows[0]?.ok) return settle(LOST);
+      try {
+        const seen = await storeStep(
+          job,
+          'read the run markers',
+          () => deps.store.list(`${RUNS_PREFIX}${job}/${tickId}`),
+          null,
+        );
+        if (seen?.some((b) => !b.key.includes(`-claim-${instanceId}`))) return settle(LOST);
+        const marked = await storeStep(
+          job,
+          'write the run marker',
+          async () => Boolean(await deps.store.put(runMarkerKey(job, tickId), markerBody('running'))),
+          false,
+        );
+        if (marked) return settle(WON);
+        const since = Date.now();
+        settle({
+          won: true,
+          release: async () => {
+            letGo();
+            await session.catch(() => {});
+          },
+        });
+        await finished;
+        // A replica whose timer fires a moment later still finds the tick taken.
+        const rest = settleMs - (Date.now() - since);
+        if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, lockId(job)]);
+      }
+    });
+    session.catch((err) => {
+      log?.debug({ job, err: String(err) }, 'advisory lock unavailable; using a store lease');
+      settle(null);
+    });
+    return claimed;
   }
 
   /** Without the database: claim in the store, let claims settle, the lowest claim takes the tick. */
@@ -139,22 +183,37 @@ export function createScheduler(jobs: Job[], deps: SchedulerDeps): Scheduler {
     let done!: () => void;
     running.set(name, new Promise<void>((r) => (done = r)));
     try {
-      if (await deps.store.stat(runMarkerKey(name, tickId))) return 'elsewhere';
-      const won = (await claimWithLock(name, tickId)) ?? (await claimWithStore(name, tickId));
-      if (!won) {
+      // The store may be full or down: the job still runs (the guard then posts store-failing).
+      const marker = runMarkerKey(name, tickId);
+      if (await storeStep(name, 'read the run marker', () => deps.store.stat(marker), null))
+        return 'elsewhere';
+      let claim = await claimWithLock(name, tickId);
+      if (!claim) {
+        try {
+          claim = (await claimWithStore(name, tickId)) ? WON : LOST;
+        } catch (err) {
+          log?.error(
+            { job: name, tick: tickId, err: String(err), store: deps.store.location },
+            'neither the database lock nor the store can coordinate this tick: running it here',
+          );
+          claim = WON;
+        }
+      }
+      if (!claim.won) {
         log?.debug({ job: name, tick: tickId }, 'tick taken by another replica');
         return 'elsewhere';
       }
       log?.info({ job: name, tick: tickId, instance: instanceId }, 'scheduled job starting');
       try {
         await job.run(tick);
-        await deps.store.put(runMarkerKey(name, tickId), markerBody('done'));
+        await storeStep(name, 'write the run marker', () => deps.store.put(marker, markerBody('done')), null);
         return 'ran';
       } catch (err) {
         log?.error({ job: name, tick: tickId, err: String(err) }, 'scheduled job failed');
-        await deps.store.put(runMarkerKey(name, tickId), markerBody('failed')).catch(() => {});
+        await deps.store.put(marker, markerBody('failed')).catch(() => {});
         return 'failed';
       } finally {
+        await claim.release();
         await pruneMarkers(name).catch(() => {});
       }
     } finally {
@@ -171,9 +230,17 @@ export function createScheduler(jobs: Job[], deps: SchedulerDeps): Scheduler {
         const task = cron.schedule(
           j.cron,
           async (ctx) => {
-            await runTick(j.name, ctx.date);
+            // Nothing may reach node-cron: it would print its own non-JSON lines, past the redactor.
+            await runTick(j.name, ctx.date).catch((err: unknown) =>
+              log?.error({ job: j.name, err: String(err) }, 'scheduled tick failed'),
+            );
           },
-          { timezone: deps.timezone, name: `dbwarden-${j.name}-${instanceId}`, noOverlap: true },
+          {
+            timezone: deps.timezone,
+            name: `dbwarden-${j.name}-${instanceId}`,
+            noOverlap: true,
+            logger: cronLogger(log),
+          },
         );
         tasks.set(j.name, task);
       }
@@ -193,6 +260,25 @@ export function createScheduler(jobs: Job[], deps: SchedulerDeps): Scheduler {
       void t.destroy();
       return next;
     },
+  };
+}
+
+/** How a tick was taken; `release` lets go of a lock held for the run (see claimWithLock). */
+interface Claim {
+  won: boolean;
+  release(): Promise<void>;
+}
+const WON: Claim = { won: true, release: async () => {} };
+const LOST: Claim = { won: false, release: async () => {} };
+
+/** node-cron's own messages through our logger (JSON, redacted) instead of its `[NODE-CRON]` console lines. */
+export function cronLogger(log: Logger | undefined): NonNullable<TaskOptions['logger']> {
+  const text = (m: string | Error) => (m instanceof Error ? m.message : m);
+  return {
+    info: (m) => log?.debug({ source: 'node-cron' }, m),
+    warn: (m) => log?.warn({ source: 'node-cron' }, m),
+    error: (m, err) => log?.error({ source: 'node-cron', err: err ? String(err) : undefined }, text(m)),
+    debug: (m, err) => log?.debug({ source: 'node-cron', err: err ? String(err) : undefined }, text(m)),
   };
 }
 

@@ -26,10 +26,13 @@ export async function runScheduledBackup(
   } catch (err) {
     await services.notifier.post(backupFailedReport(services.target.name, asDbwardenError(err), 'schedule'));
     // The watch would post the failed manifest again: record that the channel already knows.
+    // The store may be what failed: the note is kept in memory then, and the backup's error is the one to raise.
     await notePosted(
       services.store,
       { code: 'backup-failed', level: 'critical', title: 'Backup failed' },
       services.clock(),
+    ).catch((noteErr: unknown) =>
+      services.logger.warn({ err: String(noteErr) }, 'could not note the posted backup failure in the store'),
     );
     throw err;
   }

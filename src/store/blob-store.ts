@@ -20,8 +20,15 @@ export interface BlobStore {
   /** Objects whose key starts with `prefix`, sorted by key. */
   list(prefix: string): Promise<BlobInfo[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Writes that never finished, under the temporary names `put` uses (a file store's `.partial-` files): what a
+   * process killed mid-write left behind. `list` never shows them. Absent: the store leaves nothing (S3).
+   */
+  listUnfinished?(prefix: string): Promise<BlobInfo[]>;
   /** Rename an object atomically and cheaply, where the store can (a file rename); see moveObject. */
   move?(from: string, to: string): Promise<BlobInfo>;
+  /** Drop open connections (S3), so a command exits once it has answered, not when a stuck request gives up. */
+  close?(): void;
 }
 
 /** Move an object: the store's own rename when it has one, else copy then delete. */

@@ -48,10 +48,11 @@ export interface Catalog {
   /** The newest good backup of the database with this identity (see goodBackupsOf), or null. */
   newestGood(identity: DbIdentity | null): Promise<BackupManifest | null>;
   /**
-   * Remove what crashed runs left: temporary dumps and published dumps without a manifest.
+   * Remove what crashed runs left: temporary dumps, published dumps without a manifest, and the store's
+   * unfinished writes (a killed process's `.partial-` files) from before `startedAt`, the cleaning backup's start.
    * Call only while holding the backup lock, so no running backup owns them.
    */
-  cleanLeftovers(): Promise<string[]>;
+  cleanLeftovers(startedAt?: Date): Promise<string[]>;
   /** Remove a backup's dump and temporary dump (not its manifest). */
   removeDump(id: string): Promise<void>;
 }
@@ -107,7 +108,7 @@ export function createCatalog(store: BlobStore): Catalog {
     async newestGood(identity) {
       return newestGoodOf(await catalog.list(), identity);
     },
-    async cleanLeftovers() {
+    async cleanLeftovers(startedAt) {
       const all = await store.list(MANIFEST_PREFIX);
       const manifests = new Set(all.map((b) => b.key).filter((k) => k.endsWith('.json')));
       const removed: string[] = [];
@@ -119,6 +120,13 @@ export function createCatalog(store: BlobStore): Catalog {
           removed.push(b.key);
         }
       }
+      // Only writes older than this backup: a manifest being rewritten right now (a drill) is not a leftover.
+      const before = startedAt?.getTime() ?? Date.now();
+      for (const b of (await store.listUnfinished?.(MANIFEST_PREFIX)) ?? [])
+        if (b.modified.getTime() < before) {
+          await store.delete(b.key);
+          removed.push(b.key);
+        }
       return removed;
     },
     async removeDump(id) {

@@ -25,6 +25,38 @@ export function createFileStore(root: string): BlobStore {
     return { key, size: s.size, modified: s.mtime };
   };
 
+  /** Objects below `prefix`, sorted by key: finished ones, or (unfinished) the temporary files of writes. */
+  async function walkBelow(prefix: string, unfinished: boolean): Promise<BlobInfo[]> {
+    const out: BlobInfo[] = [];
+    const walk = async (dir: string) => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw reading(err);
+      }
+      for (const e of entries) {
+        const full = join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (e.isFile() && e.name.includes(TEMP_MARK) === unfinished) {
+          const key = relative(base, full).split(sep).join('/');
+          if (!key.startsWith(prefix)) continue;
+          // Renamed or removed since readdir (a write finishing): not there any more.
+          const found = await info(key, full).catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return null;
+            throw err;
+          });
+          if (found) out.push(found);
+        }
+      }
+    };
+    // Walk only below the prefix's directory part.
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    await walk(dirPart ? join(base, ...dirPart.split('/')) : base);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
   return {
     location: base,
     async put(key, body, opts) {
@@ -73,30 +105,8 @@ export function createFileStore(root: string): BlobStore {
         throw reading(err);
       }
     },
-    async list(prefix) {
-      const out: BlobInfo[] = [];
-      const walk = async (dir: string) => {
-        let entries: import('node:fs').Dirent[];
-        try {
-          entries = await readdir(dir, { withFileTypes: true });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-          throw reading(err);
-        }
-        for (const e of entries) {
-          const full = join(dir, e.name);
-          if (e.isDirectory()) await walk(full);
-          else if (e.isFile() && !e.name.includes(TEMP_MARK)) {
-            const key = relative(base, full).split(sep).join('/');
-            if (key.startsWith(prefix)) out.push(await info(key, full));
-          }
-        }
-      };
-      // Walk only below the prefix's directory part.
-      const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
-      await walk(dirPart ? join(base, ...dirPart.split('/')) : base);
-      return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    },
+    list: (prefix) => walkBelow(prefix, false),
+    listUnfinished: (prefix) => walkBelow(prefix, true),
     async delete(key) {
       const path = pathOf(key);
       await rm(path, { force: true }).catch((err) => {

@@ -75,8 +75,9 @@ export function createS3Store(opts: S3StoreOptions): BlobStore {
   const config: S3ClientConfig = {
     region: opts.region ?? 'us-east-1',
     forcePathStyle: opts.forcePathStyle ?? Boolean(opts.endpoint),
-    // A dead endpoint fails in seconds; a slow part upload may take minutes between bytes.
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000 },
+    // A dead endpoint fails in seconds; a slow part upload may take minutes between bytes. Without
+    // throwOnRequestTimeout the SDK only prints a warning and keeps waiting.
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 300_000, throwOnRequestTimeout: true },
   };
   if (opts.endpoint) {
     config.endpoint = opts.endpoint;
@@ -85,6 +86,13 @@ export function createS3Store(opts: S3StoreOptions): BlobStore {
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   }
   const client = new S3Client(config);
+  // Everything but uploads (stat, list, delete, opening a download) on a client that gives up in seconds: an
+  // endpoint that accepts connections and never answers must not hold status for the SDK's 300 s and retries.
+  const quick = new S3Client({
+    ...config,
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000, throwOnRequestTimeout: true },
+  });
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const queueSize = opts.queueSize ?? DEFAULT_QUEUE_SIZE;
   const pageSize = opts.pageSize ?? 1000;
@@ -99,7 +107,7 @@ export function createS3Store(opts: S3StoreOptions): BlobStore {
   const stat = async (key: string): Promise<BlobInfo | null> => {
     const Key = objectKey(key);
     try {
-      const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key }));
+      const head = await quick.send(new HeadObjectCommand({ Bucket: bucket, Key }));
       return { key, size: head.ContentLength ?? 0, modified: head.LastModified ?? new Date(0) };
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -179,7 +187,7 @@ export function createS3Store(opts: S3StoreOptions): BlobStore {
       let token: string | undefined;
       try {
         do {
-          const page = await client.send(
+          const page = await quick.send(
             new ListObjectsV2Command({
               Bucket: bucket,
               Prefix: prefix + listPrefix,
@@ -206,11 +214,15 @@ export function createS3Store(opts: S3StoreOptions): BlobStore {
     async delete(key) {
       const Key = objectKey(key);
       try {
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+        await quick.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
       } catch (err) {
         if (isNotFound(err)) return;
         throw fail(`delete of ${key}`, err);
       }
+    },
+    close() {
+      quick.destroy();
+      client.destroy();
     },
   };
 }
