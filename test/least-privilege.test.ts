@@ -3,10 +3,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { snapshotFromStatus } from '../src/core/snapshot.js';
 import { probeStatus } from '../src/core/status.js';
 import { createTarget } from '../src/core/target.js';
 import { findServerBin } from '../src/demo/cluster.js';
 import { seedDemo } from '../src/demo/seed.js';
+import { guard } from '../src/guard/guard.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
@@ -145,5 +147,36 @@ describe('the least-privilege role from the deploy guide', () => {
     expect(w?.level).toBe('warn');
     expect(w?.message).toContain('counting them took too long');
     expect(w?.message).toContain('Nothing to grant');
+  });
+
+  it('a watched table too big to count still raises rows-dropped when its estimate collapses, labelled estimated', async () => {
+    await db.sql(
+      'DROP TABLE IF EXISTS big_events; CREATE TABLE big_events AS SELECT g AS id FROM generate_series(1, 300000) g; ANALYZE big_events',
+    );
+    const target = createTarget(db.url, {
+      environment: 'test',
+      connectTimeoutMs: 2000,
+      statementTimeoutMs: 5000,
+    });
+    // A 1 ms count timeout: the table is watched but only ever estimated, as a huge production table would be.
+    const probe = () => probeStatus({ target, watchTables: ['big_events'], countTimeoutMs: 1 });
+    const before = snapshotFromStatus(await probe())!;
+    await db.sql('TRUNCATE big_events; ANALYZE big_events');
+    const after = snapshotFromStatus(await probe())!;
+    await target.close();
+    expect(before.watched).toEqual([]);
+    expect(before.blind?.map((b) => b.table)).toEqual(['public.big_events']);
+    const config = {
+      environment: 'test',
+      target: { name: 'app', display: target.display, host: '127.0.0.1' },
+      backupMaxAgeMs: 86_400_000,
+      rowsDropPct: 20,
+      unreachableChecks: 2,
+      drillsConfigured: false,
+    };
+    const warnings = guard({ previous: before, current: after, manifests: [], config, now: new Date() });
+    const dropped = warnings.find((x) => x.code === 'rows-dropped');
+    expect(dropped?.level).toBe('critical');
+    expect(dropped?.details.join('\n')).toMatch(/public\.big_events: ~300,000 → ~?0 \(−100 %, estimated/);
   });
 });

@@ -57,6 +57,10 @@ export interface GuardInput {
 
 /** A watched table must have at least this many rows before a fall counts as rows-dropped (noise floor). */
 export const MIN_ROWS_FOR_DROP = 10;
+/** Estimates are compared only for tables at least this big: the planner's figure for small tables is noise. */
+export const MIN_ROWS_FOR_ESTIMATE = 1000;
+/** An estimate counts as a loss only below this share of the one before (a fall to 0 included). */
+export const ESTIMATE_DROP_SHARE = 0.5;
 /** While rows-dropped is open, a table still counts as dropped until fewer than this share of its rows is missing. */
 export const RESOLVE_DROP_PCT = 2;
 /** A time for a message, in the configured zone. */
@@ -169,11 +173,21 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
   const threshold = input.rowsDroppedOpen
     ? Math.min(RESOLVE_DROP_PCT, config.rowsDropPct)
     : config.rowsDropPct;
-  const dropped = compared.filter((t) => {
+  const exactDrops = compared.filter((t) => {
     const before = prev.tables[t]!.rows;
     const now = cur.tables[t]!.rows;
     return before >= MIN_ROWS_FOR_DROP && ((before - now) / before) * 100 > threshold;
   });
+  // Watched tables without an exact count on one side (too big to count in time, or not readable) are the ones
+  // that matter most: compared by the planner's estimates, with a looser rule since estimates drift.
+  const blind = new Set([...(prev.blind ?? []), ...(cur.blind ?? [])].map((b) => b.table));
+  for (const t of prev.watched) if (cur.tables[t] && !cur.tables[t].exact) blind.add(t);
+  const estimatedDrops = [...blind].filter((t) => {
+    const before = prev.tables[t]?.rows ?? 0;
+    const now = cur.tables[t]?.rows;
+    return now !== undefined && before >= MIN_ROWS_FOR_ESTIMATE && now < before * ESTIMATE_DROP_SHARE;
+  });
+  const dropped = [...exactDrops, ...estimatedDrops];
   if (dropped.length > 0) {
     const w = way();
     out.push({
@@ -184,7 +198,8 @@ function compareSnapshots(input: GuardInput, prev: Snapshot, cur: Snapshot): War
       details: dropped.map((t) => {
         const before = prev.tables[t]!.rows;
         const now = cur.tables[t]!.rows;
-        return `${t}: ${formatCount(before)} → ${formatCount(now)} (−${Math.round(((before - now) / before) * 100)} %)`;
+        const estimated = estimatedDrops.includes(t) ? ', estimated: not counted exactly' : '';
+        return `${t}: ${prev.tables[t]!.exact ? '' : '~'}${formatCount(before)} → ${cur.tables[t]!.exact ? '' : '~'}${formatCount(now)} (−${Math.round(((before - now) / before) * 100)} %${estimated})`;
       }),
       hint: w
         ? 'If the deletion was intended, run `dbwarden accept`. If not, restore the backup below (into a scratch database to copy the rows back).'
