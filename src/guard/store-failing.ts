@@ -12,8 +12,10 @@ export interface StoreProblem {
 export function storeCause(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   const message = asDbwardenError(err).message.split('\n')[0]!.slice(0, 300);
-  if (code === 'ENOSPC') return `the disk is full (${message})`;
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `it may not be written (${message})`;
+  // Raw OS errors, and the file store's classified ones (core/fs-errors.ts).
+  if (code === 'ENOSPC' || code === 'fs-full') return `the disk is full (${message})`;
+  if (['EACCES', 'EPERM', 'EROFS', 'fs-permission-denied', 'fs-read-only'].includes(String(code)))
+    return `it may not be written (${message})`;
   return message;
 }
 
