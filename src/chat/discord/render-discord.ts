@@ -1,6 +1,13 @@
 import type { APIEmbed, APIEmbedField } from 'discord.js';
 import { type Level, progressBar, type Report, type ReportSection } from '../../core/report.js';
-import { fitSection, joinedLength, minimumLength, type SectionLines, shareBudget } from '../fit-section.js';
+import {
+  clipTo,
+  fitSection,
+  joinedLength,
+  minimumLength,
+  type SectionLines,
+  shareBudget,
+} from '../fit-section.js';
 
 /** Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits). */
 export const DISCORD_LIMITS = {
@@ -31,8 +38,8 @@ export interface DiscordMessage {
 
 /** Report → embeds, within every Discord limit by construction; what does not fit ends in "and N more". */
 export function renderDiscord(report: Report, opts: DiscordRenderOptions): APIEmbed[] {
-  const title = clip(report.title, DISCORD_LIMITS.title);
-  const footer = clip(
+  const title = clipTo(report.title, DISCORD_LIMITS.title);
+  const footer = clipTo(
     [opts.environment, report.footer].filter(Boolean).join(' · '),
     // Small on purpose: the footer is context, the budget belongs to the report.
     200,
@@ -41,7 +48,7 @@ export function renderDiscord(report: Report, opts: DiscordRenderOptions): APIEm
 
   // The description always shows progress and keeps at least this much room for the sections.
   const progress = report.progress
-    ? clip(`${progressBar(report.progress.fraction)}  ${escapeMarkdown(report.progress.label)}`, 300)
+    ? clipTo(`${progressBar(report.progress.fraction)}  ${escapeMarkdown(report.progress.label)}`, 300)
     : '';
   // The sections' kept lines (what happened, the hint, the way back) and some of their lists come before fields.
   const sections = report.sections.map(sectionLines);
@@ -68,7 +75,7 @@ export function renderDiscord(report: Report, opts: DiscordRenderOptions): APIEm
 
 /** The full message: summary as content (push notifications show it), the report as embeds. */
 export function renderDiscordMessage(report: Report, opts: DiscordRenderOptions): DiscordMessage {
-  return { content: clip(report.summary, DISCORD_LIMITS.content), embeds: renderDiscord(report, opts) };
+  return { content: clipTo(report.summary, DISCORD_LIMITS.content), embeds: renderDiscord(report, opts) };
 }
 
 /** Total characters Discord counts against the 6000 limit across a message's embeds. */
@@ -90,8 +97,8 @@ function renderFields(report: Report, budget: number): APIEmbedField[] {
   let used = 0;
   for (let i = 0; i < total; i++) {
     const f = report.fields[i]!;
-    const name = clip(f.label, DISCORD_LIMITS.fieldName) || '\u200b';
-    const value = clip(escapeMarkdown(f.value), DISCORD_LIMITS.fieldValue) || '—';
+    const name = clipTo(f.label, DISCORD_LIMITS.fieldName) || '\u200b';
+    const value = clipTo(escapeMarkdown(f.value), DISCORD_LIMITS.fieldValue) || '—';
     const lastSlot = out.length === DISCORD_LIMITS.fields - 1 && i < total - 1;
     const cost = name.length + value.length;
     if (lastSlot || used + cost + (i < total - 1 ? moreRoom : 0) > budget) {
@@ -146,26 +153,17 @@ function sum(xs: number[], n: number): number {
 /** A section as description lines: bold title, italic when muted, Markdown escaped, long lines clipped. */
 function sectionLines(s: ReportSection): SectionLines {
   const line = (max: number) => (l: string) => {
-    const t = clip(escapeMarkdown(l), max);
+    const t = clipTo(escapeMarkdown(l), max);
     return s.muted ? `*${t}*` : t;
   };
   return {
     lead: [
-      ...(s.title ? [`**${clip(escapeMarkdown(s.title), 200)}**`] : []),
+      ...(s.title ? [`**${clipTo(escapeMarkdown(s.title), 200)}**`] : []),
       ...(s.lead ?? []).map(line(1000)),
     ],
     list: s.lines.map(line(500)),
     tail: (s.tail ?? []).map(line(1000)),
   };
-}
-
-/** Cut to at most `max` UTF-16 units, never through a surrogate pair, marking the cut with "…". */
-export function clip(s: string, max: number): string {
-  if (s.length <= max) return s;
-  let cut = s.slice(0, Math.max(0, max - 1));
-  const last = cut.charCodeAt(cut.length - 1);
-  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
-  return `${cut}…`;
 }
 
 /** Text from the database (table names with underscores, stars) must not turn into Discord formatting. */

@@ -1,6 +1,6 @@
 import type { types } from '@slack/bolt';
 import { LEVEL_EMOJI, progressBar, type Report, type ReportSection } from '../../core/report.js';
-import { fitSection } from '../fit-section.js';
+import { clipTo, fitSection } from '../fit-section.js';
 
 type KnownBlock = types.KnownBlock;
 
@@ -38,7 +38,7 @@ export function renderSlack(report: Report, opts: { environment?: string } = {})
     type: 'header',
     text: {
       type: 'plain_text',
-      text: cut(`${LEVEL_EMOJI[report.level]} ${env}${report.title}`, SLACK_LIMITS.header),
+      text: clipTo(`${LEVEL_EMOJI[report.level]} ${env}${report.title}`, SLACK_LIMITS.header),
       emoji: true,
     },
   });
@@ -50,7 +50,7 @@ export function renderSlack(report: Report, opts: { environment?: string } = {})
       type: 'section',
       fields: fields.slice(i, i + SLACK_LIMITS.fieldsPerSection).map((f) => ({
         type: 'mrkdwn' as const,
-        text: cut(`*${mrkdwnEscape(f.label)}*\n${mrkdwnEscape(f.value)}`, SLACK_LIMITS.fieldText),
+        text: clipTo(`*${mrkdwnEscape(f.label)}*\n${mrkdwnEscape(f.value)}`, SLACK_LIMITS.fieldText),
       })),
     });
   }
@@ -62,7 +62,7 @@ export function renderSlack(report: Report, opts: { environment?: string } = {})
       type: 'section',
       text: {
         type: 'mrkdwn',
-        text: cut(
+        text: clipTo(
           `\`${progressBar(report.progress.fraction)}\`  ${mrkdwnEscape(report.progress.label)}`,
           SLACK_LIMITS.text,
         ),
@@ -81,7 +81,7 @@ export function renderSlack(report: Report, opts: { environment?: string } = {})
   if (report.footer) blocks.push(context(mrkdwnEscape(report.footer)));
 
   // The fallback is mrkdwn too (notifications): escaped, or a "<!channel>" in a message would ping everyone.
-  return { text: cut(mrkdwnEscape(report.summary || report.title), SLACK_LIMITS.fallbackText), blocks };
+  return { text: clipTo(mrkdwnEscape(report.summary || report.title), SLACK_LIMITS.fallbackText), blocks };
 }
 
 /** A section's lines as one mrkdwn text. */
@@ -95,16 +95,16 @@ function mutedBlock(section: ReportSection): KnownBlock {
 }
 
 function context(text: string): KnownBlock {
-  return { type: 'context', elements: [{ type: 'mrkdwn', text: cut(text, SLACK_LIMITS.text) }] };
+  return { type: 'context', elements: [{ type: 'mrkdwn', text: clipTo(text, SLACK_LIMITS.text) }] };
 }
 
 /** Title, lead and tail whole, and as much of the list as fits the text limit and the line cap. */
 function sectionText(section: ReportSection): string {
-  const kept = (lines: string[] = []) => lines.map((l) => cut(mrkdwnEscape(l), SLACK_LIMITS.keptLine));
+  const kept = (lines: string[] = []) => lines.map((l) => clipTo(mrkdwnEscape(l), SLACK_LIMITS.keptLine));
   const lines = fitSection(
     {
       lead: [...(section.title ? [`*${mrkdwnEscape(section.title)}*`] : []), ...kept(section.lead)],
-      list: section.lines.map((l) => cut(mrkdwnEscape(l), SLACK_LIMITS.listLine)),
+      list: section.lines.map((l) => clipTo(mrkdwnEscape(l), SLACK_LIMITS.listLine)),
       tail: kept(section.tail),
     },
     SLACK_LIMITS.text,
@@ -112,18 +112,6 @@ function sectionText(section: ReportSection): string {
   );
   const text = lines.join('\n');
   return text.trim() === '' ? ' ' : text;
-}
-
-/** Shorten to at most `max` characters (code points never split), marking the cut. */
-export function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const chars = [...text];
-  let out = '';
-  for (const ch of chars) {
-    if (out.length + ch.length > max - 1) break;
-    out += ch;
-  }
-  return `${out}…`;
 }
 
 /** mrkdwn needs &, < and > escaped, or user text could become mentions and links. */
