@@ -129,21 +129,17 @@ export async function listTables(client: pg.ClientBase, opts: { sizes?: boolean 
     opts.sizes === false
       ? "(c.relpages::bigint + coalesce(t.relpages, 0)) * current_setting('block_size')::int"
       : 'pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0)';
-  const r = await client.query<{
-    oid: string;
-    parent: string | null;
-    kind: 'r' | 'p';
-    schema: string;
-    name: string;
-    visible: boolean;
-    extension: string | null;
-    size: string;
-    reltuples: number;
-    relpages: number;
-    pages: string;
-    live: string | null;
-    version: number;
-  }>(`
+  // The catalog row as PostgreSQL sends it: bigints as text, the estimate's inputs apart.
+  const r = await client.query<
+    Omit<CatalogRow, 'sizeBytes' | 'stats'> & {
+      size: string;
+      reltuples: number;
+      relpages: number;
+      pages: string;
+      live: string | null;
+      version: number;
+    }
+  >(`
     SELECT c.oid::text AS oid, i.inhparent::text AS parent, c.relkind AS kind, n.nspname AS schema,
            c.relname AS name, pg_table_is_visible(c.oid) AS visible, e.extname AS extension,
            (${size})::text AS size, c.reltuples::float8 AS reltuples, c.relpages AS relpages, (${pages})::text AS pages,
