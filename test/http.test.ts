@@ -157,7 +157,7 @@ describe('HTTP: health, readiness, metrics', () => {
   });
 
   it('remembers the database it first saw, in the store', async () => {
-    const { baselineSnapshot } = await import('../src/guard/watch.js');
+    const { baselineSnapshot } = await import('../src/guard/watch-state.js');
     const b = await baselineSnapshot(createFileStore(dir));
     expect(b?.identity.databaseName).toBe('app');
     expect(b?.tables['public.auth_user']).toEqual({ rows: 40, exact: true, sizeBytes: expect.any(Number) });

@@ -3,7 +3,8 @@ import type { DbStatus } from '../core/status.js';
 import type { Warning } from '../core/warning.js';
 import { type GuardConfig, guard } from '../guard/guard.js';
 import { saveSnapshot } from '../guard/snapshot-history.js';
-import { baselineSnapshot, DATA_LOSS } from '../guard/watch.js';
+import { DATA_LOSS } from '../guard/watch.js';
+import { baselineSnapshot } from '../guard/watch-state.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { createCatalog } from '../store/catalog.js';
 

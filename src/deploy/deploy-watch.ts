@@ -6,7 +6,7 @@ import { errorReport, type Report } from '../core/report.js';
 import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { GuardConfig } from '../guard/guard.js';
-import { baselineSnapshot } from '../guard/watch.js';
+import { baselineSnapshot } from '../guard/watch-state.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { dataLossWarnings, describeChanges, rememberFirstSight } from './baseline.js';
 import { deployReport } from './deploy-report.js';

@@ -7,7 +7,7 @@ import type { Level, Report, ReportSection } from '../core/report.js';
 import { snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { GuardConfig } from '../guard/guard.js';
-import { baselineSnapshot } from '../guard/watch.js';
+import { baselineSnapshot } from '../guard/watch-state.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { BackupManifest } from '../store/manifest.js';
 import { dataLossWarnings, rememberFirstSight } from './baseline.js';

@@ -5,7 +5,7 @@ import { attemptsOf, createCatalog, goodBackupsOf } from '../store/catalog.js';
 import { type BackupManifest, isGood } from '../store/manifest.js';
 import type { OpenWarning } from './guard.js';
 import { listSnapshots, loadSnapshot, nearestBefore } from './snapshot-history.js';
-import { loadWatchState } from './watch.js';
+import { loadWatchState } from './watch-state.js';
 
 const H = 3_600_000;
 const D = 24 * H;

@@ -4,7 +4,7 @@ import type { Notifier } from '../core/notifier.js';
 import { rememberFirstSight } from '../deploy/baseline.js';
 import { createDeployWatch } from '../deploy/deploy-watch.js';
 import { mountDeployWebhooks } from '../deploy/webhook-route.js';
-import { loadWatchState } from '../guard/watch.js';
+import { loadWatchState } from '../guard/watch-state.js';
 import type { Services } from '../main.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { mountOpsRoutes, throttleRefresh } from './http-routes.js';
