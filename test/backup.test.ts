@@ -10,6 +10,7 @@ import { seedDemo } from '../src/demo/seed.js';
 import { createMetrics } from '../src/serve/metrics.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
+import { canMountTmpfs } from './helpers/small-disk.js';
 
 const db = useTestCluster();
 const closers: (() => Promise<void>)[] = [];
@@ -400,17 +401,7 @@ describe('a store that cannot be written', () => {
   afterAll(() => {
     if (mounted) execFileSync('umount', [mounted]);
   });
-  const canMount = (() => {
-    if (process.getuid?.() !== 0) return false;
-    const probe = mkdtempSync(join(tmpdir(), 'dbwarden-mnt-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
-      execFileSync('umount', [probe]);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+  const canMount = canMountTmpfs();
 
   it.runIf(canMount)('disk full: a clear error, and the older backups stay intact', async () => {
     mounted = mkdtempSync(join(tmpdir(), 'dbwarden-full-'));

@@ -65,6 +65,32 @@ afterAll(async () => {
   await services?.close();
 });
 
+/** A second server on `store` with deploy backups on (the runtime `serve` runs), posting into `reports`. */
+async function serveHooks(store: string, reports: Report[]) {
+  const port = await freePort();
+  const services = await buildServices({
+    env: {
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      DBWARDEN_STORE: store,
+      DBWARDEN_WEBHOOK_SECRET: SECRET,
+      DBWARDEN_BACKUP_ON_DEPLOY: '1',
+      LOG_LEVEL: 'silent',
+    },
+  });
+  const runtime = await startRuntime({
+    services,
+    metrics: createMetrics({ defaults: false }),
+    store: services.store,
+    notifier: { name: 'test', post: async (r) => void reports.push(r) },
+    chats: () => [],
+    backups: services.backups,
+    abortBackups: () => {},
+    signals: false,
+  });
+  return { port, services, runtime };
+}
+
 const post = async (path: string, body: string | Buffer, headers: Record<string, string> = {}) => {
   const res = await fetch(`${base}${path}`, {
     method: 'POST',
@@ -226,28 +252,11 @@ describe('POST /hooks/deploy', () => {
   });
 
   it('takes a verified backup when a deploy starts, with DBWARDEN_BACKUP_ON_DEPLOY=1', async () => {
-    const port = await freePort();
-    const store = mkdtempSync(join(dir, 'on-deploy-'));
-    const s2 = await buildServices({
-      env: {
-        DATABASE_URL: db.url,
-        PORT: String(port),
-        DBWARDEN_STORE: store,
-        DBWARDEN_WEBHOOK_SECRET: SECRET,
-        DBWARDEN_BACKUP_ON_DEPLOY: '1',
-        LOG_LEVEL: 'silent',
-      },
-    });
-    const r2 = await startRuntime({
+    const {
+      port,
       services: s2,
-      metrics: createMetrics({ defaults: false }),
-      store: s2.store,
-      notifier: { name: 'test', post: async (r) => void posted.push(r) },
-      chats: () => [],
-      backups: s2.backups,
-      abortBackups: () => {},
-      signals: false,
-    });
+      runtime: r2,
+    } = await serveHooks(mkdtempSync(join(dir, 'on-deploy-')), posted);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/hooks/deploy/${SECRET}`, {
         method: 'POST',
@@ -267,27 +276,7 @@ describe('POST /hooks/deploy', () => {
     const store = mkdtempSync(join(dir, 'replays-'));
     const reports: Report[] = [];
     const start = async () => {
-      const port = await freePort();
-      const s = await buildServices({
-        env: {
-          DATABASE_URL: db.url,
-          PORT: String(port),
-          DBWARDEN_STORE: store,
-          DBWARDEN_WEBHOOK_SECRET: SECRET,
-          DBWARDEN_BACKUP_ON_DEPLOY: '1',
-          LOG_LEVEL: 'silent',
-        },
-      });
-      const r = await startRuntime({
-        services: s,
-        metrics: createMetrics({ defaults: false }),
-        store: s.store,
-        notifier: { name: 'test', post: async (x) => void reports.push(x) },
-        chats: () => [],
-        backups: s.backups,
-        abortBackups: () => {},
-        signals: false,
-      });
+      const { port, services: s, runtime: r } = await serveHooks(store, reports);
       const send = async (body: string, headers: Record<string, string>) => {
         const res = await fetch(`http://127.0.0.1:${port}/hooks/deploy`, {
           method: 'POST',

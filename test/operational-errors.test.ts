@@ -10,6 +10,7 @@ import { useTestCluster } from './helpers/cluster.js';
 import { FakeDiscord } from './helpers/fake-discord.js';
 import { type FakeSlack, startFakeSlack } from './helpers/fake-slack.js';
 import { useS3Server } from './helpers/s3-server.js';
+import { canMountTmpfs } from './helpers/small-disk.js';
 import { spawnCli } from './helpers/spawn-cli.js';
 
 // Failures of the world dbwarden runs in (chat outages, refused tokens, store permissions, damaged files) are
@@ -120,17 +121,7 @@ describe('a backup store dbwarden may not write', () => {
   afterAll(() => {
     if (mounted) execFileSync('umount', [mounted]);
   });
-  const canMount = (() => {
-    if (!asRoot) return false;
-    const probe = mkdtempSync(join(tmpdir(), 'dbwarden-mnt-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
-      execFileSync('umount', [probe]);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+  const canMount = canMountTmpfs();
 
   // A real read-only mount: EROFS stops root too.
   it.runIf(canMount)(

@@ -3,12 +3,13 @@ import { echo } from '../core/echo.js';
 import { DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity, sameIdentity } from '../core/identity.js';
 import { clientConfigOf, libpqEnvOf } from '../core/libpq.js';
+import { countRows } from '../core/tables.js';
 import { maskUrl, parsePostgresUrl, type Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Catalog } from '../store/catalog.js';
 import { listArchive, restoreArchive } from './archive.js';
 import { assertNewEnough, findTool } from './pg-tools.js';
-import { countRows, listDumpedTables } from './table-counts.js';
+import { listDumpedTables } from './table-counts.js';
 import { verifyChecksum } from './verify.js';
 
 export interface RestoreOptions {

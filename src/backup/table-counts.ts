@@ -1,8 +1,6 @@
 import type pg from 'pg';
 import { listTables, tableKey } from '../core/tables.js';
 
-export { countRows, qualified } from '../core/tables.js';
-
 /**
  * The tables whose data a backup of this database holds, as "schema.table" sorted: core/tables.ts's list
  * (partitioned tables as one table) without extension-owned tables.

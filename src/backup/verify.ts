@@ -3,13 +3,14 @@ import pg from 'pg';
 import { asDbwardenError, BackupFailed, DbwardenError } from '../core/errors.js';
 import { readIdentity, sameIdentity } from '../core/identity.js';
 import { clientConfigOf, libpqEnvOf } from '../core/libpq.js';
+import { countRows } from '../core/tables.js';
 import { parsePostgresUrl, type Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Catalog } from '../store/catalog.js';
 import type { BackupManifest } from '../store/manifest.js';
 import { listArchive, restoreArchive } from './archive.js';
 import type { PgTool } from './pg-tools.js';
-import { countRows, listDataRelations } from './table-counts.js';
+import { listDataRelations } from './table-counts.js';
 
 /** Re-read a stored object and hash it: what is in the store, not what we meant to write. */
 export async function hashObject(store: BlobStore, key: string): Promise<{ sha256: string; size: number }> {

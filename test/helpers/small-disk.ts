@@ -60,3 +60,11 @@ export function mountSmallDisk(sizeKb = 2048): SmallDisk | null {
     },
   };
 }
+
+/** Whether this machine lets the tests mount a tmpfs (root with CAP_SYS_ADMIN): tests that need one skip otherwise. */
+export function canMountTmpfs(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const disk = mountSmallDisk(1024);
+  disk?.unmount();
+  return disk !== null;
+}
