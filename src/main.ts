@@ -50,6 +50,8 @@ export interface Services {
   readonly backups: BackupService;
   /** The manifests in the store: read, rewrite after verify, restore from. */
   readonly catalog: Catalog;
+  /** Whose backups count: the database that answers, else the one last seen at this address; null when unknown. */
+  whoseBackups(): Promise<DbIdentity | null>;
   /** Where backups and dbwarden's memory (snapshots, open warnings, run markers) live. */
   readonly store: BlobStore;
   readonly clock: () => Date;
@@ -122,13 +124,15 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
    */
   const backupIdentity = async (probed: DbIdentity | null): Promise<DbIdentity | null> =>
     probed ?? (await lastSeenAt(store, target.display).catch(() => null))?.identity ?? null;
+  const whoseBackups = async () =>
+    backupIdentity(await target.readOnly((c) => readIdentity(c)).catch(() => null));
   const rawBackups = createBackupService({
     target,
     store,
     config,
     clock,
     logger,
-    identity: async () => backupIdentity(await target.readOnly((c) => readIdentity(c)).catch(() => null)),
+    identity: () => whoseBackups(),
     ...(opts.backupMetrics ? { metrics: opts.backupMetrics } : {}),
   });
   const backups = opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups;
@@ -202,6 +206,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     redact,
     backups,
     catalog: rawBackups.catalog,
+    whoseBackups,
     store,
     clock,
     notifier,

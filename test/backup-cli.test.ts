@@ -95,6 +95,27 @@ describe('dbwarden backup, backups, verify, restore', () => {
     expect(JSON.parse(missing.out).error.code).toBe('backup-not-found');
   });
 
+  it('ids: `latest`, a unique prefix or the last characters; an ambiguous or unknown one is refused', async () => {
+    const listed = JSON.parse((await cli(['backups', '--json'])).out) as { id: string; status: string }[];
+    const newestGood = listed.find((m) => m.status === 'complete')!.id;
+    expect(JSON.parse((await cli(['verify', 'latest', '--json'])).out)).toMatchObject({
+      id: newestGood,
+      ok: true,
+    });
+    expect(JSON.parse((await cli(['verify', id.slice(-6), '--json'])).out)).toMatchObject({ id, ok: true });
+    expect(JSON.parse((await cli(['verify', id.slice(0, -2), '--json'])).out)).toMatchObject({
+      id,
+      ok: true,
+    });
+    const ambiguous = await cli(['verify', '2', '--json']);
+    expect(ambiguous.code).toBe(1);
+    expect(JSON.parse(ambiguous.out).error).toMatchObject({ code: 'backup-ambiguous' });
+    expect(JSON.parse(ambiguous.out).error.message).toContain('matches 3 backups');
+    const unknown = await cli(['verify', 'ffffff']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/No backup ffffff in .*\n.*`latest`/);
+  });
+
   it('round trip: drop the data, restore, identical counts and rows; unsafe restores refused', async () => {
     const before = (await adminQuery(db.url, sample)).rows[0];
     expect(Number(before.tx)).toBe(20000);

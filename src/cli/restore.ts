@@ -5,8 +5,10 @@ import { EXIT, openServices, type Verb } from './verb.js';
 export const restoreVerb: Verb = {
   name: 'restore',
   summary: 'Restore a backup into a database (never the guarded one unless told so)',
-  usage: 'dbwarden restore <id> --to <postgres-url> [--clean] [--i-know-this-is-production] [--json]',
+  usage:
+    'dbwarden restore <id|latest|prefix> --to <postgres-url> [--clean] [--i-know-this-is-production] [--json]',
   help: [
+    '<id>     a whole id, `latest` (the newest good backup of this database), or a unique prefix of the id or of its last characters',
     '--to <url>                     the database to restore into (create it first)',
     '--clean                        the database is not empty: drop and recreate the backup’s objects',
     '--i-know-this-is-production    allow restoring into the database dbwarden guards',
@@ -40,7 +42,7 @@ export const restoreVerb: Verb = {
       const r = await restoreBackup({
         store: services.store,
         catalog,
-        id: positionals[0]!,
+        id: await catalog.resolve(positionals[0]!, services.whoseBackups),
         toUrl: to,
         clean: Boolean(values.clean),
         iKnowThisIsProduction: Boolean(values['i-know-this-is-production']),

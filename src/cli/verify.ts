@@ -6,8 +6,9 @@ import { EXIT, openServices, type Verb } from './verb.js';
 export const verifyVerb: Verb = {
   name: 'verify',
   summary: 'Check a backup: checksum, pg_restore --list, and with --drill a restore into a scratch database',
-  usage: 'dbwarden verify <id> [--drill] [--json]',
+  usage: 'dbwarden verify <id|latest|prefix> [--drill] [--json]',
   help: [
+    '<id>     a whole id, `latest` (the newest good backup of this database), or a unique prefix of the id or of its last characters',
     '--drill  also restore it into DBWARDEN_DRILL_URL (or a temporary database) and compare row counts',
     '--json   print {id, ok, verified, verifiedAt, drill, error?}',
     'The result is recorded in the backup’s manifest. Exit 0 when every check passed, 1 otherwise.',
@@ -21,8 +22,8 @@ export const verifyVerb: Verb = {
     ]);
     const services = await openServices({ env, logDestination: stderr });
     try {
-      const id = positionals[0]!;
       const catalog = services.catalog;
+      const id = await catalog.resolve(positionals[0]!, services.whoseBackups);
       const m = await catalog.read(id);
       if (!m)
         throw new DbwardenError(

@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'timeout',
   'cancelled',
   'backup-not-found',
+  'backup-ambiguous',
   'pg-dump-failed',
   'dump-incomplete',
   'archive-unreadable',

@@ -48,6 +48,11 @@ export interface Catalog {
   /** The newest good backup of the database with this identity (see goodBackupsOf), or null. */
   newestGood(identity: DbIdentity | null): Promise<BackupManifest | null>;
   /**
+   * The id a person meant (see resolveBackupRef): `latest` is the newest good backup of the database whose identity
+   * `whose` gives (asked only for `latest`). Throws `backup-not-found` or `backup-ambiguous` with what to type instead.
+   */
+  resolve(ref: string, whose: () => Promise<DbIdentity | null>): Promise<string>;
+  /**
    * Remove what crashed runs left: temporary dumps, published dumps without a manifest, and the store's
    * unfinished writes (a killed process's `.partial-` files) from before `startedAt`, the cleaning backup's start.
    * Call only while holding the backup lock, so no running backup owns them.
@@ -108,6 +113,16 @@ export function createCatalog(store: BlobStore): Catalog {
     async newestGood(identity) {
       return newestGoodOf(await catalog.list(), identity);
     },
+    async resolve(ref, whose) {
+      if (isBackupId(ref)) return ref; // a whole id: read() says whether it exists, with its own message
+      const { manifests, unreadable } = await catalog.scan();
+      const identity = ref.trim().toLowerCase() === LATEST ? await whose() : null;
+      const ids = [...manifests, ...unreadable].map((m) => m.id);
+      return resolveBackupRef(ref, ids, newestGoodOf(manifests, identity)?.id ?? null, {
+        location: store.location,
+        identityKnown: identity !== null,
+      });
+    },
     async cleanLeftovers(startedAt) {
       const all = await store.list(MANIFEST_PREFIX);
       const manifests = new Set(all.map((b) => b.key).filter((k) => k.endsWith('.json')));
@@ -166,6 +181,55 @@ export function newestGoodOf(
   identity: DbIdentity | null,
 ): BackupManifest | null {
   return goodBackupsOf(manifests, identity)[0] ?? null;
+}
+
+/** The word that names the newest good backup of the guarded database wherever an id is asked for. */
+export const LATEST = 'latest';
+
+/**
+ * The backup id meant by what a person typed: `latest` (the newest good backup, passed in), a whole id, or any
+ * unique prefix of an id or of its random suffix (`a1b2` for `20261124T030000.123Z-a1b2c3`), so ids can be typed
+ * on a phone. `ids` is every backup in the store, newest first. Not found and ambiguous are errors saying what to type.
+ */
+export function resolveBackupRef(
+  ref: string,
+  ids: readonly string[],
+  newestGood: string | null,
+  where: { location: string; identityKnown: boolean },
+): string {
+  const typed = ref.trim();
+  if (typed.toLowerCase() === LATEST) {
+    if (newestGood) return newestGood;
+    throw new DbwardenError(
+      'backup-not-found',
+      where.identityKnown
+        ? `No good backup of this database in ${where.location} yet, so there is no "latest".`
+        : `Cannot tell which backups in ${where.location} are this database's: it does not answer and dbwarden has no record of it, so there is no "latest".`,
+      where.identityKnown
+        ? 'Take one with `dbwarden backup`, or name a backup id from `dbwarden backups`.'
+        : 'Name a backup id from `dbwarden backups`.',
+    );
+  }
+  if (ids.includes(typed)) return typed;
+  const lower = typed.toLowerCase();
+  const suffix = (id: string) => id.slice(id.lastIndexOf('-') + 1);
+  const matches =
+    lower.length === 0
+      ? []
+      : ids.filter((id) => id.toLowerCase().startsWith(lower) || suffix(id).startsWith(lower));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0)
+    throw new DbwardenError(
+      'backup-not-found',
+      `No backup ${echo(typed)} in ${where.location}`,
+      'List backups with `dbwarden backups`; type a whole id, its last characters (e.g. `a1b2`), or `latest`.',
+    );
+  const shown = matches.slice(0, 5).join(', ');
+  throw new DbwardenError(
+    'backup-ambiguous',
+    `${echo(typed)} matches ${matches.length} backups in ${where.location}: ${shown}${matches.length > 5 ? ', …' : ''}`,
+    'Type more of the id (or `latest` for the newest good backup).',
+  );
 }
 
 /** A manifest's text as a manifest, or why it is not one (damaged JSON, missing id or status). */
