@@ -11,7 +11,8 @@ import type { PreflightResult } from './preflight-report.js';
  * with `{"error"}` when nothing ran; otherwise 200 at once, then a newline every KEEPALIVE_MS while the preflight
  * runs (a backup can take minutes; idle proxies and clients must not cut it), then one JSON object: the verdict as
  * `preflight --json` prints it plus `text`, the report as `preflight` prints it. JSON parsers skip the leading
- * newlines. The HTTP status is 200 whatever the verdict: the verdict is in `exitCode`.
+ * newlines. The HTTP status is 200 whatever the verdict: the verdict is in `exitCode`. With `?format=text` the
+ * answer is the report as text and, on its last line, the exit code alone (for shell clients without a JSON parser).
  */
 export const MAX_PREFLIGHT_BYTES = 5 * 1024 * 1024;
 export const KEEPALIVE_MS = 10_000;
@@ -37,15 +38,36 @@ export type PreflightRequestBody = z.infer<typeof preflightRequestSchema>;
 /** The answer once the preflight ran. */
 export type RemoteVerdict = PreflightResult & { text: string };
 
-/** A body as received → the request, or a reason fit for a 400 (never echoing the SQL). */
+const flag = (v: string | null) =>
+  v === null ? undefined : ['1', 'true', 'yes', 'on'].includes(v.toLowerCase());
+
+/**
+ * A body as received → the request, or a reason fit for a 400 (never echoing the SQL). JSON as above, or, for
+ * shell clients (curl), the SQL itself as `Content-Type: application/sql` with the flags in the query string
+ * (`?strict=1&backup=1&allowDestructive=1&name=pending.sql&timeoutSeconds=600`).
+ */
 export function parsePreflightRequest(
   body: Buffer,
+  contentType: string | undefined,
+  query: URLSearchParams,
 ): { ok: true; request: PreflightRequestBody } | { ok: false; reason: string } {
   let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    return { ok: false, reason: `the body is not JSON: ${(err as Error).message.slice(0, 200)}` };
+  if (/^(application\/sql|text\/plain)\b/i.test(contentType ?? '')) {
+    const seconds = query.get('timeoutSeconds');
+    json = {
+      migrations: [{ name: query.get('name') || 'request.sql', sql: body.toString('utf8') }],
+      strict: flag(query.get('strict')),
+      backup: flag(query.get('backup')),
+      allowDestructive: flag(query.get('allowDestructive')),
+      timeoutSeconds: seconds === null ? undefined : Number(seconds),
+      source: query.get('source') ?? 'sql',
+    };
+  } else {
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      return { ok: false, reason: `the body is not JSON: ${(err as Error).message.slice(0, 200)}` };
+    }
   }
   const r = preflightRequestSchema.safeParse(json);
   if (r.success) return { ok: true, request: r.data };

@@ -66,12 +66,17 @@ export function mountRemotePreflight(http: HttpServer, deps: PreflightRouteDeps)
       if (err instanceof BodyTooLarge) return refuse(res, 413, `body over ${MAX_PREFLIGHT_BYTES} bytes`);
       throw err;
     }
-    const parsed = parsePreflightRequest(body);
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const parsed = parsePreflightRequest(body, req.headers['content-type'], query);
+    const asText = query.get('format') === 'text';
     if (!parsed.ok) return refuse(res, 400, parsed.reason);
     const r = parsed.request;
 
     // Committed now: the answer is 200 and its body the verdict; newlines keep the connection alive meanwhile.
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      'content-type': asText ? 'text/plain; charset=utf-8' : 'application/json',
+      'cache-control': 'no-store',
+    });
     res.write('\n');
     const beat = setInterval(() => res.write('\n'), keepAliveMs);
     const strict = r.strict ?? false;
@@ -108,7 +113,7 @@ export function mountRemotePreflight(http: HttpServer, deps: PreflightRouteDeps)
         },
         'remote preflight',
       );
-      res.end(`${JSON.stringify(verdict)}\n`);
+      res.end(asText ? `${verdict.text}\n${verdict.exitCode}\n` : `${JSON.stringify(verdict)}\n`);
     } catch (err) {
       // runPreflight turns every step's failure into a problem; reaching here is dbwarden itself failing.
       const message = deps.redact(String((err as Error).message ?? err));
