@@ -236,6 +236,21 @@ describe('remote preflight: POST /preflight on a real serve', () => {
     expect(refused.err).toContain('dbwarden answered 401');
     expect(refused.err).not.toContain(TOKEN);
     expect((await runCliCaptured(['preflight', '--remote', base, '--sql', SAFE], wrong)).code).toBe(0);
+    // Listing the pending SQL failed here: the service reports it as dbwarden failing, as a local run does.
+    const missing = await runCliCaptured(
+      ['preflight', '--remote', base, '--sql', 'no/such.sql', '--json'],
+      env,
+    );
+    expect(missing.code).toBe(0);
+    expect(JSON.parse(missing.out)).toMatchObject({
+      verdict: 'warn',
+      problems: ['Cannot read no/such.sql: ENOENT'],
+    });
+    const strictMissing = await runCliCaptured(
+      ['preflight', '--remote', base, '--sql', 'no/such.sql', '--strict'],
+      env,
+    );
+    expect(strictMissing.code).toBe(1);
   });
 
   it.runIf(hasCurl)('accepts the curl example of docs/deploy.md as written', async () => {
