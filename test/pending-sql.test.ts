@@ -1,5 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DJANGO_CLIENT_PATH, djangoClient } from '../src/deploy/django-client.js';
 import { lintSql } from '../src/deploy/migration-lint.js';
 import { pendingFromDjango, pendingFromFiles } from '../src/deploy/pending-sql.js';
 import { useTestCluster } from './helpers/cluster.js';
@@ -59,8 +63,38 @@ describe('pending migration SQL', () => {
 
   it.runIf(hasDjango)('reports a failing manage.py without the database password', async () => {
     const err = await django({ DATABASE_URL: db.url.replace(/\/app$/, '/nope') }).catch((e) => e);
-    expect(err.message).toMatch(/manage.py showmigrations failed/);
+    expect(err.message).toMatch(/Asking Django for unapplied migrations failed \(exit 1\): OperationalError/);
     expect(err.message).not.toContain(db.password);
+  });
+
+  it.runIf(hasDjango)('without DBWARDEN_PYTHON, runs python3, else python', async () => {
+    // A PATH with only `python` on it: python3 is missing, so the second choice must be taken.
+    const bin = mkdtempSync(join(tmpdir(), 'dbwarden-python-'));
+    symlinkSync(PYTHON, join(bin, 'python'));
+    try {
+      const got = await pendingFromDjango({
+        python: null,
+        cwd,
+        env: { PATH: bin, DATABASE_URL: db.url },
+        timeoutMs: 60_000,
+        redact: (s) => s,
+      });
+      expect(Array.isArray(got)).toBe(true);
+      const none = await pendingFromDjango({
+        python: null,
+        cwd,
+        env: { PATH: join(bin, 'empty') },
+        timeoutMs: 5000,
+        redact: (s) => s,
+      }).catch((e) => e);
+      expect(none.message).toContain('Cannot run "python"');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('embeds exactly the Django client of contrib/ (run `npm run docs` after editing it)', () => {
+    expect(djangoClient()).toBe(readFileSync(DJANGO_CLIENT_PATH, 'utf8'));
   });
 
   it('says how to fix a Python command that does not exist', async () => {

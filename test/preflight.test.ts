@@ -30,8 +30,8 @@ async function preflight(args: string[], env: Record<string, string> = {}) {
     LOG_LEVEL: 'info',
     ...env,
   });
-  // Without a chat, the post is the report's text on stderr (stdout carries the report or --json).
-  const posts = err.split('\n').filter((l) => /^(✅|⚠️|🚨) Deploy preflight/.test(l));
+  // Without a chat, the post is the report: on stdout as text (printed once), on stderr beside --json.
+  const posts = `${out}\n${err}`.split('\n').filter((l) => /^(✅|⚠️|🚨) Deploy preflight/.test(l));
   return { code, out, err, posts, json: args.includes('--json') ? JSON.parse(out) : null };
 }
 
@@ -71,7 +71,13 @@ describe('dbwarden preflight', () => {
     expect(r.out).toContain('Destructive statements pending');
     expect(r.out).toMatch(/prisma_migration\.sql:9 drop-table — DROP TABLE "Session"/);
     expect(r.out).toContain('drop-column');
+    // Without a chat the post is the report: printed once, not once as a post and again as the output.
     expect(r.posts).toEqual(['🚨 Deploy preflight: the deploy is stopped (--strict)']);
+    expect(r.err).not.toContain('Deploy preflight');
+    // The stop says how one reviewed deploy gets through.
+    expect(r.out).toContain(
+      'Checked them and they are meant? Set DBWARDEN_ALLOW_DESTRUCTIVE=1 for this one deploy (where the preflight runs), then remove it.',
+    );
 
     const warned = await preflight(['--sql', DESTRUCTIVE, '--json'], { DBWARDEN_STORE: store });
     expect(warned.code).toBe(0);
@@ -86,6 +92,40 @@ describe('dbwarden preflight', () => {
     expect(allowed.json.destructive).toBe(true);
     expect(allowed.json.problems).toEqual([]);
     expect(allowed.code).toBe(0);
+    const allowedText = await preflight(['--sql', DESTRUCTIVE, '--strict'], {
+      DBWARDEN_STORE: store,
+      DBWARDEN_ALLOW_DESTRUCTIVE: '1',
+    });
+    expect(allowedText.out).toContain(
+      'Let through: DBWARDEN_ALLOW_DESTRUCTIVE=1 is set (a person checked them).',
+    );
+  });
+
+  it('without DATABASE_URL, --sql lints the files alone: no database, no backup, nothing posted', async () => {
+    const env = { PATH: process.env.PATH ?? '', DBWARDEN_STORE: newStore() };
+    const blocked = await runCliCaptured(['preflight', '--sql', DESTRUCTIVE, '--strict'], env);
+    expect(blocked.code).toBe(3);
+    expect(blocked.out).toContain('Destructive statements pending');
+    expect(blocked.out).toContain('no database given (DATABASE_URL unset): the SQL was only linted');
+    expect(blocked.out.match(/Deploy preflight: the deploy is stopped/g)).toHaveLength(1);
+    expect(blocked.err).toBe('');
+    const json = JSON.parse(
+      (await runCliCaptured(['preflight', '--sql', SAFE, '--json', '--strict'], env)).out,
+    );
+    expect(json).toMatchObject({
+      verdict: 'pass',
+      exitCode: 0,
+      database: { state: 'none', reachable: false },
+      pending: [SAFE],
+      backup: null,
+      problems: [],
+      posted: false,
+    });
+    const nothing = await runCliCaptured(['preflight', '--strict'], env);
+    expect(nothing.code).toBe(1);
+    expect(nothing.err).toContain(
+      'DATABASE_URL is not set and no --sql or --django given: nothing to check.',
+    );
   });
 
   it('takes a verified pre-migration backup when destructive SQL is pending, and names it in the post', async () => {

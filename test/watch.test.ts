@@ -468,6 +468,15 @@ describe('watch against a real database', () => {
     const third = await cli(['watch', '--once']);
     expect(third.code).toBe(0);
     expect(third.out).toContain('No warnings');
+    // Without a chat, a warning is printed once: as the post when it is new, as the round's report while open.
+    await db.sql('DELETE FROM auth_user WHERE id > 5');
+    const fresh = await cli(['watch', '--once']);
+    expect(fresh.code).toBe(3);
+    expect(fresh.out.match(/Rows vanished \[rows-dropped\]/g), fresh.out).toHaveLength(1);
+    expect(fresh.err).not.toContain('Rows vanished');
+    const still = await cli(['watch', '--once']);
+    expect(still.code).toBe(3);
+    expect(still.out.match(/Rows vanished \[rows-dropped\]/g)).toHaveLength(1);
   });
 
   it('`dbwarden watch` keeps watching on its cron until SIGTERM, posting a new loss as it happens', async () => {

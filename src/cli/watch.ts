@@ -18,7 +18,8 @@ export const watchVerb: Verb = {
     const services = await openServices({
       env,
       logDestination: stderr,
-      consoleOutput: stderr,
+      // Without a chat the posts are printed: on stdout, where the rest of the round's report goes (see below).
+      consoleOutput: values.once && !values.json ? stdout : stderr,
     });
     try {
       if (!values.once) {
@@ -32,13 +33,19 @@ export const watchVerb: Verb = {
           `${JSON.stringify({ reachable: r.reachable, warnings: r.warnings, posted: r.posted }, null, 2)}\n`,
         );
       } else {
-        const report = warningsReport(r.warnings, {
-          target: services.target,
-          timezone: services.config.timezone,
-          now: services.clock(),
-        });
-        stdout.write(`${renderText(report, { color: Boolean((stdout as { isTTY?: boolean }).isTTY) })}\n`);
-        if (r.posted.length > 0)
+        // Without a chat a posted warning is already on stdout: print each warning once, the unposted ones here.
+        const printed =
+          services.notifier.name === 'console' ? new Set(r.posted.map((p) => p.code)) : new Set();
+        const rest = r.warnings.filter((w) => !printed.has(w.code));
+        if (rest.length > 0 || r.posted.length === 0) {
+          const report = warningsReport(rest, {
+            target: services.target,
+            timezone: services.config.timezone,
+            now: services.clock(),
+          });
+          stdout.write(`${renderText(report, { color: Boolean((stdout as { isTTY?: boolean }).isTTY) })}\n`);
+        }
+        if (r.posted.length > 0 && services.notifier.name !== 'console')
           stdout.write(
             `\nPosted to ${services.notifier.name}: ${r.posted.map((p) => `${p.code} (${p.kind})`).join(', ')}\n`,
           );

@@ -265,13 +265,17 @@ export const VARS = {
 
   DBWARDEN_PYTHON: {
     schema: z.string().min(1),
-    default: 'python',
-    doc: 'Command that runs Python for preflight --django.',
+    doc: 'Command that runs Python for preflight --django (default: python3, else python).',
   },
   DBWARDEN_ALLOW_DESTRUCTIVE: {
     schema: bool,
     default: '0',
-    doc: 'Let preflight --strict pass with destructive migrations pending.',
+    doc: 'Let preflight --strict pass with destructive migrations pending (set it for one reviewed deploy).',
+  },
+  DBWARDEN_API_TOKEN: {
+    schema: z.string().min(24, 'must be at least 24 characters (e.g. openssl rand -hex 32)'),
+    secret: true,
+    doc: 'Turns on POST /preflight (remote preflight): clients send Authorization: Bearer <token>.',
   },
   DBWARDEN_WEBHOOK_SECRET: {
     schema: z.string().min(16),
@@ -338,8 +342,11 @@ export interface Config {
   guard: { backupMaxAgeMs: number; rowsDropPct: number; unreachableChecks: number };
   schedule: { watchCron: string; backupCron: string; digestCron: string };
   deploy: {
-    python: string;
+    /** null: python3, else python. */
+    python: string | null;
     allowDestructive: boolean;
+    /** DBWARDEN_API_TOKEN: POST /preflight answers only when set. */
+    apiToken: string | null;
     webhookSecret: string | null;
     backupOnDeploy: boolean;
   };
@@ -442,8 +449,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       digestCron: v.DBWARDEN_DIGEST_CRON,
     },
     deploy: {
-      python: v.DBWARDEN_PYTHON,
+      python: v.DBWARDEN_PYTHON ?? null,
       allowDestructive: v.DBWARDEN_ALLOW_DESTRUCTIVE,
+      apiToken: v.DBWARDEN_API_TOKEN ?? null,
       webhookSecret: v.DBWARDEN_WEBHOOK_SECRET ?? null,
       backupOnDeploy: v.DBWARDEN_BACKUP_ON_DEPLOY,
     },

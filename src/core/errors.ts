@@ -55,6 +55,7 @@ export const ERROR_CODES = [
   'discord-call-failed',
   'chat-post-failed',
   'django-failed',
+  'remote-preflight-failed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -18,6 +18,32 @@ export interface HttpServer {
   readonly server: Server;
 }
 
+/** A request body over the route's limit (answer 413). */
+export class BodyTooLarge extends Error {}
+
+/**
+ * A request body, up to `max` bytes: refused at once when Content-Length says more, and as soon as the stream
+ * passes the limit otherwise, so an oversized body is never buffered whole.
+ */
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
 /** Did the request fail because the client hung up (Node's "aborted" ECONNRESET on the request stream)? */
 function clientWentAway(req: IncomingMessage, err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { echo } from '../core/echo.js';
 import { DbwardenError, ToolMissing } from '../core/errors.js';
+import { djangoClient } from './django-client.js';
 
 /** SQL a deploy is about to run, with where it came from. */
 export interface PendingSql {
@@ -26,41 +27,58 @@ export async function pendingFromFiles(paths: string[]): Promise<PendingSql[]> {
 }
 
 export interface DjangoOptions {
-  /** How to run Python, split on spaces into a command and its arguments (no shell): "python", "poetry run python". */
-  python: string;
+  /**
+   * How to run Python, split on spaces into a command and its arguments (no shell): "python3", "poetry run python".
+   * null: python3, else python (DBWARDEN_PYTHON unset).
+   */
+  python: string | null;
   cwd: string;
   env: NodeJS.ProcessEnv;
   timeoutMs: number;
   redact: (s: string) => string;
 }
 
-/** Unapplied Django migrations and the SQL of each, from Django itself: `showmigrations --plan`, then `sqlmigrate`. */
+/** Tried in order when DBWARDEN_PYTHON is unset: Debian and most images name it python3, some only python. */
+const DEFAULT_PYTHONS = ['python3', 'python'];
+
+/**
+ * Unapplied Django migrations and the SQL of each, from Django itself: the Django client (the file the app's
+ * pre-deploy command runs against a remote dbwarden) is run with --pending-json, its source on stdin.
+ */
 export async function pendingFromDjango(opts: DjangoOptions): Promise<PendingSql[]> {
-  const plan = await manage(opts, ['showmigrations', '--plan']);
-  const pending = plan
-    .split('\n')
-    .map((l) => /^\[ \]\s+([\w.-]+)\.([\w-]+)/.exec(l.trim()))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ app: m[1]!, name: m[2]! }));
-  const out: PendingSql[] = [];
-  // One at a time: sqlmigrate loads the whole project each run, and two cores are all some hosts have.
-  for (const m of pending)
-    out.push({ source: `${m.app}.${m.name}`, sql: await manage(opts, ['sqlmigrate', m.app, m.name]) });
-  return out;
+  const candidates = opts.python ? [opts.python] : DEFAULT_PYTHONS;
+  for (const [i, python] of candidates.entries()) {
+    try {
+      const out = await runClient(opts, python);
+      return parsePending(out);
+    } catch (err) {
+      // Only a missing command moves on to the next candidate; Django failing is the answer.
+      if (!(err instanceof ToolMissing) || i === candidates.length - 1) throw err;
+    }
+  }
+  throw new Error('unreachable');
 }
 
-function manage(opts: DjangoOptions, args: string[]): Promise<string> {
-  const [cmd, ...pre] = opts.python.trim().split(/\s+/);
+function parsePending(out: string): PendingSql[] {
+  const list = JSON.parse(out) as { name: string; sql: string }[];
+  return list.map((m) => ({ source: m.name, sql: m.sql }));
+}
+
+function runClient(opts: DjangoOptions, python: string): Promise<string> {
+  const [cmd, ...pre] = python.trim().split(/\s+/);
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, [...pre, 'manage.py', ...args], {
+    const child = spawn(cmd!, [...pre, '-', '--pending-json'], {
       cwd: opts.cwd,
       env: opts.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
+    // A Python that exits before reading its program closes stdin early: that is reported by 'close' below.
+    child.stdin.on('error', () => {});
+    child.stdin.end(djangoClient());
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -80,8 +98,8 @@ function manage(opts: DjangoOptions, args: string[]): Promise<string> {
       reject(
         new DbwardenError(
           'django-failed',
-          `manage.py ${args[0]} ${signal ? `was stopped after ${Math.round(opts.timeoutMs / 1000)} s` : `failed (exit ${code})`}: ${tail}`,
-          'Run it by hand in the app directory to see the full error.',
+          `Asking Django for unapplied migrations ${signal ? `was stopped after ${Math.round(opts.timeoutMs / 1000)} s` : `failed (exit ${code})`}: ${tail}`,
+          'Run `python manage.py migrate --plan` in the app directory to see the full error.',
         ),
       );
     });

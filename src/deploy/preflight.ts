@@ -1,9 +1,7 @@
 import type { BackupService } from '../backup/service.js';
 import { asDbwardenError } from '../core/errors.js';
-import { formatBytes } from '../core/format.js';
-import { type DbIdentity, identityLabel } from '../core/identity.js';
 import type { Notifier } from '../core/notifier.js';
-import type { Level, Report, ReportSection } from '../core/report.js';
+import type { Report } from '../core/report.js';
 import { snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
 import type { GuardConfig } from '../guard/guard.js';
@@ -11,71 +9,86 @@ import { baselineSnapshot } from '../guard/watch-state.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { BackupManifest } from '../store/manifest.js';
 import { dataLossWarnings, rememberFirstSight } from './baseline.js';
-import { type Finding, hasDestructive, lintSql } from './migration-lint.js';
+import { hasDestructive, lintSql } from './migration-lint.js';
 import type { PendingSql } from './pending-sql.js';
-
-export interface PreflightOptions {
-  /** Exit non-zero when the database was replaced or emptied, destructive SQL is pending unallowed, or dbwarden failed. */
-  strict: boolean;
-  /** Take a backup even when nothing destructive is pending. */
-  backup: boolean;
-  /** DBWARDEN_ALLOW_DESTRUCTIVE: destructive SQL does not block --strict. */
-  allowDestructive: boolean;
-  /** The whole preflight, posting included, ends within this. */
-  timeoutMs: number;
-}
+import {
+  ALLOW_DESTRUCTIVE,
+  PREFLIGHT_EXIT,
+  type PreflightOptions,
+  type PreflightResult,
+  preflightReport,
+} from './preflight-report.js';
 
 export interface PreflightDeps {
-  status: (signal: AbortSignal) => Promise<DbStatus>;
-  /** Where the remembered baseline lives; null when the store could not be opened. */
-  store: BlobStore | null;
-  /** The pending migrations' SQL (files, or Django); null when none was asked for. */
+  /** The database and dbwarden's memory of it; null when none is configured: the pending SQL is only linted. */
+  database: {
+    status: (signal: AbortSignal) => Promise<DbStatus>;
+    /** Where the remembered baseline lives; null when the store could not be opened. */
+    store: BlobStore | null;
+    backups: Pick<BackupService, 'run'> | null;
+    guardConfig: GuardConfig;
+  } | null;
+  /** The pending migrations' SQL (files, Django, or a remote client's request); null when none was asked for. */
   pending: ((timeoutMs: number) => Promise<PendingSql[]>) | null;
-  backups: BackupService | null;
-  notifier: Notifier;
+  /** The team channel; null: nothing is posted (no database, so no channel either). */
+  notifier: Notifier | null;
   environment: string;
-  guardConfig: GuardConfig;
   clock: () => Date;
 }
 
-/** A data-loss warning of the guard, as preflight lists it. */
-export interface DataLoss {
-  code: string;
-  title: string;
-  message: string;
-  details: string[];
-  /** The command that brings the data back, when a backup from before exists. */
-  restore: string | null;
+/** What a preflight runs against: the services main.ts builds, for `dbwarden preflight` and `serve` alike. */
+export interface PreflightHost {
+  status(): Promise<DbStatus>;
+  readonly store: BlobStore | null;
+  readonly backups: Pick<BackupService, 'run' | 'running'> | null;
+  readonly notifier: Notifier;
+  readonly guardConfig: GuardConfig;
+  readonly clock: () => Date;
+  readonly config: { environment: string; deploy: { allowDestructive: boolean } };
 }
 
-export type DatabaseState = 'same' | 'first-seen' | 'replaced' | 'emptied' | 'unreachable' | 'unknown';
-
-/** What preflight found; `--json` prints it. */
-export interface PreflightResult {
-  verdict: 'pass' | 'warn' | 'block';
-  exitCode: number;
-  database: {
-    display: string;
-    reachable: boolean;
-    state: DatabaseState;
-    identity: DbIdentity | null;
-    remembered: DbIdentity | null;
-    /** The guard's data-loss warnings against its baseline: replaced, emptied, rows dropped, table gone. */
-    dataLoss: DataLoss[];
-  };
-  pending: string[];
-  findings: Finding[];
-  destructive: boolean;
-  backup: { id: string; sizeBytes: number; verified: boolean } | null;
-  /** Why --strict stops (or would stop) the deploy. */
-  blocking: string[];
-  /** What went wrong in dbwarden itself (never blocks without --strict). */
-  problems: string[];
-  posted: boolean;
+/** One preflight as asked for, locally (flags) or remotely (POST /preflight). */
+export interface PreflightRequest {
+  pending: PreflightDeps['pending'];
+  strict: boolean;
+  backup: boolean;
+  /** This deploy's DBWARDEN_ALLOW_DESTRUCTIVE (the app's environment); the service's own setting counts too. */
+  allowDestructive: boolean;
+  timeoutMs: number;
 }
 
-/** Exit codes: 0 pass or warn-only, 3 blocked by findings, 2 database unreachable, 1 dbwarden failed (strict only). */
-export const PREFLIGHT_EXIT = { ok: 0, failure: 1, unreachable: 2, blocked: 3 } as const;
+/**
+ * THE preflight, whoever asks: the CLI and POST /preflight both call this, so a remote verdict is the local one.
+ * With no host (no DATABASE_URL) the pending SQL is linted and nothing else is checked or posted.
+ */
+export function preflightOn(
+  host: PreflightHost | null,
+  req: PreflightRequest,
+  lintOnly: { environment: string; clock: () => Date } = { environment: 'none', clock: () => new Date() },
+): Promise<{ result: PreflightResult; report: Report }> {
+  return runPreflight(
+    {
+      database: host
+        ? {
+            status: () => host.status(),
+            store: host.store,
+            backups: host.backups,
+            guardConfig: host.guardConfig,
+          }
+        : null,
+      pending: req.pending,
+      notifier: host?.notifier ?? null,
+      environment: host?.config.environment ?? lintOnly.environment,
+      clock: host?.clock ?? lintOnly.clock,
+    },
+    {
+      strict: req.strict,
+      backup: req.backup,
+      allowDestructive: req.allowDestructive || Boolean(host?.config.deploy.allowDestructive),
+      timeoutMs: req.timeoutMs,
+    },
+  );
+}
 
 class OutOfTime extends Error {}
 
@@ -117,7 +130,7 @@ export async function runPreflight(
     database: {
       display: '',
       reachable: false,
-      state: 'unknown',
+      state: deps.database ? 'unknown' : 'none',
       identity: null,
       remembered: null,
       dataLoss: [],
@@ -133,24 +146,27 @@ export async function runPreflight(
 
   // 1. The database: reachable, and the one dbwarden remembers?
   let status: DbStatus | null = null;
+  const db = deps.database;
   try {
-    status = await within('checking the database', (signal) => deps.status(signal));
-    result.database.display = status.target.display;
-    result.database.reachable = status.reachable;
-    result.database.identity = status.identity;
-    if (!status.reachable) {
-      result.database.state = 'unreachable';
-      blocking.push(`The database does not answer: ${status.error?.message ?? 'unknown error'}`);
+    if (db) status = await within('checking the database', (signal) => db.status(signal));
+    if (status) {
+      result.database.display = status.target.display;
+      result.database.reachable = status.reachable;
+      result.database.identity = status.identity;
+      if (!status.reachable) {
+        result.database.state = 'unreachable';
+        blocking.push(`The database does not answer: ${status.error?.message ?? 'unknown error'}`);
+      }
     }
   } catch (err) {
     fail(err);
   }
-  if (status?.reachable) {
+  if (db && status?.reachable) {
     const reading = status;
     try {
-      if (!deps.store)
+      if (!db.store)
         throw new Error('the store is not available: cannot compare with the remembered database');
-      const store = deps.store;
+      const store = db.store;
       const before = await within('reading the remembered database', () => baselineSnapshot(store));
       const current = snapshotFromStatus(reading);
       if (!before) {
@@ -159,7 +175,7 @@ export async function runPreflight(
       } else if (current) {
         result.database.remembered = before.identity;
         const warnings = await within('comparing with the remembered database', () =>
-          dataLossWarnings(store, before, current, deps.guardConfig, deps.clock()),
+          dataLossWarnings(store, before, current, db.guardConfig, deps.clock()),
         );
         result.database.dataLoss = warnings.map((w) => ({
           code: w.code,
@@ -193,15 +209,15 @@ export async function runPreflight(
   result.destructive = hasDestructive(result.findings);
   if (result.destructive && !opts.allowDestructive)
     blocking.push(
-      'Destructive statements are pending (listed above); set DBWARDEN_ALLOW_DESTRUCTIVE=1 for this deploy once a person has checked them.',
+      `Destructive statements are pending (listed above); set ${ALLOW_DESTRUCTIVE}=1 for this deploy once a person has checked them.`,
     );
 
   // 3. A backup before anything destructive runs (or always, with --backup).
-  if ((result.destructive || opts.backup) && status?.reachable) {
-    if (!deps.backups)
+  if (db && (result.destructive || opts.backup) && status?.reachable) {
+    if (!db.backups)
       problems.push('Backups are not available in this dbwarden: no pre-migration backup was taken.');
     else {
-      const backups = deps.backups;
+      const backups = db.backups;
       try {
         const m: BackupManifest = await within('taking the pre-migration backup', (signal) =>
           backups.run({ requestedBy: 'preflight', signal }),
@@ -230,14 +246,16 @@ export async function runPreflight(
 
   // 4. One post to the team channel, bounded by what is left of the time.
   let report = preflightReport(result, opts, deps.environment);
+  const notifier = deps.notifier;
+  if (!notifier) return { result, report };
   const postMs = Math.max(1000, deadline - Date.now());
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      deps.notifier.post(report),
+      notifier.post(report),
       new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`posting to ${deps.notifier.name} took over ${postMs} ms`)),
+          () => reject(new Error(`posting to ${notifier.name} took over ${postMs} ms`)),
           postMs,
         );
       }),
@@ -254,80 +272,4 @@ export async function runPreflight(
     clearTimeout(timer);
   }
   return { result, report };
-}
-
-const findingLine = (f: Finding) =>
-  `${f.source ?? 'sql'}:${f.line} ${f.rule} — ${f.statement.length > 120 ? `${f.statement.slice(0, 119)}…` : f.statement} (${f.why})`;
-
-/** The deploy warning: what will run, what is dangerous about it, and which backup to restore. */
-export function preflightReport(r: PreflightResult, opts: PreflightOptions, environment: string): Report {
-  const level: Level = r.verdict === 'block' ? 'critical' : r.verdict === 'warn' ? 'warn' : 'ok';
-  const sections: ReportSection[] = [];
-  if (r.database.state === 'unreachable')
-    sections.push({
-      title: '🚨 Database unreachable',
-      lines: r.blocking.filter((b) => !b.startsWith('Destructive')),
-    });
-  for (const w of r.database.dataLoss)
-    sections.push({
-      title: `🚨 ${w.title}`,
-      lead: [w.message],
-      lines: w.details,
-      // The way back is never cut to make room.
-      tail: w.restore ? [`Restore: ${w.restore}`] : [],
-    });
-  const destructive = r.findings.filter((f) => f.severity !== 'risky');
-  const risky = r.findings.filter((f) => f.severity === 'risky');
-  if (destructive.length)
-    sections.push({ title: 'Destructive statements pending', lines: destructive.map(findingLine) });
-  if (risky.length) sections.push({ title: 'Risky statements pending', lines: risky.map(findingLine) });
-  if (r.problems.length) sections.push({ title: 'dbwarden could not check everything', lines: r.problems });
-  // The title follows the exit code: with --strict, dbwarden failing stops the deploy as findings do.
-  const outcome =
-    opts.strict && r.exitCode !== PREFLIGHT_EXIT.ok
-      ? r.verdict === 'block'
-        ? 'the deploy is stopped (--strict)'
-        : 'the deploy is stopped: dbwarden could not check everything (--strict)'
-      : r.verdict === 'block'
-        ? 'the deploy goes on (not --strict)'
-        : r.verdict === 'warn'
-          ? 'the deploy goes on'
-          : 'nothing dangerous pending';
-  const stateText: Record<DatabaseState, string> = {
-    same: 'the one dbwarden remembers',
-    'first-seen': 'first seen now: remembered',
-    replaced: '🚨 REPLACED',
-    emptied: '🚨 EMPTIED',
-    unreachable: 'unreachable',
-    unknown: 'not checked',
-  };
-  return {
-    title: `Deploy preflight: ${outcome}`,
-    level,
-    summary:
-      r.verdict === 'pass'
-        ? `Deploy preflight passed: ${r.pending.length} pending migration(s), nothing destructive.`
-        : `Deploy preflight: ${r.blocking[0] ?? r.problems[0] ?? `${r.findings.length} finding(s) in pending migrations`}`,
-    fields: [
-      { label: 'Database', value: r.database.display || 'unknown' },
-      { label: 'Environment', value: environment },
-      {
-        label: 'Identity',
-        value: `${r.database.identity ? identityLabel(r.database.identity) : 'unknown'} (${stateText[r.database.state]})`,
-      },
-      { label: 'Pending', value: r.pending.length ? r.pending.join(', ') : 'no pending migrations given' },
-      {
-        label: 'Backup',
-        value: r.backup
-          ? `${r.backup.id} (${formatBytes(r.backup.sizeBytes)}${r.backup.verified ? ', verified' : ''})`
-          : r.destructive || opts.backup
-            ? 'none taken'
-            : 'not needed',
-      },
-    ],
-    sections,
-    ...(r.backup
-      ? { footer: `Restore if the migration goes wrong: dbwarden restore ${r.backup.id} --to <database-url>` }
-      : {}),
-  };
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpServer } from '../core/http.js';
+import { BodyTooLarge, type HttpServer, readBody } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { createReplayMemory } from './replay-memory.js';
@@ -15,27 +15,6 @@ export interface WebhookRouteDeps {
   onEvent: (event: DeployEvent) => Promise<unknown>;
   /** True once shutdown began: deliveries are refused with 503 so the sender retries elsewhere. */
   stopping?: () => boolean;
-}
-
-class TooLarge extends Error {}
-
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) return reject(new TooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new TooLarge());
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 /** POST /hooks/deploy and /hooks/deploy/<token>: authenticate, read, drop replays, answer 202, then check. */
@@ -57,7 +36,7 @@ export function mountDeployWebhooks(http: HttpServer, deps: WebhookRouteDeps): v
     try {
       body = await readBody(req, MAX_WEBHOOK_BYTES);
     } catch (err) {
-      if (err instanceof TooLarge) return reply(413, { error: `body over ${MAX_WEBHOOK_BYTES} bytes` });
+      if (err instanceof BodyTooLarge) return reply(413, { error: `body over ${MAX_WEBHOOK_BYTES} bytes` });
       throw err;
     }
     const path = (req.url ?? '').split('?')[0] ?? '';

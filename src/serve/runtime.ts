@@ -9,6 +9,7 @@ import type { Services } from '../main.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { mountOpsRoutes, throttleRefresh } from './http-routes.js';
 import type { Metrics } from './metrics.js';
+import { mountRemotePreflight } from './preflight-route.js';
 import { type ChatLink, checkReadiness } from './readiness.js';
 import { drainBackups } from './shutdown.js';
 
@@ -97,6 +98,15 @@ export async function startRuntime(d: RuntimeDeps): Promise<Runtime> {
         onEvent: (event) => track(watch.handle(event)),
       });
     }
+    if (config.deploy.apiToken)
+      mountRemotePreflight(http, {
+        token: config.deploy.apiToken,
+        host: services,
+        logger,
+        redact: services.redact,
+        stopping: () => stopping,
+        track,
+      });
     const port = await http.listen(config.port);
     logger.info({ port }, 'http listening');
   }
