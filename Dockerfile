@@ -1,6 +1,6 @@
 # dbwarden: build with dev dependencies, run with production ones only.
 # No Docker engine runs where dbwarden is developed; test/dockerfile.test.ts lints this file and runs the
-# same install, build and start commands it does.
+# same install, build, entrypoint and start commands it does.
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
@@ -8,11 +8,13 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --omit=optional --no-audit --no-fund
+RUN npm run build && chmod +x dist/cli.js && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 FROM node:22-bookworm-slim
-# The newest pg_dump from the PostgreSQL project's own repository: a newer pg_dump dumps every older server,
-# while Debian's own (15) cannot dump the 16, 17 and 18 servers PaaS hosts run.
+# The PostgreSQL client (pg_dump, pg_restore) from the PostgreSQL project's own repository, newest by default: a
+# newer pg_dump dumps every older server, while Debian's own (15) cannot dump the 16, 17 and 18 servers PaaS hosts
+# run. Another major: docker build --build-arg PG_MAJOR=17 . (serve logs the pg_dump it found at start).
+ARG PG_MAJOR=18
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && install -d /usr/share/postgresql-common/pgdg \
@@ -20,7 +22,7 @@ RUN apt-get update \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
  && apt-get purge -y curl \
  && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/*
@@ -32,10 +34,12 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-RUN install -d -o node -g node /data
-VOLUME ["/data"]
-USER node
+COPY docker/entrypoint.sh /usr/local/bin/dbwarden-entrypoint
+# `docker run <image> dbwarden preflight …` runs the CLI; /data works without a volume too.
+RUN ln -s /app/dist/cli.js /usr/local/bin/dbwarden && install -d -o node -g node /data
+# No USER and no VOLUME: the entrypoint starts as root, makes a mounted /data writable and drops to "node".
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["/usr/local/bin/dbwarden-entrypoint"]
 CMD ["node", "dist/cli.js", "serve"]
