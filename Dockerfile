@@ -10,10 +10,13 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && chmod +x dist/cli.js && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
-FROM node:22-bookworm-slim
-# The PostgreSQL client (pg_dump, pg_restore) from the PostgreSQL project's own repository, newest by default: a
-# newer pg_dump dumps every older server, while Debian's own (15) cannot dump the 16, 17 and 18 servers PaaS hosts
-# run. Another major: docker build --build-arg PG_MAJOR=17 . (serve logs the pg_dump it found at start).
+# Debian and the build stage's node binary, not the node image: its npm, yarn and headers (~30 MB) never run here.
+FROM debian:bookworm-slim
+# pg_dump and pg_restore from the PostgreSQL project's repository, newest major by default: a newer pg_dump dumps
+# every older server, while Debian's own (15) cannot dump the 16, 17 and 18 servers PaaS hosts run. Another major:
+# docker build --build-arg PG_MAJOR=17 . (serve logs the pg_dump it found at start). The package is unpacked
+# rather than installed: its wrapper scripts need Perl (~48 MB); only the binaries' own libraries are installed,
+# and the build fails if the binaries do not run.
 ARG PG_MAJOR=18
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
@@ -22,10 +25,22 @@ RUN apt-get update \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+ && cd /tmp \
+ && apt-get download "postgresql-client-${PG_MAJOR}" \
+ && apt-get install -y --no-install-recommends $(dpkg-deb -f postgresql-client-*.deb Depends | tr ',' '\n' \
+      | sed -e 's/(.*)//' -e 's/|.*//' -e 's/ //g' | grep -v -e '^postgresql-client-common$' -e '^sensible-utils$') \
+ && dpkg-deb -x postgresql-client-*.deb /tmp/pg \
+ && install -d /usr/lib/postgresql \
+ && mv "/tmp/pg/usr/lib/postgresql/${PG_MAJOR}" /usr/lib/postgresql/ \
+ && rm -rf /tmp/pg postgresql-client-*.deb \
  && apt-get purge -y curl \
  && apt-get autoremove -y \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version \
+ && "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_restore" --version
+# The unprivileged user the entrypoint drops to, as the node image defines it (uid and gid 1000).
+RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
 
 ENV NODE_ENV=production \
     PORT=8080 \
