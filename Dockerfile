@@ -1,6 +1,6 @@
 # dbwarden: build with dev dependencies, run with production ones only.
 # No Docker engine runs where dbwarden is developed; test/dockerfile.test.ts lints this file and runs the
-# same install, build and start commands it does.
+# same install, build, entrypoint and start commands it does.
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
@@ -8,11 +8,16 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --omit=optional --no-audit --no-fund
+RUN npm run build && chmod +x dist/cli.js && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
-FROM node:22-bookworm-slim
-# The newest pg_dump from the PostgreSQL project's own repository: a newer pg_dump dumps every older server,
-# while Debian's own (15) cannot dump the 16, 17 and 18 servers PaaS hosts run.
+# Debian and the build stage's node binary, not the node image: its npm, yarn and headers (~30 MB) never run here.
+FROM debian:bookworm-slim
+# pg_dump and pg_restore from the PostgreSQL project's repository, newest major by default: a newer pg_dump dumps
+# every older server, while Debian's own (15) cannot dump the 16, 17 and 18 servers PaaS hosts run. Another major:
+# docker build --build-arg PG_MAJOR=17 . (serve logs the pg_dump it found at start). The package is unpacked
+# rather than installed: its wrapper scripts need Perl (~48 MB); only the binaries' own libraries are installed,
+# and the build fails if the binaries do not run.
+ARG PG_MAJOR=18
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && install -d /usr/share/postgresql-common/pgdg \
@@ -20,10 +25,22 @@ RUN apt-get update \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client \
+ && cd /tmp \
+ && apt-get download "postgresql-client-${PG_MAJOR}" \
+ && apt-get install -y --no-install-recommends $(dpkg-deb -f postgresql-client-*.deb Depends | tr ',' '\n' \
+      | sed -e 's/(.*)//' -e 's/|.*//' -e 's/ //g' | grep -v -e '^postgresql-client-common$' -e '^sensible-utils$') \
+ && dpkg-deb -x postgresql-client-*.deb /tmp/pg \
+ && install -d /usr/lib/postgresql \
+ && mv "/tmp/pg/usr/lib/postgresql/${PG_MAJOR}" /usr/lib/postgresql/ \
+ && rm -rf /tmp/pg postgresql-client-*.deb \
  && apt-get purge -y curl \
  && apt-get autoremove -y \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version \
+ && "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_restore" --version
+# The unprivileged user the entrypoint drops to, as the node image defines it (uid and gid 1000).
+RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
 
 ENV NODE_ENV=production \
     PORT=8080 \
@@ -32,10 +49,12 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-RUN install -d -o node -g node /data
-VOLUME ["/data"]
-USER node
+COPY docker/entrypoint.sh /usr/local/bin/dbwarden-entrypoint
+# `docker run <image> dbwarden preflight …` runs the CLI; /data works without a volume too.
+RUN ln -s /app/dist/cli.js /usr/local/bin/dbwarden && install -d -o node -g node /data
+# No USER and no VOLUME: the entrypoint starts as root, makes a mounted /data writable and drops to "node".
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["/usr/local/bin/dbwarden-entrypoint"]
 CMD ["node", "dist/cli.js", "serve"]

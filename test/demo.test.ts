@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { useTestCluster } from './helpers/cluster.js';
+import { cliProcess } from './helpers/spawn-cli.js';
 
 const db = useTestCluster();
 const store = mkdtempSync(join(tmpdir(), 'dbwarden-demo-'));
@@ -15,13 +16,8 @@ afterAll(() => rmSync(store, { recursive: true, force: true }));
 /** Run the real entry point with no DATABASE_URL, type into its console chat, return what it printed. */
 function runDemo(input: string): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      DBWARDEN_STORE: store,
-      LOG_LEVEL: 'warn',
-    };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--console'], { env });
+    const cli = cliProcess(['serve', '--console'], { DBWARDEN_STORE: store, LOG_LEVEL: 'warn' });
+    const child = spawn(cli.command, cli.args, { cwd: cli.cwd, env: cli.env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChatAdapter } from '../src/chat/adapter.js';
 import { type ChatCommand, usageReport } from '../src/chat/commands.js';
@@ -13,8 +12,8 @@ import type { Services } from '../src/main.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { APP, CHANNEL, GUILD, useDiscordBot, webhookEdits } from './helpers/discord-bot.js';
 import type { FakeDiscord } from './helpers/fake-discord.js';
+import { cliProcess } from './helpers/spawn-cli.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const db = useTestCluster();
 const harness = useDiscordBot(db);
 const TOKEN = harness.token;
@@ -290,10 +289,10 @@ describe('Discord bot against a fake Discord', () => {
   it('runs under `npm start` (dbwarden serve) when its credentials are set, and stops on SIGTERM', async () => {
     await stopAll();
     const identifies = fake.identifies;
-    // tsx as a loader, not its CLI: the CLI relays SIGTERM and, on a loaded machine, SIGKILLs after 30 ms.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env({ LOG_LEVEL: 'info' }) },
+    const cli = cliProcess(['serve'], env({ LOG_LEVEL: 'info' }));
+    const child = spawn(cli.command, cli.args, {
+      cwd: cli.cwd,
+      env: cli.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stderr = '';

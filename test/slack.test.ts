@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SlackCallFailed } from '../src/chat/slack/slack-api.js';
 import type { Report } from '../src/core/report.js';
@@ -17,11 +16,9 @@ import {
   startFakeSlack,
 } from './helpers/fake-slack.js';
 import { type RunningBot, startBot } from './helpers/slack-bot.js';
+import { cliProcess } from './helpers/spawn-cli.js';
 
 const db = useTestCluster();
-const root = fileURLToPath(new URL('..', import.meta.url));
-// tsx as a loader, not its CLI: the CLI relays signals through a parent process, which may deliver SIGTERM twice.
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 let fake: FakeSlack;
 /** Passwords of every database URL the bot was given: none may reach Slack. */
 const passwords: string[] = [];
@@ -310,9 +307,10 @@ describe('Slack channel posts (Notifier)', () => {
 
 describe('npm start (dbwarden serve) with Slack credentials', () => {
   const serve = (env: Record<string, string>) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, 'src/cli.ts', 'serve'], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
+    const cli = cliProcess(['serve'], { LOG_LEVEL: 'info', ...env });
+    const child = spawn(cli.command, cli.args, {
+      cwd: cli.cwd,
+      env: cli.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -11,6 +11,7 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void |
  */
 export interface HttpServer {
   route(method: string, path: string, handler: RouteHandler): void;
+  /** Every address, IPv6 and IPv4, unless `host` names one. */
   listen(port: number, host?: string): Promise<number>;
   /** The bound port, once listening. */
   port(): number | null;
@@ -90,10 +91,12 @@ export function createHttpServer(opts: { logger?: Logger } = {}): HttpServer {
       const prefix = path.endsWith('/*');
       routes.push({ method: method.toUpperCase(), path: prefix ? path.slice(0, -1) : path, prefix, handler });
     },
-    listen(port, host = '0.0.0.0') {
+    listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => {
+        // No host: Node binds "::", which takes IPv6 and IPv4 alike (Railway's private network is IPv6 only),
+        // or 0.0.0.0 on a machine without IPv6.
+        server.listen({ port, ...(host ? { host } : {}) }, () => {
           server.off('error', reject);
           resolve((server.address() as AddressInfo).port);
         });

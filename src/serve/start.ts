@@ -1,7 +1,9 @@
+import { findTool } from '../backup/pg-tools.js';
 import type { ChatAdapter, ChatTuning } from '../chat/adapter.js';
 import { runConsoleChat } from '../chat/console/console.js';
 import { createCommandRunner } from '../chat/run-command.js';
 import { configuredChats, startChats } from '../chat/start-chats.js';
+import { asDbwardenError } from '../core/errors.js';
 import { createHttpServer, type HttpServer } from '../core/http.js';
 import { buildServices, type Services } from '../main.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -63,10 +65,18 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
     backupMetrics: metrics,
   });
   const { config, logger } = services;
+  // The pg_dump backups will use, named once at start: which client an image carries is a build choice.
+  const pgDump = await findTool('pg_dump', config.backup.pgDump).catch(asDbwardenError);
   logger.info(
-    { target: services.target.display, environment: services.target.environment },
+    {
+      target: services.target.display,
+      environment: services.target.environment,
+      pgDump: pgDump instanceof Error ? null : { version: pgDump.version, path: pgDump.path },
+    },
     'dbwarden serving',
   );
+  if (pgDump instanceof Error)
+    logger.warn({ problem: pgDump.message, hint: pgDump.hint }, 'no pg_dump: backups will fail');
 
   const chats: ChatAdapter[] = [];
   const runtime = await startRuntime({

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCli } from '../../src/cli.js';
 
@@ -9,7 +12,10 @@ export interface CliRun {
   ms: number;
 }
 
-/** Run `dbwarden <args>` in-process with exactly this environment, capturing stdout and stderr. */
+/**
+ * Run `dbwarden <args>` in-process with exactly this environment, capturing stdout and stderr. A fresh store
+ * unless the env names one: the default (./.dbwarden) is the developer's demo store, never a test's.
+ */
 export async function runCliCaptured(args: string[], env: Record<string, string>): Promise<CliRun> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -18,6 +24,10 @@ export async function runCliCaptured(args: string[], env: Record<string, string>
   stdout.on('data', (d) => (out += d));
   stderr.on('data', (d) => (err += d));
   const started = Date.now();
-  const code = await runCli(args, { stdout, stderr, env });
+  const code = await runCli(args, {
+    stdout,
+    stderr,
+    env: { DBWARDEN_STORE: mkdtempSync(join(tmpdir(), 'dbwarden-cli-store-')), ...env },
+  });
   return { code, out, err, ms: Date.now() - started };
 }

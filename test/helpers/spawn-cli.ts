@@ -1,5 +1,40 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { eventually } from './net.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * How tests start the real entry point from source: node with tsx as a loader (tsx's CLI relays SIGTERM and
+ * SIGKILLs soon after), in a fresh empty directory, so the .env and ./.dbwarden the entry point reads from its
+ * working directory are never the developer's. `env` is exactly the environment, plus PATH and HOME.
+ */
+export function cliProcess(
+  args: string[],
+  env: Record<string, string | undefined>,
+): { command: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+  const cwd = mkdtempSync(join(tmpdir(), 'dbwarden-cwd-'));
+  chmodSync(cwd, 0o755); // a child run as another user starts there too
+  return {
+    command: process.execPath,
+    args: [
+      '--import',
+      pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href,
+      join(root, 'src/cli.ts'),
+      ...args,
+    ],
+    cwd,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'),
+      ...env,
+    },
+  };
+}
 
 /** A `dbwarden <verb>` process, as a process manager or a terminal starts it, with its output captured. */
 export interface SpawnedCli {
@@ -20,8 +55,10 @@ export function spawnCli(
   env: Record<string, string>,
   opts: { stdin?: boolean; user?: { uid: number; gid: number } } = {},
 ): SpawnedCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  const cli = cliProcess(args, env);
+  const child = spawn(cli.command, cli.args, {
+    cwd: cli.cwd,
+    env: cli.env,
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     ...(opts.user ?? {}),
   });
