@@ -32,9 +32,6 @@ const npm = (args: string[], cwd: string) => {
   return r.stdout;
 };
 
-// preflight --sql lints without a database once issue 15's first-hour item lands; then flip this to true.
-const SQL_WITHOUT_DATABASE = false;
-
 describe('the published package', () => {
   let installed = '';
 
@@ -82,23 +79,21 @@ describe('the published package', () => {
     expect(r.stdout).toBe(`dbwarden ${pkg.version}\n`);
   });
 
-  it.runIf(SQL_WITHOUT_DATABASE)(
-    'lints a migration with `dbwarden preflight --sql FILE`, no database needed',
-    () => {
-      expect(installed).not.toBe('');
-      const sql = join(installed, '0002_drop_phone.sql');
-      writeFileSync(sql, 'ALTER TABLE customer DROP COLUMN phone;\n');
-      const { DATABASE_URL: _, ...noDatabase } = env;
-      const r = spawnSync(
-        join(installed, 'node_modules/.bin/dbwarden'),
-        ['preflight', '--sql', sql, '--json'],
-        {
-          cwd: installed,
-          env: noDatabase,
-          encoding: 'utf8',
-        },
-      );
-      expect(r.stdout + r.stderr).toContain('drop-column');
-    },
-  );
+  it('lints a migration with `dbwarden preflight --sql FILE`, no database needed', () => {
+    expect(installed).not.toBe('');
+    const sql = join(installed, '0002_drop_phone.sql');
+    writeFileSync(sql, 'ALTER TABLE customer DROP COLUMN phone;\n');
+    const { DATABASE_URL: _, ...noDatabase } = env;
+    const r = spawnSync(
+      join(installed, 'node_modules/.bin/dbwarden'),
+      ['preflight', '--sql', sql, '--json'],
+      {
+        cwd: installed,
+        env: noDatabase,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.stdout + r.stderr).toContain('drop-column');
+    expect(JSON.parse(r.stdout).database.state).toBe('none');
+  });
 });
