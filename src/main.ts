@@ -5,6 +5,7 @@ import type { BackupService } from './backup/service.js';
 import type { ChatTuning } from './chat/adapter.js';
 import { type PostPolicy, teamChannel } from './chat/channels.js';
 import { backupNowCommand } from './chat/commands/backup-now.js';
+import { dbBackupsCommand } from './chat/commands/db-backups.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
@@ -202,6 +203,16 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
       dbStatusCommand({ statusReport: statusReportNow }),
       digestCommand({ digestReport: digestReportNow }),
       backupNowCommand({ backups, config, clock, target, location: store.location }),
+      dbBackupsCommand({
+        backupList: async () => ({
+          ...(await rawBackups.catalog.scan()),
+          identity: await whoseBackups(),
+          location: store.location,
+        }),
+        target,
+        timezone: config.timezone,
+        clock,
+      }),
     ],
     redact,
     backups,
