@@ -82,8 +82,12 @@ describe('manifest.json', () => {
         // Slack wants a non-empty hint or none: commands without arguments have none.
         expect(entry!.usage_hint).toBe(c.usage || undefined);
       }
-      expect(declared.map((d) => d.command)).toContain('/db-status');
-      expect(declared.map((d) => d.command)).toContain('/backup-now');
+      // And nothing else: a renamed command's old name (/digest, now /db-digest) is gone from the app.
+      expect(declared.map((d) => d.command).sort()).toEqual(
+        services.commands.map((c) => `/${c.name}`).sort(),
+      );
+      expect(declared.map((d) => d.command)).toContain('/db-digest');
+      expect(declared.map((d) => d.command)).not.toContain('/digest');
     } finally {
       await services.close();
     }
