@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 import { abortableBackups } from './backup/abortable.js';
 import { type BackupMetrics, createBackupService } from './backup/backup-service.js';
+import { findTool } from './backup/pg-tools.js';
 import type { BackupService } from './backup/service.js';
+import { verifyAndRecord } from './backup/verify.js';
 import type { ChatTuning } from './chat/adapter.js';
 import { type PostPolicy, teamChannel } from './chat/channels.js';
 import { backupNowCommand } from './chat/commands/backup-now.js';
+import { backupVerifyCommand } from './chat/commands/backup-verify.js';
 import { dbBackupsCommand } from './chat/commands/db-backups.js';
 import { digestCommand } from './chat/commands/db-digest.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
@@ -203,6 +206,27 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
       dbStatusCommand({ statusReport: statusReportNow }),
       digestCommand({ digestReport: digestReportNow }),
       backupNowCommand({ backups, config, clock, target, location: store.location }),
+      backupVerifyCommand({
+        catalog: rawBackups.catalog,
+        whoseBackups,
+        // As `dbwarden verify --drill` runs it: the drill target rules and the manifest record are verifyAndRecord's.
+        drill: async (m) =>
+          verifyAndRecord(
+            {
+              store,
+              catalog: rawBackups.catalog,
+              pgRestore: await findTool('pg_restore', config.backup.pgRestore),
+              target,
+              drillUrl: config.backup.drillUrl,
+              clock,
+            },
+            m,
+            { drill: true },
+          ),
+        config,
+        target,
+        clock,
+      }),
       dbBackupsCommand({
         backupList: async () => ({
           ...(await rawBackups.catalog.scan()),

@@ -154,6 +154,27 @@ export function drillFailedReport(target: string, backupId: string, err: Dbwarde
   };
 }
 
+/**
+ * A restore drill running now (asked from chat): which backup, who asked, how long so far. verifyAndRecord reports no
+ * finer steps, so the label names the three checks in their order and the time they have taken.
+ */
+export function drillProgressReport(target: string, backupId: string, elapsedMs: number, by: string): Report {
+  return {
+    title: `Restore drill of ${target} running`,
+    level: 'ok',
+    summary: `Restore drill of backup ${backupId} (${target}) running: ${formatDuration(elapsedMs)} so far`,
+    fields: [
+      { label: 'Backup', value: backupId },
+      { label: 'Started by', value: by },
+    ],
+    sections: [],
+    progress: {
+      fraction: null,
+      label: `Checksum · archive list · restore into a scratch database and row counts · ${formatDuration(elapsedMs)} elapsed`,
+    },
+  };
+}
+
 /** A restore drill that proved a backup restores. */
 export function drillOkReport(target: string, m: BackupManifest): Report {
   const d = m.drill;
@@ -164,6 +185,7 @@ export function drillOkReport(target: string, m: BackupManifest): Report {
     fields: [
       { label: 'Backup', value: m.id },
       { label: 'Restored', value: `${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows` },
+      { label: 'Row counts', value: 'every table matches the backup’s manifest' },
       { label: 'Took', value: formatDuration(d?.durationMs ?? 0) },
     ],
     sections: [],

@@ -44,6 +44,17 @@ const DEFINITIONS: Record<string, Definition> = {
       .toJSON(),
     args: (i) => String(i.options.getInteger('count') ?? ''),
   }),
+  'backup-verify': (c) => ({
+    data: base(c)
+      .addStringOption((o) =>
+        o
+          .setName('id')
+          .setDescription('A backup id, its last characters, or latest (the default)')
+          .setMaxLength(40),
+      )
+      .toJSON(),
+    args: (i) => i.options.getString('id') ?? '',
+  }),
   'backup-now': (c) => ({
     data: base(c).toJSON(),
     args: () => '',
