@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { abortableBackups } from './backup/abortable.js';
+import { runningBackupField } from './backup/backup-report.js';
 import { type BackupMetrics, createBackupService } from './backup/backup-service.js';
 import { findTool } from './backup/pg-tools.js';
+import { progressTracked } from './backup/progress-tracked.js';
 import type { BackupService } from './backup/service.js';
 import { verifyAndRecord } from './backup/verify.js';
 import type { ChatTuning } from './chat/adapter.js';
@@ -139,7 +141,9 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     identity: () => whoseBackups(),
     ...(opts.backupMetrics ? { metrics: opts.backupMetrics } : {}),
   });
-  const backups = opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups;
+  const backups = progressTracked(
+    opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups,
+  );
   // Status answers within seconds when the store does not: the lookup as a whole is bounded, not only each call.
   const lastBackup = (probed: DbIdentity | null): Promise<BackupLookup> =>
     answerWithin(lookUpLastBackup(probed), store.location);
@@ -203,7 +207,13 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     status,
     statusReport: statusReportNow,
     commands: [
-      dbStatusCommand({ statusReport: statusReportNow }),
+      dbStatusCommand({
+        statusReport: statusReportNow,
+        runningBackup: () => {
+          const r = backups.current();
+          return r ? runningBackupField(r, clock()) : null;
+        },
+      }),
       digestCommand({ digestReport: digestReportNow }),
       backupNowCommand({ backups, config, clock, target, location: store.location }),
       backupVerifyCommand({

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { BackupFailed, DbwardenError } from '../core/errors.js';
-import { formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
+import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { errorReport, type Report } from '../core/report.js';
 import type { BackupManifest } from '../store/manifest.js';
 import type { BackupProgress } from './service.js';
@@ -39,6 +39,24 @@ export function backupProgressReport(target: string, p: BackupProgress, requeste
     fields: requestedBy ? [{ label: 'Started by', value: requestedBy }] : [],
     sections: [],
     progress: { fraction, label },
+  };
+}
+
+/** The line /db-status adds while a backup runs: who started it, when, and how far it is. */
+export function runningBackupField(
+  running: { requestedBy: string; startedAt: Date; progress: BackupProgress | null },
+  now: Date,
+): { label: string; value: string } {
+  const p = running.progress;
+  const where = p
+    ? ` · ${PHASE[p.phase]} ${formatBytes(p.bytes)}${(() => {
+        const { fraction } = progressEstimate(p);
+        return fraction === null ? '' : ` (about ${Math.floor(fraction * 100)}%)`;
+      })()}`
+    : '';
+  return {
+    label: 'Backup running',
+    value: `started by ${startedBy(running.requestedBy)} ${formatAge(now.getTime() - running.startedAt.getTime())}${where}`,
   };
 }
 
