@@ -6,6 +6,7 @@ import { findTool } from './backup/pg-tools.js';
 import { progressTracked } from './backup/progress-tracked.js';
 import type { BackupService } from './backup/service.js';
 import { verifyAndRecord } from './backup/verify.js';
+import { type ActionHandler, createActionHandler } from './chat/actions.js';
 import type { ChatTuning } from './chat/adapter.js';
 import { type PostPolicy, teamChannel } from './chat/channels.js';
 import { backupNowCommand } from './chat/commands/backup-now.js';
@@ -31,7 +32,7 @@ import { buildDigest, type Digest } from './guard/digest.js';
 import { digestReport } from './guard/digest-report.js';
 import type { GuardConfig, OpenWarning } from './guard/guard.js';
 import { lastSeenAt } from './guard/snapshot-history.js';
-import { type WatchResult, watchOnce } from './guard/watch.js';
+import { acceptCurrent, type WatchResult, watchOnce } from './guard/watch.js';
 import { loadWatchState } from './guard/watch-state.js';
 import type { BlobStore } from './store/blob-store.js';
 import { answerWithin, boundedStore } from './store/bounded-store.js';
@@ -49,6 +50,8 @@ export interface Services {
   readonly demo: LocalCluster | null;
   status(): Promise<DbStatus>;
   statusReport(): Promise<Report>;
+  /** What the buttons under warnings and failed backups do, platform-neutral; every adapter hands presses to it. */
+  readonly actions: ActionHandler;
   /** The chat commands, platform-neutral; every adapter serves this same list. */
   readonly commands: readonly ChatCommand[];
   /** Hides every configured secret and URL password: for anything shown in chat or logged. */
@@ -199,11 +202,28 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   };
   const digestReportNow = async () => digestReport(await digest(), config.timezone);
   const statusReportNow = async () => statusReport(await status(), config.timezone);
+  const backupNow = backupNowCommand({ backups, config, clock, target, location: store.location });
+  const actions = createActionHandler({
+    config,
+    target,
+    backupNow,
+    backups,
+    catalog: rawBackups.catalog,
+    whoseBackups,
+    accept: (by) => acceptCurrent({ store, probe: status, clock }, by),
+    watchState: () => loadWatchState(store),
+    clock,
+    logger,
+    ...(opts.chatTuning?.editIntervalMs !== undefined
+      ? { editIntervalMs: opts.chatTuning.editIntervalMs }
+      : {}),
+  });
   return {
     config,
     target,
     logger,
     demo,
+    actions,
     status,
     statusReport: statusReportNow,
     commands: [
@@ -215,7 +235,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
         },
       }),
       digestCommand({ digestReport: digestReportNow }),
-      backupNowCommand({ backups, config, clock, target, location: store.location }),
+      backupNow,
       backupVerifyCommand({
         catalog: rawBackups.catalog,
         whoseBackups,

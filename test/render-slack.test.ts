@@ -25,7 +25,16 @@ function assertWithinLimits(msg: SlackMessage): void {
       expect(b.fields.length).toBeLessThanOrEqual(10);
       for (const f of b.fields) expect(f.text.length).toBeLessThanOrEqual(2000);
     }
-    if (b.elements) {
+    if (b.type === 'actions') {
+      // Buttons: at most 25 to a block, label 75, value 2000, action_id 255.
+      const buttons = b.elements as unknown as { text: { text: string }; value: string; action_id: string }[];
+      expect(buttons.length).toBeLessThanOrEqual(25);
+      for (const e of buttons) {
+        expect(e.text.text.length).toBeLessThanOrEqual(75);
+        expect(e.value.length).toBeLessThanOrEqual(2000);
+        expect(e.action_id.length).toBeLessThanOrEqual(255);
+      }
+    } else if (b.elements) {
       expect(b.elements.length).toBeLessThanOrEqual(10);
       for (const e of b.elements) expect(e.text.length).toBeLessThanOrEqual(3000);
     }

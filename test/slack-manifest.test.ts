@@ -93,6 +93,8 @@ describe('manifest.json', () => {
     }
     expect(manifest.oauth_config.scopes.bot).toEqual(['commands', 'chat:write']);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
+    // The buttons under warnings and failed backups: Socket Mode delivers presses without a request URL.
+    expect(manifest.settings.interactivity).toEqual({ is_enabled: true });
     expect(manifest.features.bot_user.display_name).toBe('dbwarden');
   });
 });

@@ -126,6 +126,47 @@ export function backupFailedReport(
         ],
       },
     ],
+    // The failed run's id is in its manifest, not in the error: the buttons name the target, the press finds the run.
+    actions: [
+      { id: 'retry-backup', label: 'Retry now', style: 'primary', value: target },
+      { id: 'show-cause', label: 'Show the cause', value: target },
+    ],
+  };
+}
+
+/** The cause of the newest failed backup, in full, for whoever pressed "Show the cause". */
+export function failureCauseReport(target: string, m: BackupManifest | null, timeZone = 'UTC'): Report {
+  if (!m?.error)
+    return {
+      title: `No failed backup of ${target}`,
+      level: 'ok',
+      summary: `No failed backup of ${target} is recorded in the store.`,
+      fields: [],
+      sections: [
+        {
+          lead: ['The failure may have been cleaned up by retention, or a later backup replaced it.'],
+          lines: [],
+        },
+      ],
+    };
+  return {
+    title: `Why the backup of ${target} failed`,
+    level: 'warn',
+    summary: `Backup ${m.id} of ${target} failed: ${m.error.message}`,
+    fields: [
+      { label: 'Backup', value: m.id },
+      { label: 'Started by', value: startedBy(m.requestedBy) },
+      { label: 'Failed', value: formatTime(new Date(m.finishedAt), timeZone) },
+      { label: 'After', value: `${formatDuration(m.durationMs)}, ${formatBytes(m.sizeBytes)} written` },
+      { label: 'Code', value: m.error.code },
+    ],
+    sections: [
+      {
+        lead: m.error.message.split('\n'),
+        lines: [],
+        tail: [`→ ${m.error.hint ?? 'Fix the cause, then press Retry now (or run /backup-now).'}`],
+      },
+    ],
   };
 }
 
