@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { loadWatchState } from '../src/guard/watch-state.js';
+import { runScheduledBackup } from '../src/serve/scheduled-jobs.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fake-slack.js';
 import { type RunningBot, startBot } from './helpers/slack-bot.js';
@@ -159,5 +160,91 @@ describe('buttons on a data-loss warning in Slack', () => {
     const settled = await fake.waitFor(privately(stale.responseUrl));
     expect(header(settled)).toBe('⚠️ production · Already resolved');
     expect(json(settled)).toContain('accepted by slack:U0ALICE at');
+  });
+});
+
+describe('buttons on a failed backup in Slack', () => {
+  it('"Show the cause" privately; "Retry now" takes the backup once the database is back', async () => {
+    db.stop();
+    try {
+      await expect(runScheduledBackup(bot.services, bot.services.backups)).rejects.toThrow();
+    } finally {
+      db.start();
+    }
+    const failed = fake.api('chat.postMessage').at(-1)!;
+    expect(header(failed)).toBe('🚨 production · Backup of app failed');
+    const ts = String(failed.answer!.ts);
+    const buttons = (failed.body.blocks as { block_id?: string; elements?: { action_id: string }[] }[]).find(
+      (b) => b.block_id === 'dbwarden-actions',
+    )!;
+    expect(buttons.elements!.map((e) => e.action_id)).toEqual([
+      'dbwarden.retry-backup',
+      'dbwarden.show-cause',
+    ]);
+    const recorded = (await bot.services.backups.list()).find((m) => m.status === 'failed')!;
+
+    const cause = fake.sendBlockAction({
+      ts,
+      actionId: 'dbwarden.show-cause',
+      userId: 'U0BOB',
+      userName: 'bob',
+    });
+    const why = await fake.waitFor(privately(cause.responseUrl));
+    expect(why.body.response_type).toBe('ephemeral');
+    expect(header(why)).toBe('⚠️ production · Why the backup of app failed');
+    expect(json(why)).toContain(recorded.id);
+    expect(json(why)).toContain(recorded.error!.message.slice(0, 40));
+    expect(json(why)).not.toContain(db.password);
+
+    const mallory = fake.sendBlockAction({ ts, actionId: 'dbwarden.retry-backup', userId: 'U0MALLORY' });
+    expect(header(await fake.waitFor(privately(mallory.responseUrl)))).toBe('⚠️ production · Not allowed');
+
+    const before = (await bot.services.backups.list()).length;
+    fake.sendBlockAction({ ts, actionId: 'dbwarden.retry-backup', userId: 'U0ALICE' });
+    const done = await fake.waitFor((c) => edits(ts)(c) && json(c).includes('taken by'), 120_000);
+    const all = await bot.services.backups.list();
+    expect(all.length).toBe(before + 1);
+    expect(all[0]!.status).toBe('complete');
+    expect(all[0]!.requestedBy).toBe('slack:U0ALICE');
+    expect(notes(ts).at(-1)).toContain(`Backup ${all[0]!.id} of app`);
+    // Fixed: the failed message keeps its story and loses its buttons.
+    expect((done.body.blocks as { block_id?: string }[]).some((b) => b.block_id === 'dbwarden-actions')).toBe(
+      false,
+    );
+  });
+});
+
+describe('button presses in HTTP mode', () => {
+  it('are signed like commands: a stale or forged press is refused with 401 and does nothing', async () => {
+    const http = await startBot(fake, {
+      mode: 'http',
+      databaseUrl: db.url,
+      env: { DBWARDEN_BACKUP_USERS: 'U0ALICE' },
+    });
+    try {
+      // The failed backup's message as first posted, with its buttons.
+      const failed = fake.api('chat.postMessage').find((c) => header(c).includes('Backup of app failed'))!;
+      const ts = String(failed.answer!.ts);
+      const blocks = failed.body.blocks as unknown[];
+      const before = (await http.services.backups.list()).length;
+      const post = (body: string, headers: Record<string, string>) =>
+        fetch(`${http.url}/slack/events`, { method: 'POST', body, headers });
+      // Ten minutes old: outside Slack's 5-minute replay window.
+      const stale = fake.actionForm({ ts, blocks, actionId: 'dbwarden.retry-backup', userId: 'U0ALICE' });
+      expect(
+        (await post(stale.body, fake.sign(stale.body, Math.floor(Date.now() / 1000) - 600))).status,
+      ).toBe(401);
+      const forged = fake.actionForm({ ts, blocks, actionId: 'dbwarden.retry-backup', userId: 'U0ALICE' });
+      expect((await post(forged.body, fake.sign(forged.body, undefined, 'not-the-secret'))).status).toBe(401);
+      // A fresh, signed press works through the same endpoint as the commands.
+      const good = fake.actionForm({ ts, blocks, actionId: 'dbwarden.show-cause', userId: 'U0BOB' });
+      expect((await post(good.body, fake.sign(good.body))).status).toBe(200);
+      expect(header(await fake.waitFor(privately(good.responseUrl)))).toMatch(/failed|No failed backup/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await http.services.backups.list()).length).toBe(before);
+      expect(fake.calls.filter(privately(stale.responseUrl))).toEqual([]);
+    } finally {
+      await http.stop();
+    }
   });
 });
