@@ -1,12 +1,19 @@
 import { join } from 'node:path';
 import { abortableBackups } from './backup/abortable.js';
+import { runningBackupField } from './backup/backup-report.js';
 import { type BackupMetrics, createBackupService } from './backup/backup-service.js';
+import { findTool } from './backup/pg-tools.js';
+import { progressTracked } from './backup/progress-tracked.js';
 import type { BackupService } from './backup/service.js';
+import { verifyAndRecord } from './backup/verify.js';
+import { type ActionHandler, createActionHandler } from './chat/actions.js';
 import type { ChatTuning } from './chat/adapter.js';
 import { type PostPolicy, teamChannel } from './chat/channels.js';
 import { backupNowCommand } from './chat/commands/backup-now.js';
+import { backupVerifyCommand } from './chat/commands/backup-verify.js';
+import { dbBackupsCommand } from './chat/commands/db-backups.js';
+import { digestCommand } from './chat/commands/db-digest.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
-import { digestCommand } from './chat/commands/digest.js';
 import type { ChatCommand } from './chat/commands.js';
 import { type Config, loadConfig, SECRET_VARS } from './core/config.js';
 import { nextRunAfter } from './core/cron.js';
@@ -25,7 +32,7 @@ import { buildDigest, type Digest } from './guard/digest.js';
 import { digestReport } from './guard/digest-report.js';
 import type { GuardConfig, OpenWarning } from './guard/guard.js';
 import { lastSeenAt } from './guard/snapshot-history.js';
-import { type WatchResult, watchOnce } from './guard/watch.js';
+import { acceptCurrent, type WatchResult, watchOnce } from './guard/watch.js';
 import { loadWatchState } from './guard/watch-state.js';
 import type { BlobStore } from './store/blob-store.js';
 import { answerWithin, boundedStore } from './store/bounded-store.js';
@@ -43,6 +50,8 @@ export interface Services {
   readonly demo: LocalCluster | null;
   status(): Promise<DbStatus>;
   statusReport(): Promise<Report>;
+  /** What the buttons under warnings and failed backups do, platform-neutral; every adapter hands presses to it. */
+  readonly actions: ActionHandler;
   /** The chat commands, platform-neutral; every adapter serves this same list. */
   readonly commands: readonly ChatCommand[];
   /** Hides every configured secret and URL password: for anything shown in chat or logged. */
@@ -135,7 +144,9 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     identity: () => whoseBackups(),
     ...(opts.backupMetrics ? { metrics: opts.backupMetrics } : {}),
   });
-  const backups = opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups;
+  const backups = progressTracked(
+    opts.shutdownSignal ? abortableBackups(rawBackups, opts.shutdownSignal) : rawBackups,
+  );
   // Status answers within seconds when the store does not: the lookup as a whole is bounded, not only each call.
   const lastBackup = (probed: DbIdentity | null): Promise<BackupLookup> =>
     answerWithin(lookUpLastBackup(probed), store.location);
@@ -191,17 +202,71 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   };
   const digestReportNow = async () => digestReport(await digest(), config.timezone);
   const statusReportNow = async () => statusReport(await status(), config.timezone);
+  const backupNow = backupNowCommand({ backups, config, clock, target, location: store.location });
+  const actions = createActionHandler({
+    config,
+    target,
+    backupNow,
+    backups,
+    catalog: rawBackups.catalog,
+    whoseBackups,
+    accept: (by) => acceptCurrent({ store, probe: status, clock }, by),
+    watchState: () => loadWatchState(store),
+    clock,
+    logger,
+    ...(opts.chatTuning?.editIntervalMs !== undefined
+      ? { editIntervalMs: opts.chatTuning.editIntervalMs }
+      : {}),
+  });
   return {
     config,
     target,
     logger,
     demo,
+    actions,
     status,
     statusReport: statusReportNow,
     commands: [
-      dbStatusCommand({ statusReport: statusReportNow }),
+      dbStatusCommand({
+        statusReport: statusReportNow,
+        runningBackup: () => {
+          const r = backups.current();
+          return r ? runningBackupField(r, clock()) : null;
+        },
+      }),
       digestCommand({ digestReport: digestReportNow }),
-      backupNowCommand({ backups, config, clock, target, location: store.location }),
+      backupNow,
+      backupVerifyCommand({
+        catalog: rawBackups.catalog,
+        whoseBackups,
+        // As `dbwarden verify --drill` runs it: the drill target rules and the manifest record are verifyAndRecord's.
+        drill: async (m) =>
+          verifyAndRecord(
+            {
+              store,
+              catalog: rawBackups.catalog,
+              pgRestore: await findTool('pg_restore', config.backup.pgRestore),
+              target,
+              drillUrl: config.backup.drillUrl,
+              clock,
+            },
+            m,
+            { drill: true },
+          ),
+        config,
+        target,
+        clock,
+      }),
+      dbBackupsCommand({
+        backupList: async () => ({
+          ...(await rawBackups.catalog.scan()),
+          identity: await whoseBackups(),
+          location: store.location,
+        }),
+        target,
+        timezone: config.timezone,
+        clock,
+      }),
     ],
     redact,
     backups,

@@ -39,6 +39,8 @@ describe('Discord bot against a fake Discord', () => {
     expect(puts()).toHaveLength(1);
     const names = fake.commands.get(GUILD)!.map((c) => c.name);
     expect(names).toContain('db-status');
+    expect(names).toContain('db-digest');
+    expect(names).not.toContain('digest');
     const dbStatus = puts()[0]!.body.find((c: { name: string }) => c.name === 'db-status');
     expect(dbStatus.options).toEqual([expect.objectContaining({ name: 'me', type: 5 })]);
     // Servers only: no DMs, where there is no member and no roles to authorise by.

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   DISCORD_LIMITS,
   embedLength,
+  embedsWithNote,
   LEVEL_COLOUR,
+  parseCustomId,
   renderDiscord,
   renderDiscordMessage,
 } from '../src/chat/discord/render-discord.js';
@@ -174,5 +176,36 @@ describe('Discord renderer', () => {
       expect(shownSections).toBeGreaterThan(0);
       expect(shownSections + hidden).toBe(40);
     });
+  });
+});
+
+describe('buttons', () => {
+  const withActions: Report = {
+    ...tablesGoneReport(150, longName),
+    actions: [
+      { id: 'way-back', label: 'Show the way back', style: 'primary', value: '20261124T030000.000Z-a1b2c3' },
+      { id: 'backup-now', label: 'Take a backup now', value: 'table-missing' },
+      { id: 'accept', label: 'Accept this change', style: 'danger', value: 'x'.repeat(200) },
+    ],
+  };
+
+  it('become one row of buttons whose custom_id fits 100 characters and parses back', () => {
+    const msg = renderDiscordMessage(withActions, { environment: 'production', now });
+    const row = msg.components![0]!;
+    expect(row.type).toBe(1);
+    expect(row.components.map((b) => b.style)).toEqual([1, 2, 4]);
+    for (const b of row.components) expect(b.custom_id.length).toBeLessThanOrEqual(DISCORD_LIMITS.customId);
+    expect(parseCustomId(row.components[0]!.custom_id)).toEqual({
+      id: 'way-back',
+      value: '20261124T030000.000Z-a1b2c3',
+    });
+    expect(parseCustomId('someone-else')).toBeNull();
+  });
+
+  it('leave room for the note: the edited message stays within 6000 characters and 10 embeds', () => {
+    const embeds = checkLimits(withActions);
+    const noted = embedsWithNote(embedsWithNote(embeds, 'first', 'ok'), `✅ ${'y'.repeat(1000)}`, 'ok');
+    expect(noted).toHaveLength(2);
+    expect(embedLength(noted)).toBeLessThanOrEqual(DISCORD_LIMITS.total);
   });
 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { renderSlack, SLACK_LIMITS, type SlackMessage } from '../src/chat/slack/render-slack.js';
+import {
+  ACTIONS_BLOCK,
+  NOTE_BLOCK,
+  renderSlack,
+  SLACK_LIMITS,
+  type SlackMessage,
+  withNote,
+} from '../src/chat/slack/render-slack.js';
 import { errorReport, type Report } from '../src/core/report.js';
 import { longName, tablesGoneReport, WAY_BACK } from './helpers/warning-reports.js';
 
@@ -25,7 +32,16 @@ function assertWithinLimits(msg: SlackMessage): void {
       expect(b.fields.length).toBeLessThanOrEqual(10);
       for (const f of b.fields) expect(f.text.length).toBeLessThanOrEqual(2000);
     }
-    if (b.elements) {
+    if (b.type === 'actions') {
+      // Buttons: at most 25 to a block, label 75, value 2000, action_id 255.
+      const buttons = b.elements as unknown as { text: { text: string }; value: string; action_id: string }[];
+      expect(buttons.length).toBeLessThanOrEqual(25);
+      for (const e of buttons) {
+        expect(e.text.text.length).toBeLessThanOrEqual(75);
+        expect(e.value.length).toBeLessThanOrEqual(2000);
+        expect(e.action_id.length).toBeLessThanOrEqual(255);
+      }
+    } else if (b.elements) {
       expect(b.elements.length).toBeLessThanOrEqual(10);
       for (const e of b.elements) expect(e.text.length).toBeLessThanOrEqual(3000);
     }
@@ -176,5 +192,46 @@ describe('renderSlack', () => {
       const hidden = Number(/and (\d+) more sections/.exec(JSON.stringify(msg.blocks))?.[1]);
       expect(sections.length + hidden).toBe(60);
     });
+  });
+});
+
+describe('buttons', () => {
+  const withActions: Report = {
+    ...tablesGoneReport(150, longName),
+    actions: [
+      { id: 'way-back', label: 'Show the way back', style: 'primary', value: '20261124T030000.000Z-a1b2c3' },
+      {
+        id: 'accept',
+        label: 'Accept this change',
+        style: 'danger',
+        value: 'table-missing',
+        confirm: { title: 'Accept this change?', text: 'x'.repeat(400), ok: 'Accept', deny: 'Cancel' },
+      },
+    ],
+  };
+
+  it('become one actions block at the end, within the block limit however long the report, confirm clipped', () => {
+    const msg = renderSlack(withActions, { environment: 'production' });
+    assertWithinLimits(msg);
+    const last = msg.blocks.at(-1) as { type: string; block_id: string; elements: Record<string, unknown>[] };
+    expect(last.type).toBe('actions');
+    expect(last.block_id).toBe(ACTIONS_BLOCK);
+    expect(last.elements.map((e) => e.action_id)).toEqual(['dbwarden.way-back', 'dbwarden.accept']);
+    const confirm = last.elements[1]!.confirm as { text: { text: string }; style: string };
+    expect(confirm.text.text.length).toBeLessThanOrEqual(SLACK_LIMITS.confirmText);
+    expect(confirm.style).toBe('danger');
+  });
+
+  it('a note replaces the previous one, sits above the buttons, and closing removes them', () => {
+    const { blocks } = renderSlack(withActions, { environment: 'production' });
+    const once = withNote(blocks, '⏳ started', false);
+    const twice = withNote(once, '✅ <!channel> done', false);
+    const notes = twice.filter((b) => (b as { block_id?: string }).block_id === NOTE_BLOCK);
+    expect(notes).toHaveLength(1);
+    expect(JSON.stringify(notes[0])).toContain('✅ &lt;!channel&gt; done');
+    expect((twice.at(-1) as { block_id: string }).block_id).toBe(ACTIONS_BLOCK);
+    expect(twice.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
+    const closed = withNote(twice, 'accepted', true);
+    expect(closed.some((b) => (b as { block_id?: string }).block_id === ACTIONS_BLOCK)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
@@ -149,6 +150,17 @@ describe('/backup-now in Slack', () => {
       const refusal = await fake.waitFor(viaResponseUrl(second), 60_000);
       expectPrivateRefusal(refusal, 'C0SECOND', 'Backup already running');
       expect(json(refusal)).toContain('started by alice (slack:U0ALICE)');
+      // /db-status meanwhile says a backup is running, who started it and how far it is.
+      const status = fake.slashForm({ command: '/db-status', channelId: 'C0STATUS', userId: 'U0CAROL' });
+      await fetch(`${bot.url}/slack/events`, {
+        method: 'POST',
+        body: status.body,
+        headers: fake.sign(status.body),
+      });
+      const answer = await fake.waitFor(inChannel('C0STATUS'), 60_000);
+      const running = bot.services.backups.running();
+      if (running)
+        expect(json(answer)).toMatch(/\*Backup running\*\\nstarted by slack:U0ALICE (just now|\d+ min ago)/);
       // The first one still finishes and is confirmed.
       await fake.waitFor((c) => inChannel('C0FIRST')(c) && header(c).includes('complete'), 120_000);
       expect(fake.calls.filter(viaResponseUrl(second))).toHaveLength(1);
@@ -156,6 +168,38 @@ describe('/backup-now in Slack', () => {
       const all = await bot.services.backups.list();
       expect(all.filter((m) => m.requestedBy === 'slack:U0BOB')).toHaveLength(0);
     } finally {
+      await bot.stop();
+    }
+  });
+
+  it('/db-status says a backup is running: who started it and how far it is', async () => {
+    const bot = await startBot(fake, { mode: 'socket', databaseUrl: db.url });
+    // A transaction holding the table keeps pg_dump waiting for its lock: the backup is running, for certain.
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');
+      fake.sendSlashCommand({
+        command: '/backup-now',
+        channelId: 'C0RUN',
+        userId: 'U0DAVE',
+        userName: 'dave',
+      });
+      await fake.waitFor(inChannel('C0RUN'), 60_000);
+      expect(bot.services.backups.running()?.requestedBy).toBe('slack:U0DAVE');
+      fake.sendSlashCommand({ command: '/db-status', channelId: 'C0STATUS', userId: 'U0CAROL' });
+      const answer = await fake.waitFor(inChannel('C0STATUS'), 60_000);
+      expect(json(answer)).toMatch(
+        /\*Backup running\*\\nstarted by slack:U0DAVE just now · (Starting|Dumping) \d+ (B|kB)/,
+      );
+      await holder.query('COMMIT');
+      await fake.waitFor((c) => inChannel('C0RUN')(c) && header(c).includes('complete'), 120_000);
+      // Once it is done, status says nothing of it.
+      fake.sendSlashCommand({ command: '/db-status', channelId: 'C0STATUS2' });
+      expect(json(await fake.waitFor(inChannel('C0STATUS2'), 60_000))).not.toContain('Backup running');
+    } finally {
+      await holder.end();
       await bot.stop();
     }
   });

@@ -82,13 +82,19 @@ describe('manifest.json', () => {
         // Slack wants a non-empty hint or none: commands without arguments have none.
         expect(entry!.usage_hint).toBe(c.usage || undefined);
       }
-      expect(declared.map((d) => d.command)).toContain('/db-status');
-      expect(declared.map((d) => d.command)).toContain('/backup-now');
+      // And nothing else: a renamed command's old name (/digest, now /db-digest) is gone from the app.
+      expect(declared.map((d) => d.command).sort()).toEqual(
+        services.commands.map((c) => `/${c.name}`).sort(),
+      );
+      expect(declared.map((d) => d.command)).toContain('/db-digest');
+      expect(declared.map((d) => d.command)).not.toContain('/digest');
     } finally {
       await services.close();
     }
     expect(manifest.oauth_config.scopes.bot).toEqual(['commands', 'chat:write']);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
+    // The buttons under warnings and failed backups: Socket Mode delivers presses without a request URL.
+    expect(manifest.settings.interactivity).toEqual({ is_enabled: true });
     expect(manifest.features.bot_user.display_name).toBe('dbwarden');
   });
 });

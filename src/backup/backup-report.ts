@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { BackupFailed, DbwardenError } from '../core/errors.js';
-import { formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
+import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { errorReport, type Report } from '../core/report.js';
 import type { BackupManifest } from '../store/manifest.js';
 import type { BackupProgress } from './service.js';
@@ -39,6 +39,24 @@ export function backupProgressReport(target: string, p: BackupProgress, requeste
     fields: requestedBy ? [{ label: 'Started by', value: requestedBy }] : [],
     sections: [],
     progress: { fraction, label },
+  };
+}
+
+/** The line /db-status adds while a backup runs: who started it, when, and how far it is. */
+export function runningBackupField(
+  running: { requestedBy: string; startedAt: Date; progress: BackupProgress | null },
+  now: Date,
+): { label: string; value: string } {
+  const p = running.progress;
+  const where = p
+    ? ` · ${PHASE[p.phase]} ${formatBytes(p.bytes)}${(() => {
+        const { fraction } = progressEstimate(p);
+        return fraction === null ? '' : ` (about ${Math.floor(fraction * 100)}%)`;
+      })()}`
+    : '';
+  return {
+    label: 'Backup running',
+    value: `started by ${startedBy(running.requestedBy)} ${formatAge(now.getTime() - running.startedAt.getTime())}${where}`,
   };
 }
 
@@ -108,6 +126,47 @@ export function backupFailedReport(
         ],
       },
     ],
+    // The failed run's id is in its manifest, not in the error: the buttons name the target, the press finds the run.
+    actions: [
+      { id: 'retry-backup', label: 'Retry now', style: 'primary', value: target },
+      { id: 'show-cause', label: 'Show the cause', value: target },
+    ],
+  };
+}
+
+/** The cause of the newest failed backup, in full, for whoever pressed "Show the cause". */
+export function failureCauseReport(target: string, m: BackupManifest | null, timeZone = 'UTC'): Report {
+  if (!m?.error)
+    return {
+      title: `No failed backup of ${target}`,
+      level: 'ok',
+      summary: `No failed backup of ${target} is recorded in the store.`,
+      fields: [],
+      sections: [
+        {
+          lead: ['The failure may have been cleaned up by retention, or a later backup replaced it.'],
+          lines: [],
+        },
+      ],
+    };
+  return {
+    title: `Why the backup of ${target} failed`,
+    level: 'warn',
+    summary: `Backup ${m.id} of ${target} failed: ${m.error.message}`,
+    fields: [
+      { label: 'Backup', value: m.id },
+      { label: 'Started by', value: startedBy(m.requestedBy) },
+      { label: 'Failed', value: formatTime(new Date(m.finishedAt), timeZone) },
+      { label: 'After', value: `${formatDuration(m.durationMs)}, ${formatBytes(m.sizeBytes)} written` },
+      { label: 'Code', value: m.error.code },
+    ],
+    sections: [
+      {
+        lead: m.error.message.split('\n'),
+        lines: [],
+        tail: [`→ ${m.error.hint ?? 'Fix the cause, then press Retry now (or run /backup-now).'}`],
+      },
+    ],
   };
 }
 
@@ -154,6 +213,27 @@ export function drillFailedReport(target: string, backupId: string, err: Dbwarde
   };
 }
 
+/**
+ * A restore drill running now (asked from chat): which backup, who asked, how long so far. verifyAndRecord reports no
+ * finer steps, so the label names the three checks in their order and the time they have taken.
+ */
+export function drillProgressReport(target: string, backupId: string, elapsedMs: number, by: string): Report {
+  return {
+    title: `Restore drill of ${target} running`,
+    level: 'ok',
+    summary: `Restore drill of backup ${backupId} (${target}) running: ${formatDuration(elapsedMs)} so far`,
+    fields: [
+      { label: 'Backup', value: backupId },
+      { label: 'Started by', value: by },
+    ],
+    sections: [],
+    progress: {
+      fraction: null,
+      label: `Checksum · archive list · restore into a scratch database and row counts · ${formatDuration(elapsedMs)} elapsed`,
+    },
+  };
+}
+
 /** A restore drill that proved a backup restores. */
 export function drillOkReport(target: string, m: BackupManifest): Report {
   const d = m.drill;
@@ -164,6 +244,7 @@ export function drillOkReport(target: string, m: BackupManifest): Report {
     fields: [
       { label: 'Backup', value: m.id },
       { label: 'Restored', value: `${d?.tables ?? 0} tables, ${formatCount(d?.rows ?? 0)} rows` },
+      { label: 'Row counts', value: 'every table matches the backup’s manifest' },
       { label: 'Took', value: formatDuration(d?.durationMs ?? 0) },
     ],
     sections: [],

@@ -2,6 +2,7 @@ import type { Config } from '../core/config.js';
 import type { HttpServer } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import type { Redactor } from '../core/secrets.js';
+import type { ActionHandler } from './actions.js';
 import type { ChatCommand } from './commands.js';
 import type { CommandRunner } from './run-command.js';
 import type { SlackRetryPolicy } from './slack/slack-api.js';
@@ -34,6 +35,8 @@ export interface ChatDeps {
   environment: string;
   commands: readonly ChatCommand[];
   runner: CommandRunner;
+  /** Handles presses of the buttons under posted Reports; without it, presses are answered as not understood. */
+  actions?: ActionHandler;
   logger: Logger;
   redact: Redactor;
   /** The shared HTTP server (Slack's HTTP mode routes into it); null when PORT is unset. */

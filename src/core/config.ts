@@ -213,7 +213,7 @@ export const VARS = {
   SLACK_API_URL: { schema: z.url(), doc: "Slack Web API base URL (default: Slack's own)." },
   DBWARDEN_BACKUP_USERS: {
     schema: list,
-    doc: 'Slack user IDs, Discord user or role IDs allowed to run /backup-now. Unset: anyone (with a cooldown).',
+    doc: 'Slack user IDs, Discord user or role IDs allowed to run /backup-now, /backup-verify and the buttons that take a backup or accept a change. Unset: anyone (/backup-now with a cooldown).',
   },
   DBWARDEN_BACKUP_COOLDOWN: {
     schema: duration('0s', '24h'),

@@ -23,6 +23,21 @@ export interface ReportSection {
   muted?: boolean;
 }
 
+/**
+ * A button under a Report (Slack Block Kit button, Discord message component). Pressing it only names the action
+ * and its value: who may act, and whether it still applies, is decided on the server when it arrives.
+ */
+export interface ReportAction {
+  /** Which action (chat/actions.ts knows each): "way-back", "backup-now", "accept", "retry-backup", "show-cause". */
+  id: string;
+  label: string;
+  style?: 'primary' | 'danger';
+  /** A small opaque reference (a warning code, a backup id): never a secret, at most 60 characters. */
+  value: string;
+  /** Asked before it runs (Slack's confirm dialog; on Discord a private prompt). */
+  confirm?: { title: string; text: string; ok: string; deny: string };
+}
+
 export interface Report {
   title: string;
   level: Level;
@@ -33,6 +48,8 @@ export interface Report {
   /** Live progress of a running job; fraction null when unknown. */
   progress?: { fraction: number | null; label: string };
   footer?: string;
+  /** Buttons, in order; renderers without buttons (the terminal) leave them out. */
+  actions?: ReportAction[];
 }
 
 export const LEVEL_EMOJI: Record<Level, string> = { ok: '✅', warn: '⚠️', critical: '🚨' };

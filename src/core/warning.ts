@@ -28,6 +28,17 @@ export const WARNING_CODES = [
 
 export type WarningCode = (typeof WARNING_CODES)[number];
 
+/**
+ * Warnings about the data itself: they keep the guard's baseline where it was until they clear or are accepted
+ * (`dbwarden accept`, or the Accept button on the warning).
+ */
+export const DATA_LOSS: ReadonlySet<WarningCode> = new Set([
+  'database-replaced',
+  'database-emptied',
+  'rows-dropped',
+  'table-missing',
+]);
+
 /** The newest good backup from before the change, and the command that brings it back. */
 export interface WayBack {
   backupId: string;

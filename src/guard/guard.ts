@@ -373,6 +373,11 @@ const noWayBack = (of = 'this database') =>
   `No backup of ${of} holds the data as it was, so dbwarden cannot bring it back. Look now for another copy ` +
   "(your provider's snapshots or point-in-time recovery, a replica) before it expires.";
 
+/** The command that restores a backup into a database given by its masked URL (the password never shown). */
+export function restoreCommand(backupId: string, maskedUrl: string): string {
+  return `dbwarden restore ${backupId} --to ${maskedUrl}`;
+}
+
 /**
  * The way back to the data as the last good snapshot (`before`) saw it: the newest good backup of that database
  * whose recorded row counts show the data intact (see holdsData), `lost` tables included. Failing that, the newest
@@ -395,7 +400,7 @@ export function wayBack(
     backupId: pick.id,
     takenAt: pick.startedAt,
     sizeBytes: pick.sizeBytes,
-    command: `dbwarden restore ${pick.id} --to ${config.target.display}`,
+    command: restoreCommand(pick.id, config.target.display),
   };
 }
 

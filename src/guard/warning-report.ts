@@ -1,8 +1,8 @@
 import { formatBytes, formatTime } from '../core/format.js';
-import { type Level, type Report, type ReportSection, worst } from '../core/report.js';
+import { type Level, type Report, type ReportAction, type ReportSection, worst } from '../core/report.js';
 import type { TargetInfo } from '../core/target.js';
-import type { Warning } from '../core/warning.js';
-import type { OpenWarning } from './guard.js';
+import { DATA_LOSS, type Warning, type WayBack } from '../core/warning.js';
+import { type OpenWarning, restoreCommand } from './guard.js';
 
 export interface WarningReportContext {
   target: Pick<TargetInfo, 'name' | 'environment' | 'display'>;
@@ -50,7 +50,90 @@ export function warningsReport(
     ],
     sections: warnings.map((w) => warningSection(w, ctx.timezone, reminders.includes(w.code))),
     footer: 'dbwarden guard · each warning is posted once, then daily while it stays open',
+    ...(warningActions(warnings).length ? { actions: warningActions(warnings) } : {}),
   };
+}
+
+/**
+ * The buttons under a data-loss warning: the way back (when there is one), a backup now, and accepting the change.
+ * Values are the backup id and the warning code: what to act on is looked up again when a button is pressed.
+ */
+export function warningActions(warnings: Warning[]): ReportAction[] {
+  const loss = warnings.find((w) => DATA_LOSS.has(w.code));
+  if (!loss) return [];
+  const way = warnings.find((w) => w.wayBack)?.wayBack;
+  return [
+    ...(way ? [{ ...WARNING_ACTIONS.wayBack, value: way.backupId }] : []),
+    { ...WARNING_ACTIONS.backupNow, value: loss.code },
+    { ...WARNING_ACTIONS.accept, value: loss.code },
+  ];
+}
+
+/** The data-loss warning's buttons, without their values: one definition for the report and the dispatcher. */
+export const WARNING_ACTIONS = {
+  wayBack: { id: 'way-back', label: 'Show the way back', style: 'primary' },
+  backupNow: { id: 'backup-now', label: 'Take a backup now' },
+  accept: {
+    id: 'accept',
+    label: 'Accept this change',
+    style: 'danger',
+    confirm: {
+      title: 'Accept this change?',
+      text: 'The database as it is now becomes what dbwarden expects, and its data-loss warnings close. Only when the change was intended.',
+      ok: 'Accept',
+      deny: 'Cancel',
+    },
+  },
+} as const satisfies Record<string, Omit<ReportAction, 'value'>>;
+
+/**
+ * The way back, answered only to whoever asked: the restore command with the masked URL (the guard's own), and the
+ * safer variant into a scratch database to copy rows back from. Restoring stays a person's job, with the owner's
+ * credentials: chat only shows how.
+ */
+export function wayBackReport(
+  way: WayBack,
+  target: { name: string; display: string },
+  timezone: string,
+): Report {
+  const scratch = scratchUrl(target.display);
+  return {
+    title: `The way back: ${target.name}`,
+    level: 'ok',
+    summary: `Restore backup ${way.backupId} of ${target.name}: ${way.command}`,
+    fields: [
+      { label: 'Backup', value: way.backupId },
+      { label: 'Taken', value: formatTime(new Date(way.takenAt), timezone) },
+      { label: 'Size', value: formatBytes(way.sizeBytes) },
+    ],
+    sections: [
+      {
+        title: 'Into a scratch database (safest: copy the rows back from there)',
+        lead: [
+          `createdb ${new URL(scratch).pathname.slice(1)}  (on the same server, as its owner)`,
+          `  ${restoreCommand(way.backupId, scratch)}`,
+        ],
+        lines: [],
+      },
+      {
+        title: 'Over the database itself (everything since the backup is lost)',
+        lead: [`  ${way.command} --clean --i-know-this-is-production`],
+        lines: [],
+        tail: ['→ Run these where the database password is at hand; dbwarden never restores from chat.'],
+      },
+    ],
+  };
+}
+
+/** The target's masked URL with a "_restore" database next to it. */
+function scratchUrl(display: string): string {
+  try {
+    const u = new URL(display);
+    u.pathname = `/${decodeURIComponent(u.pathname.slice(1)) || 'postgres'}_restore`;
+    return u.toString();
+  } catch {
+    return display;
+  }
 }
 
 /** Warnings that cleared (and the `recovered` event) → one calm Report. */

@@ -5,7 +5,7 @@ import type { Notifier } from '../core/notifier.js';
 import type { Report } from '../core/report.js';
 import { type Snapshot, snapshotFromStatus } from '../core/snapshot.js';
 import type { DbStatus } from '../core/status.js';
-import type { Warning, WarningCode } from '../core/warning.js';
+import { DATA_LOSS, type Warning, type WarningCode } from '../core/warning.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { createCatalog, newestGoodOf } from '../store/catalog.js';
 import { type GuardConfig, guard, guardedIdentity, type OpenWarning } from './guard.js';
@@ -28,13 +28,8 @@ import {
   withStateLock,
 } from './watch-state.js';
 
-/** Warnings about the data itself: they keep the baseline where it was until they clear or are accepted. */
-export const DATA_LOSS: ReadonlySet<WarningCode> = new Set([
-  'database-replaced',
-  'database-emptied',
-  'rows-dropped',
-  'table-missing',
-]);
+/** Warnings about the data itself (defined with the warning codes, re-exported for the watch's readers). */
+export { DATA_LOSS };
 /** An open warning is posted again after this long, so it is not forgotten, but never more often. */
 export const REMIND_AFTER_MS = 24 * 3_600_000;
 

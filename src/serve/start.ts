@@ -124,6 +124,7 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
         environment: services.target.environment,
         commands: services.commands,
         runner,
+        actions: services.actions,
         logger,
         redact: services.redact,
         http: runtime.http ?? ownHttp,

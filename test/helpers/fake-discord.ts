@@ -81,8 +81,8 @@ export class FakeDiscord extends EventEmitter {
   private sent: { s: number; t: string; d: unknown }[] = [];
   private inject = new Map<string, Injected>();
   private expiredTokens = new Set<string>();
-  /** IDs of messages posted to channels, which the bot may edit. */
-  private channelMessages = new Set<string>();
+  /** Messages posted to channels (as last edited), which the bot may read and edit. */
+  readonly channelMessages = new Map<string, ReturnType<FakeDiscord['message']>>();
   private port = 0;
 
   constructor(private readonly opts: FakeDiscordOptions) {
@@ -223,6 +223,62 @@ export class FakeDiscord extends EventEmitter {
       authorizing_integration_owners: { '0': guildId },
       context: 0,
       data: { id: snowflake(), name: opts.name, type: 1, guild_id: guildId, options: opts.options ?? [] },
+    });
+    return { id, token };
+  }
+
+  /**
+   * Press a button on a message (a message component interaction, type 3, as Discord dispatches it). `message` is
+   * the message the button is on: a channel message the bot posted, or an ephemeral one it sent (the bot's follow-up).
+   */
+  pressButton(opts: {
+    // biome-ignore lint/suspicious/noExplicitAny: a message as the fake stores it
+    message: any;
+    customId: string;
+    userId?: string;
+    username?: string;
+    roles?: string[];
+    /** Press again with the same interaction (a replayed dispatch). */
+    id?: string;
+    token?: string;
+  }): { id: string; token: string } {
+    const id = opts.id ?? snowflake();
+    const token = opts.token ?? `aW50ZXJhY3Rpb24${randomBytes(24).toString('hex')}`;
+    const guildId = '300000000000000001';
+    const channelId = opts.message.channel_id as string;
+    const user = {
+      id: opts.userId ?? '500000000000000001',
+      username: opts.username ?? 'alice',
+      discriminator: '0',
+      global_name: 'Alice',
+      avatar: null,
+    };
+    this.dispatch('INTERACTION_CREATE', {
+      id,
+      application_id: this.opts.applicationId,
+      type: 3,
+      token,
+      version: 1,
+      guild_id: guildId,
+      channel_id: channelId,
+      channel: { id: channelId, type: 0, guild_id: guildId, name: 'ops' },
+      member: {
+        user,
+        roles: opts.roles ?? [],
+        joined_at: new Date().toISOString(),
+        deaf: false,
+        mute: false,
+        flags: 0,
+        permissions: '2248473465835073',
+      },
+      app_permissions: '2248473465835073',
+      locale: 'en-US',
+      guild_locale: 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { '0': guildId },
+      context: 0,
+      message: opts.message,
+      data: { custom_id: opts.customId, component_type: 2 },
     });
     return { id, token };
   }
@@ -412,21 +468,30 @@ export class FakeDiscord extends EventEmitter {
     if (method === 'POST' && channel) {
       if (!bot) return unauthorised();
       const posted = this.message(channel[1]!, body);
-      this.channelMessages.add(posted.id);
+      this.channelMessages.set(posted.id, posted);
       return send(200, posted);
     }
     const edit = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(path);
-    if (method === 'PATCH' && edit) {
+    if ((method === 'PATCH' || method === 'GET') && edit) {
       if (!bot) return unauthorised();
-      if (!this.channelMessages.has(edit[2]!)) return send(404, { message: 'Unknown Message', code: 10008 });
-      return send(200, { ...this.message(edit[1]!, body), id: edit[2] });
+      const old = this.channelMessages.get(edit[2]!);
+      if (!old) return send(404, { message: 'Unknown Message', code: 10008 });
+      if (method === 'GET') return send(200, old);
+      const edited = { ...this.message(edit[1]!, { ...old, ...(body as object) }), id: edit[2]! };
+      this.channelMessages.set(edit[2]!, edited);
+      return send(200, edited);
     }
 
     return send(404, { message: '404: Not Found', code: 0 });
   }
 
-  private message(channelId: string, body: unknown) {
-    const b = (body ?? {}) as { content?: string; embeds?: unknown[]; flags?: number };
+  message(channelId: string, body: unknown) {
+    const b = (body ?? {}) as {
+      content?: string;
+      embeds?: unknown[];
+      flags?: number;
+      components?: unknown[];
+    };
     return {
       id: snowflake(),
       type: 0,
@@ -443,7 +508,7 @@ export class FakeDiscord extends EventEmitter {
       timestamp: new Date().toISOString(),
       edited_timestamp: null,
       flags: b.flags ?? 0,
-      components: [],
+      components: b.components ?? [],
       webhook_id: this.opts.applicationId,
     };
   }

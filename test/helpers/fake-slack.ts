@@ -20,6 +20,8 @@ export interface RecordedCall {
   raw: string;
   /** The HTTP status the fake answered. */
   status: number;
+  /** What the fake answered a Web API call (chat.postMessage's ts is here). */
+  answer?: Record<string, unknown>;
 }
 
 export interface SlashOptions {
@@ -28,6 +30,18 @@ export interface SlashOptions {
   userId?: string;
   userName?: string;
   channelId?: string;
+}
+
+export interface ButtonPress {
+  /** The ts of the message the button is on (from chat.postMessage's answer). */
+  ts: string;
+  /** The button's action_id, e.g. "dbwarden.accept"; its value is read from the message's blocks. */
+  actionId: string;
+  userId?: string;
+  userName?: string;
+  triggerId?: string;
+  /** The message as a client still shows it (an older copy, before an edit removed the buttons). */
+  blocks?: unknown[];
 }
 
 export interface FakeSlack {
@@ -51,6 +65,15 @@ export interface FakeSlack {
   notInChannel: Set<string>;
   /** Socket Mode: send a slash_commands envelope on the open WebSocket. */
   sendSlashCommand(opts: SlashOptions): { envelopeId: string; responseUrl: string };
+  /**
+   * Socket Mode: press a button on a message the bot posted (block_actions, as Slack sends it). The same
+   * `triggerId` twice is a replay of one press; a new envelope id each time, as Slack's redelivery does.
+   */
+  sendBlockAction(opts: ButtonPress): { envelopeId: string; responseUrl: string; triggerId: string };
+  /** HTTP mode: the form body (payload=…) Slack would POST for a button press. */
+  actionForm(opts: ButtonPress): { body: string; responseUrl: string; triggerId: string };
+  /** The message the bot posted with this ts (as last edited). */
+  message(ts: string): { channel: string; text: string; blocks: unknown[] } | undefined;
   /** HTTP mode: the form body Slack would POST for a slash command, and its response_url. */
   slashForm(opts: SlashOptions): { body: string; responseUrl: string };
   /** Slack's request signature headers for a body (timestamp in seconds). */
@@ -92,7 +115,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     string,
     { status: number; retryAfter?: number; error?: string; times: number }[]
   >();
-  const messages = new Map<string, { channel: string; text: string }>();
+  const messages = new Map<string, { channel: string; text: string; blocks: unknown[] }>();
   const notInChannel = new Set<string>();
   const waiters: { match: (c: RecordedCall) => boolean; resolve: (c: RecordedCall) => void }[] = [];
   let seq = 0;
@@ -161,7 +184,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     const expected = method === 'apps.connections.open' ? appToken : botToken;
     const answer =
       auth === `Bearer ${expected}` ? respond(method, body) : { ok: false, error: 'invalid_auth' };
-    record({ kind: 'api', method, body, raw, status: 200 });
+    record({ kind: 'api', method, body, raw, status: 200, answer });
     json(res, 200, answer);
   }
 
@@ -184,13 +207,18 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         if (!channel) return { ok: false, error: 'channel_not_found' };
         if (notInChannel.has(channel)) return { ok: false, error: 'not_in_channel' };
         const ts = `${Math.floor(Date.now() / 1000)}.${String(seq).padStart(6, '0')}`;
-        messages.set(ts, { channel, text: String(body.text ?? '') });
+        messages.set(ts, {
+          channel,
+          text: String(body.text ?? ''),
+          blocks: (body.blocks as unknown[]) ?? [],
+        });
         return { ok: true, channel, ts, message: { text: body.text, blocks: body.blocks } };
       }
       case 'chat.update': {
         const m = messages.get(String(body.ts));
         if (!m || m.channel !== body.channel) return { ok: false, error: 'message_not_found' };
         m.text = String(body.text ?? '');
+        m.blocks = (body.blocks as unknown[]) ?? m.blocks;
         return { ok: true, channel: body.channel, ts: body.ts, text: body.text };
       }
       default:
@@ -265,7 +293,65 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     };
   };
 
+  const actionPayload = (o: ButtonPress) => {
+    const m = messages.get(o.ts);
+    if (!m) throw new Error(`fake Slack: no message ${o.ts}`);
+    const blocks = o.blocks ?? m.blocks;
+    const button = (blocks as { type: string; block_id?: string; elements?: Record<string, unknown>[] }[])
+      .flatMap((b) =>
+        b.type === 'actions'
+          ? (b.elements ?? []).map((e): Record<string, unknown> => ({ ...e, block_id: b.block_id }))
+          : [],
+      )
+      .find((e) => e.action_id === o.actionId);
+    if (!button) throw new Error(`fake Slack: message ${o.ts} has no button ${o.actionId}`);
+    const id = randomUUID();
+    const responseUrl = `http://127.0.0.1:${port}/respond/${id}`;
+    const triggerId = o.triggerId ?? `${Date.now()}.1.${id.slice(0, 8)}`;
+    const user = o.userId ?? 'U0ALICE';
+    const payload = {
+      type: 'block_actions',
+      user: { id: user, username: o.userName ?? 'alice', name: o.userName ?? 'alice', team_id: 'T0TEST' },
+      api_app_id: 'A0TEST',
+      token: 'verification-token-unused',
+      container: { type: 'message', message_ts: o.ts, channel_id: m.channel, is_ephemeral: false },
+      trigger_id: triggerId,
+      team: { id: 'T0TEST', domain: 'fake' },
+      enterprise: null,
+      is_enterprise_install: false,
+      channel: { id: m.channel, name: 'ops' },
+      message: { type: 'message', user: 'U0BOT', bot_id: 'B0BOT', ts: o.ts, text: m.text, blocks },
+      state: { values: {} },
+      response_url: responseUrl,
+      actions: [{ ...button, action_ts: `${Date.now() / 1000}` }],
+    };
+    return { payload, responseUrl, triggerId };
+  };
+
   return {
+    message: (ts) => messages.get(ts),
+    sendBlockAction(o) {
+      if (!socket) throw new Error('no Socket Mode client is connected');
+      const envelopeId = randomUUID();
+      const { payload, responseUrl, triggerId } = actionPayload(o);
+      socket.send(
+        JSON.stringify({
+          envelope_id: envelopeId,
+          type: 'interactive',
+          accepts_response_payload: false,
+          payload,
+        }),
+      );
+      return { envelopeId, responseUrl, triggerId };
+    },
+    actionForm(o) {
+      const { payload, responseUrl, triggerId } = actionPayload(o);
+      return {
+        body: new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
+        responseUrl,
+        triggerId,
+      };
+    },
     apiUrl: `http://127.0.0.1:${port}/api/`,
     botToken,
     appToken,

@@ -2,10 +2,11 @@ import { z } from 'zod';
 import { backupDoneReport, backupFailedReport, backupProgressReport } from '../../backup/backup-report.js';
 import type { BackupService } from '../../backup/service.js';
 import type { Config } from '../../core/config.js';
-import { asDbwardenError, DbwardenError, NotAuthorised } from '../../core/errors.js';
+import { asDbwardenError, DbwardenError } from '../../core/errors.js';
 import { formatAge, formatDuration, formatTime } from '../../core/format.js';
 import type { Report } from '../../core/report.js';
 import { type ChatCommand, type ChatUser, refusalReport, usageReport } from '../commands.js';
+import { backupUsers, displayName } from './backup-users.js';
 
 export interface BackupNowDeps {
   backups: BackupService;
@@ -25,22 +26,16 @@ const Args = z.string().trim().max(0, 'takes no arguments');
  */
 export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
   const clock = deps.clock ?? (() => new Date());
-  const allowed = deps.config.backup.users;
+  const users = backupUsers(deps.config);
   const names = new Map<string, string>();
   let lastStart: Date | null = null;
 
   /** Every reason not to start, known without starting: cheap, so the adapters ask before acknowledging. */
   const check = (args: string, user: ChatUser): Report | null => {
     if (!Args.safeParse(args).success) return usageReport(command, 'takes no arguments', args);
-    const listed = allowed.length > 0 && isListed(allowed, user);
-    if (allowed.length > 0 && !listed)
-      return refusalReport(
-        'Not allowed',
-        new NotAuthorised(
-          `You may not start backups of ${deps.target.name}`,
-          `Ask an admin to add your user ID (${user.id}) or a role of yours to DBWARDEN_BACKUP_USERS.`,
-        ),
-      );
+    const refused = users.refuse(user, `start backups of ${deps.target.name}`);
+    if (refused) return refused;
+    const listed = users.restricted;
     const now = clock();
     const running = deps.backups.running();
     if (running) {
@@ -113,13 +108,4 @@ export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
     },
   };
   return command;
-}
-
-function isListed(allowed: string[], user: ChatUser): boolean {
-  return allowed.includes(user.id) || (user.roles ?? []).some((r) => allowed.includes(r));
-}
-
-function displayName(user: ChatUser): string {
-  const id = `${user.platform ? `${user.platform}:` : ''}${user.id}`;
-  return user.name && user.name !== user.id ? `${user.name} (${id})` : id;
 }

@@ -1,9 +1,11 @@
-import type { Report } from '../../core/report.js';
+import type { Report, ReportField } from '../../core/report.js';
 import { type ChatCommand, usageReport } from '../commands.js';
 
 /** `/db-status [me]`: the status report; `me` asks for an answer only the caller sees. */
 export function dbStatusCommand(deps: {
   statusReport: () => Promise<Report>;
+  /** The line saying a backup runs now (who started it, how far), or null: told at the moment of answering. */
+  runningBackup?: () => ReportField | null;
 }): ChatCommand & { ephemeral(args: string): boolean } {
   const command: ChatCommand & { ephemeral(args: string): boolean } = {
     name: 'db-status',
@@ -16,7 +18,10 @@ export function dbStatusCommand(deps: {
     },
     async run(args, user, reply) {
       const refusal = command.check!(args, user);
-      await reply.update(refusal ?? (await deps.statusReport()));
+      if (refusal) return reply.update(refusal);
+      const report = await deps.statusReport();
+      const running = deps.runningBackup?.();
+      await reply.update(running ? { ...report, fields: [...report.fields, running] } : report);
     },
   };
   return command;

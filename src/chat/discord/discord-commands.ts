@@ -12,6 +12,7 @@ import {
   SlashCommandBuilder,
 } from 'discord.js';
 import { ConfigError, DbwardenError } from '../../core/errors.js';
+import { BACKUPS_MAX, BACKUPS_SHOWN } from '../commands/db-backups.js';
 import type { ChatCommand } from '../commands.js';
 
 /** A chat command as Discord sees it: its slash definition and how its options become the neutral argument string. */
@@ -30,6 +31,29 @@ const DEFINITIONS: Record<string, Definition> = {
       .addBooleanOption((o) => o.setName('me').setDescription('Answer only to me'))
       .toJSON(),
     args: (i) => (i.options.getBoolean('me') ? 'me' : ''),
+  }),
+  'db-backups': (c) => ({
+    data: base(c)
+      .addIntegerOption((o) =>
+        o
+          .setName('count')
+          .setDescription(`How many, newest first (default ${BACKUPS_SHOWN})`)
+          .setMinValue(1)
+          .setMaxValue(BACKUPS_MAX),
+      )
+      .toJSON(),
+    args: (i) => String(i.options.getInteger('count') ?? ''),
+  }),
+  'backup-verify': (c) => ({
+    data: base(c)
+      .addStringOption((o) =>
+        o
+          .setName('id')
+          .setDescription('A backup id, its last characters, or latest (the default)')
+          .setMaxLength(40),
+      )
+      .toJSON(),
+    args: (i) => i.options.getString('id') ?? '',
   }),
   'backup-now': (c) => ({
     data: base(c).toJSON(),

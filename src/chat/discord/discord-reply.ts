@@ -4,7 +4,7 @@ import type { Report } from '../../core/report.js';
 import type { Redactor } from '../../core/secrets.js';
 import type { CommandReply } from '../commands.js';
 import { editChannelMessage, postToChannel, redactReport } from './discord-notifier.js';
-import { renderDiscord, renderDiscordMessage } from './render-discord.js';
+import { renderComponents, renderDiscord, renderDiscordMessage } from './render-discord.js';
 
 /** An interaction token works for 15 minutes; edits after this go to the channel as a new message. */
 export const TOKEN_LIFE_MS = 14.5 * 60_000;
@@ -40,6 +40,7 @@ export function discordReply(o: DiscordReplyOptions): CommandReply {
           await o.interaction.editReply({
             content: '',
             embeds: renderDiscord(report, { environment: o.environment, now }),
+            components: renderComponents(report.actions ?? []),
           });
           return;
         } catch (err) {

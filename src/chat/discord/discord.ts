@@ -1,4 +1,6 @@
 import {
+  type APIMessage,
+  type ButtonInteraction,
   type ChatInputCommandInteraction,
   Client,
   DiscordjsError,
@@ -6,13 +8,23 @@ import {
   GatewayIntentBits,
   MessageFlags,
   REST,
+  Routes,
   Status,
 } from 'discord.js';
 import { ConfigError } from '../../core/errors.js';
+import type { Report } from '../../core/report.js';
 import { createRedactor, type Redactor } from '../../core/secrets.js';
 import type { ChatAdapter, ChatDeps } from '../adapter.js';
 import { discordCommands, registerCommands } from './discord-commands.js';
+import { editChannelMessage, redactReport } from './discord-notifier.js';
 import { discordReply } from './discord-reply.js';
+import {
+  type DiscordMessage,
+  embedsWithNote,
+  parseCustomId,
+  renderComponents,
+  renderDiscord,
+} from './render-discord.js';
 
 /** Log in to Discord, register the slash commands if they changed, and answer them with the neutral commands. */
 export async function startDiscord(opts: ChatDeps): Promise<ChatAdapter> {
@@ -72,6 +84,75 @@ export async function startDiscord(opts: ChatDeps): Promise<ChatAdapter> {
     });
   }
 
+  /**
+   * One press of one of our buttons: acknowledged at once (deferred update, type 6), then handed to the neutral
+   * dispatcher. A press confirmed in the private prompt ("accept!") names the warning's message in its value.
+   */
+  async function pressed(i: ButtonInteraction): Promise<void> {
+    const parsed = parseCustomId(i.customId);
+    if (!parsed) return;
+    const ctx = { action: parsed.id, user: i.user.id, interaction: i.id };
+    try {
+      await i.deferUpdate();
+    } catch (err) {
+      // Expired or already answered: the presser saw "interaction failed", so nothing is done behind their back.
+      log.warn({ ...ctx, err: describe(err) }, 'discord: button press not acknowledged; nothing done');
+      return;
+    }
+    const confirmed = parsed.id.endsWith('!');
+    const [value = '', ref = ''] = confirmed ? parsed.value.split('|') : [parsed.value];
+    const [channelId, messageId] = confirmed ? ref.split(':') : [i.channelId, i.message.id];
+    if (!channelId || !messageId) return;
+    let message: DiscordMessage = confirmed
+      ? fromApi((await rest.get(Routes.channelMessage(channelId, messageId))) as APIMessage)
+      : {
+          content: i.message.content,
+          embeds: i.message.embeds.map((e) => e.toJSON()),
+          components: i.message.components.map((c) => c.toJSON()) as NonNullable<
+            DiscordMessage['components']
+          >,
+        };
+    const safe = (r: Report) =>
+      renderDiscord(redactReport(r, redact), { environment, now: new Date(clock()) });
+    if (!opts.actions) return;
+    await opts.actions.handle(
+      {
+        id: confirmed ? parsed.id.slice(0, -1) : parsed.id,
+        value,
+        user: { id: i.user.id, name: i.user.username, roles: rolesOf(i.member), platform: 'discord' },
+        pressId: i.id,
+        messageKey: `${channelId}:${messageId}`,
+        confirmed,
+      },
+      {
+        async private(report) {
+          await i.followUp({ embeds: safe(report), flags: MessageFlags.Ephemeral });
+        },
+        async note(note, close) {
+          message = {
+            content: message.content,
+            embeds: embedsWithNote(message.embeds, redact(note.text), note.level),
+            components: close ? [] : (message.components ?? []),
+          };
+          await editChannelMessage(rest, channelId, messageId, message);
+        },
+        async confirm(prompt, action) {
+          const yes = {
+            ...action,
+            id: `${action.id}!`,
+            label: action.confirm?.ok ?? action.label,
+            value: `${action.value}|${channelId}:${messageId}`,
+          };
+          await i.followUp({
+            embeds: safe(prompt),
+            components: renderComponents([yes]),
+            flags: MessageFlags.Ephemeral,
+          });
+        },
+      },
+    );
+  }
+
   let stopping = false;
   let client: Client | null = null;
   let loginTimer: NodeJS.Timeout | null = null;
@@ -82,6 +163,12 @@ export async function startDiscord(opts: ChatDeps): Promise<ChatAdapter> {
     // Guilds is the least we can ask for: slash commands arrive as interactions whatever the intents.
     const c = new Client({ intents: [GatewayIntentBits.Guilds], rest: d.apiUrl ? { api: d.apiUrl } : {} });
     c.on(Events.InteractionCreate, (i) => {
+      if (i.isButton()) {
+        pressed(i).catch((err) =>
+          log.error({ interaction: i.id, err: describe(err) }, 'discord: button press failed'),
+        );
+        return;
+      }
       if (!i.isChatInputCommand()) return;
       handle(i).catch((err) =>
         log.error(
@@ -169,8 +256,17 @@ export async function startDiscord(opts: ChatDeps): Promise<ChatAdapter> {
   };
 }
 
+/** The parts of a posted message dbwarden edits: its content, embeds and buttons. */
+function fromApi(m: APIMessage): DiscordMessage {
+  return {
+    content: m.content ?? '',
+    embeds: m.embeds ?? [],
+    components: (m.components ?? []) as NonNullable<DiscordMessage['components']>,
+  };
+}
+
 /** Member role IDs for authorisation: a cached member has a manager, an uncached one a plain ID list. */
-function rolesOf(member: ChatInputCommandInteraction['member']): string[] {
+function rolesOf(member: ChatInputCommandInteraction['member'] | ButtonInteraction['member']): string[] {
   if (!member) return [];
   const roles = member.roles as string[] | { cache: Map<string, unknown> };
   return Array.isArray(roles) ? [...roles] : [...roles.cache.keys()];

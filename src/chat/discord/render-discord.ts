@@ -1,5 +1,16 @@
-import type { APIEmbed, APIEmbedField } from 'discord.js';
-import { type Level, progressBar, type Report, type ReportSection } from '../../core/report.js';
+import type {
+  APIActionRowComponent,
+  APIButtonComponentWithCustomId,
+  APIEmbed,
+  APIEmbedField,
+} from 'discord.js';
+import {
+  type Level,
+  progressBar,
+  type Report,
+  type ReportAction,
+  type ReportSection,
+} from '../../core/report.js';
 import {
   clipTo,
   fitSection,
@@ -20,7 +31,15 @@ export const DISCORD_LIMITS = {
   footer: 2048,
   total: 6000,
   content: 2000,
+  customId: 100,
+  buttonLabel: 80,
+  buttonsPerRow: 5,
 } as const;
+
+/** Every button dbwarden renders has a custom_id "dbw|<action>|<value>": one listener routes them. */
+export const DISCORD_ACTION_PREFIX = 'dbw|';
+/** Room kept in a message with buttons for the note of what a button did (an embed of its own). */
+export const NOTE_ROOM = 300;
 
 export const LEVEL_COLOUR: Record<Level, number> = { ok: 0x2ecc71, warn: 0xf1c40f, critical: 0xe74c3c };
 
@@ -34,7 +53,51 @@ export interface DiscordRenderOptions {
 export interface DiscordMessage {
   content: string;
   embeds: APIEmbed[];
+  /** The Report's buttons, one row; absent without any. */
+  components?: APIActionRowComponent<APIButtonComponentWithCustomId>[];
 }
+
+/** Button styles: Primary 1, Secondary 2, Danger 4. */
+const STYLE = { primary: 1, danger: 4 } as const;
+
+/** A Report's buttons as one action row (type 1) of buttons (type 2), each naming its action in its custom_id. */
+export function renderComponents(
+  actions: ReportAction[],
+): APIActionRowComponent<APIButtonComponentWithCustomId>[] {
+  if (actions.length === 0) return [];
+  return [
+    {
+      type: 1,
+      components: actions.slice(0, DISCORD_LIMITS.buttonsPerRow).map((a) => ({
+        type: 2,
+        style: a.style ? STYLE[a.style] : 2,
+        label: clipTo(a.label, DISCORD_LIMITS.buttonLabel),
+        custom_id: `${DISCORD_ACTION_PREFIX}${a.id}|${a.value}`.slice(0, DISCORD_LIMITS.customId),
+      })),
+    },
+  ];
+}
+
+/** The action and value a custom_id names, or null when it is not one of ours. */
+export function parseCustomId(customId: string): { id: string; value: string } | null {
+  if (!customId.startsWith(DISCORD_ACTION_PREFIX)) return null;
+  const [id = '', ...rest] = customId.slice(DISCORD_ACTION_PREFIX.length).split('|');
+  return id ? { id, value: rest.join('|') } : null;
+}
+
+/** A posted message's embeds with what a button did as a last small embed, replacing an earlier note. */
+export function embedsWithNote(embeds: APIEmbed[], note: string, level: Level): APIEmbed[] {
+  const kept = embeds.filter((e) => e.author?.name !== NOTE_AUTHOR).slice(0, DISCORD_LIMITS.embeds - 1);
+  return [
+    ...kept,
+    {
+      author: { name: NOTE_AUTHOR },
+      description: clipTo(escapeMarkdown(note), NOTE_ROOM - 20),
+      color: LEVEL_COLOUR[level],
+    },
+  ];
+}
+const NOTE_AUTHOR = 'dbwarden';
 
 /** Report → embeds, within every Discord limit by construction; what does not fit ends in "and N more". */
 export function renderDiscord(report: Report, opts: DiscordRenderOptions): APIEmbed[] {
@@ -44,7 +107,7 @@ export function renderDiscord(report: Report, opts: DiscordRenderOptions): APIEm
     // Small on purpose: the footer is context, the budget belongs to the report.
     200,
   );
-  let budget = DISCORD_LIMITS.total - title.length - footer.length;
+  let budget = DISCORD_LIMITS.total - title.length - footer.length - (report.actions?.length ? NOTE_ROOM : 0);
 
   // The description always shows progress and keeps at least this much room for the sections.
   const progress = report.progress
@@ -75,7 +138,12 @@ export function renderDiscord(report: Report, opts: DiscordRenderOptions): APIEm
 
 /** The full message: summary as content (push notifications show it), the report as embeds. */
 export function renderDiscordMessage(report: Report, opts: DiscordRenderOptions): DiscordMessage {
-  return { content: clipTo(report.summary, DISCORD_LIMITS.content), embeds: renderDiscord(report, opts) };
+  const components = renderComponents(report.actions ?? []);
+  return {
+    content: clipTo(report.summary, DISCORD_LIMITS.content),
+    embeds: renderDiscord(report, opts),
+    ...(components.length ? { components } : {}),
+  };
 }
 
 /** Total characters Discord counts against the 6000 limit across a message's embeds. */

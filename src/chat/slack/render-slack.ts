@@ -1,5 +1,11 @@
 import type { types } from '@slack/bolt';
-import { LEVEL_EMOJI, progressBar, type Report, type ReportSection } from '../../core/report.js';
+import {
+  LEVEL_EMOJI,
+  progressBar,
+  type Report,
+  type ReportAction,
+  type ReportSection,
+} from '../../core/report.js';
 import { clipTo, fitSection } from '../fit-section.js';
 
 type KnownBlock = types.KnownBlock;
@@ -19,7 +25,20 @@ export const SLACK_LIMITS = {
   keptLine: 1000,
   fieldSections: 3,
   fallbackText: 3000,
+  /** Buttons in one actions block (Slack allows 25); ours are never more than a handful. */
+  actions: 5,
+  buttonText: 75,
+  buttonValue: 2000,
+  confirmTitle: 100,
+  confirmText: 300,
+  confirmButton: 30,
 } as const;
+
+/** Every button dbwarden renders has an action_id starting with this; Bolt routes them to one listener. */
+export const SLACK_ACTION_PREFIX = 'dbwarden.';
+/** The block holding a Report's buttons, and the block a button's outcome is noted in. */
+export const ACTIONS_BLOCK = 'dbwarden-actions';
+export const NOTE_BLOCK = 'dbwarden-note';
 
 export interface SlackMessage {
   /** Plain fallback: notifications, screen readers, clients without Block Kit. */
@@ -30,8 +49,9 @@ export interface SlackMessage {
 /** Report → Block Kit message; every limit holds by construction, whatever the Report's size. */
 export function renderSlack(report: Report, opts: { environment?: string } = {}): SlackMessage {
   const blocks: KnownBlock[] = [];
-  // Reserved at the end: the footer and one "N more" note.
-  const room = () => SLACK_LIMITS.blocks - blocks.length - 2;
+  // Reserved at the end: the footer and one "N more" note; with buttons, their block and the note of what they did.
+  const reserved = 2 + (report.actions?.length ? 2 : 0);
+  const room = () => SLACK_LIMITS.blocks - blocks.length - reserved;
 
   const env = opts.environment && !report.title.includes(opts.environment) ? `${opts.environment} · ` : '';
   blocks.push({
@@ -79,9 +99,60 @@ export function renderSlack(report: Report, opts: { environment?: string } = {})
   const hidden = report.sections.length - shown;
   if (hidden > 0) blocks.push(context(`… and ${hidden} more section${hidden === 1 ? '' : 's'}`));
   if (report.footer) blocks.push(context(mrkdwnEscape(report.footer)));
+  if (report.actions?.length) blocks.push(actionsBlock(report.actions));
 
   // The fallback is mrkdwn too (notifications): escaped, or a "<!channel>" in a message would ping everyone.
   return { text: clipTo(mrkdwnEscape(report.summary || report.title), SLACK_LIMITS.fallbackText), blocks };
+}
+
+/** A Report's buttons as one actions block; a confirm step becomes Slack's own confirm dialog. */
+export function actionsBlock(actions: ReportAction[]): KnownBlock {
+  return {
+    type: 'actions',
+    block_id: ACTIONS_BLOCK,
+    elements: actions.slice(0, SLACK_LIMITS.actions).map((a) => ({
+      type: 'button' as const,
+      action_id: `${SLACK_ACTION_PREFIX}${a.id}`,
+      text: { type: 'plain_text' as const, text: clipTo(a.label, SLACK_LIMITS.buttonText), emoji: true },
+      value: a.value.slice(0, SLACK_LIMITS.buttonValue),
+      ...(a.style ? { style: a.style } : {}),
+      ...(a.confirm
+        ? {
+            confirm: {
+              title: {
+                type: 'plain_text' as const,
+                text: clipTo(a.confirm.title, SLACK_LIMITS.confirmTitle),
+              },
+              text: { type: 'plain_text' as const, text: clipTo(a.confirm.text, SLACK_LIMITS.confirmText) },
+              confirm: {
+                type: 'plain_text' as const,
+                text: clipTo(a.confirm.ok, SLACK_LIMITS.confirmButton),
+              },
+              deny: { type: 'plain_text' as const, text: clipTo(a.confirm.deny, SLACK_LIMITS.confirmButton) },
+              ...(a.style === 'danger' ? { style: 'danger' as const } : {}),
+            },
+          }
+        : {}),
+    })),
+  };
+}
+
+/**
+ * A posted message with what a button did noted at its end (replacing the previous note), and its buttons removed
+ * when `close`: the channel keeps the story ("accepted by …"). Works on the blocks Slack sent with the click.
+ */
+export function withNote(blocks: KnownBlock[], note: string, close: boolean): KnownBlock[] {
+  const kept = blocks.filter(
+    (b) =>
+      (b as { block_id?: string }).block_id !== NOTE_BLOCK &&
+      !(close && (b as { block_id?: string }).block_id === ACTIONS_BLOCK),
+  );
+  const noteBlock = { ...context(mrkdwnEscape(note)), block_id: NOTE_BLOCK } as KnownBlock;
+  const at = kept.findIndex((b) => (b as { block_id?: string }).block_id === ACTIONS_BLOCK);
+  // The note goes just above the buttons (or last); a message already at the limit gives up its last block.
+  const out = at >= 0 ? [...kept.slice(0, at), noteBlock, ...kept.slice(at)] : [...kept, noteBlock];
+  while (out.length > SLACK_LIMITS.blocks) out.splice(out.indexOf(noteBlock) - 1, 1);
+  return out;
 }
 
 /** A section's lines as one mrkdwn text. */

@@ -1,12 +1,24 @@
-import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
+import {
+  App,
+  type BlockAction,
+  type ButtonAction,
+  HTTPReceiver,
+  type RespondFn,
+  SocketModeReceiver,
+  type types,
+} from '@slack/bolt';
 import { DbwardenError } from '../../core/errors.js';
+import type { Report } from '../../core/report.js';
 import { createRedactor, type Redactor } from '../../core/secrets.js';
 import type { ChatAdapter, ChatDeps } from '../adapter.js';
-import { boltLogger, SlackCallFailed, slackWebClient } from './slack-api.js';
+import { renderSlack, SLACK_ACTION_PREFIX, withNote } from './render-slack.js';
+import { boltLogger, SlackCallFailed, slackWebClient, withSlackRetry } from './slack-api.js';
 import { slackReply } from './slack-reply.js';
 
 /** Where Slack's HTTP mode posts slash commands (the manifest's request URLs end with this path). */
 export const SLACK_EVENTS_PATH = '/slack/events';
+
+type KnownBlock = types.KnownBlock;
 
 export interface SlackBot extends ChatAdapter {
   mode: 'socket' | 'http';
@@ -86,6 +98,69 @@ export async function startSlack(opts: ChatDeps): Promise<SlackBot> {
       inflight.add(run);
       await run;
     });
+  }
+
+  app.action({ action_id: new RegExp(`^${SLACK_ACTION_PREFIX.replace('.', '\\.')}`) }, async (args) => {
+    // Slack gives 3 seconds here too: acknowledge, then act.
+    await args.ack();
+    if (stopped || args.body.type !== 'block_actions' || args.action.type !== 'button') return;
+    if (!('action_id' in args.action)) return;
+    const run = pressed(args.body as BlockAction, args.action as ButtonAction, args.respond).finally(() =>
+      inflight.delete(run),
+    );
+    inflight.add(run);
+    await run;
+  });
+
+  /** One button press: the neutral dispatcher decides; here only how Slack answers and edits. */
+  async function pressed(body: BlockAction, action: ButtonAction, respond: RespondFn): Promise<void> {
+    const channel = body.container?.channel_id ?? body.channel?.id ?? '';
+    const ts = body.container?.message_ts ?? body.message?.ts ?? '';
+    const log = logger.child({ action: action.action_id, user: body.user.id, request: body.trigger_id });
+    let blocks = (body.message?.blocks ?? []) as KnownBlock[];
+    const text = String(body.message?.text ?? '');
+    const retry = { logger: log, ...(opts.tuning?.slackRetry ? { policy: opts.tuning.slackRetry } : {}) };
+    const safe = (report: Report) => {
+      const r = renderSlack(report, { environment: opts.environment });
+      return { text: redact(r.text), blocks: JSON.parse(redact(JSON.stringify(r.blocks))) };
+    };
+    if (!opts.actions) {
+      log.warn('button pressed, but no action handler is wired');
+      return;
+    }
+    await opts.actions.handle(
+      {
+        id: action.action_id.slice(SLACK_ACTION_PREFIX.length),
+        value: action.value ?? '',
+        user: {
+          id: body.user.id,
+          name: body.user.username ?? body.user.name ?? body.user.id,
+          platform: 'slack',
+        },
+        pressId: body.trigger_id ?? `${body.user.id}:${action.action_ts}`,
+        messageKey: `${channel}:${ts}`,
+        // Slack showed the button's confirm dialog before sending the press.
+        confirmed: true,
+      },
+      {
+        async private(report) {
+          await withSlackRetry(
+            'response_url',
+            () => respond({ response_type: 'ephemeral', replace_original: false, ...safe(report) }),
+            retry,
+          );
+        },
+        async note(note, close) {
+          blocks = withNote(blocks, redact(note.text), close);
+          const at = blocks;
+          await withSlackRetry(
+            'chat.update',
+            () => client.chat.update({ channel, ts, text, blocks: at }),
+            retry,
+          );
+        },
+      },
+    );
   }
 
   try {

@@ -2,10 +2,13 @@ import { asDbwardenError } from '../../core/errors.js';
 import { errorReport, type Report } from '../../core/report.js';
 import { type ChatCommand, usageReport } from '../commands.js';
 
-/** `/digest`: the daily digest on demand (last backup, growth, open warnings). */
+/**
+ * `/db-digest`: the daily digest on demand (last backup, growth, open warnings). Named with the `db-` prefix like the
+ * others: a bare `/digest` collides with other apps in a Slack workspace (the old name is removed).
+ */
 export function digestCommand(deps: { digestReport: () => Promise<Report> }): ChatCommand {
   const command: ChatCommand = {
-    name: 'digest',
+    name: 'db-digest',
     description: 'The daily digest now: last backup, growth, open warnings, next backup',
     usage: '',
     check: (args) => (args.trim() === '' ? null : usageReport(command, 'takes no arguments', args)),
