@@ -188,8 +188,9 @@ describe('/backup-now in Slack', () => {
       });
       await fake.waitFor(inChannel('C0RUN'), 60_000);
       expect(bot.services.backups.running()?.requestedBy).toBe('slack:U0DAVE');
-      fake.sendSlashCommand({ command: '/db-status', channelId: 'C0STATUS', userId: 'U0CAROL' });
-      const answer = await fake.waitFor(inChannel('C0STATUS'), 60_000);
+      // A channel of its own: the test above answered /db-status in C0STATUS already.
+      fake.sendSlashCommand({ command: '/db-status', channelId: 'C0RUNSTATUS', userId: 'U0CAROL' });
+      const answer = await fake.waitFor(inChannel('C0RUNSTATUS'), 60_000);
       expect(json(answer)).toMatch(
         /\*Backup running\*\\nstarted by slack:U0DAVE just now · (Starting|Dumping) \d+ (B|kB)/,
       );
