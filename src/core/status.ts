@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { asDbwardenError, type DbwardenError } from './errors.js';
-import { type DbIdentity, readIdentity } from './identity.js';
+import { type DbIdentity, readIdentity, sameIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
 import { countSql, listTables as listDbTables } from './tables.js';
 import type { Target, TargetInfo } from './target.js';
@@ -10,8 +10,10 @@ export interface TableStatus {
   schema: string;
   name: string;
   rows: number;
-  /** true: count(*) now; false: the planner's estimate. */
+  /** true: count(*) (now, or at `countedAt`); false: the planner's estimate. */
   exact: boolean;
+  /** When an exact count was taken by an earlier reading (the last watch round); absent: by this reading. */
+  countedAt?: string;
   watched: boolean;
   sizeBytes: number;
   /** The extension that owns it (e.g. postgis): not the app's data, never watched automatically. */
@@ -54,6 +56,32 @@ export interface GuardOpenWarning {
   since: string;
 }
 
+/**
+ * Exact row counts of watched tables that an earlier reading took (the last watch round), offered to status so it
+ * need not count again. Status uses them only for the same database and until `validUntil`.
+ */
+export interface RecentCounts {
+  /** When they were counted. */
+  at: string;
+  /** The database they were counted in. */
+  identity: DbIdentity;
+  /** After this, the counts are stale (the next round should have replaced them): status counts live. */
+  validUntil: string;
+  /** "schema.table" → exact rows; a watched table not here is counted by the reading itself. */
+  rows: Record<string, number>;
+}
+
+/** Where a reading's exact counts of the watched tables came from, and how old they are. */
+export interface CountsSource {
+  /** live: counted by this reading; watch: taken from the last watch round (tables it lacked counted live). */
+  source: 'live' | 'watch';
+  /** When the counts were taken (the reading's own time when live). */
+  countedAt: string;
+  ageSeconds: number;
+  /** Why counts were counted live although recent ones were asked for (none yet, stale, another database…). */
+  liveBecause?: string;
+}
+
 export interface DbStatus {
   target: Pick<TargetInfo, 'name' | 'environment' | 'display'>;
   checkedAt: string;
@@ -77,6 +105,8 @@ export interface DbStatus {
   backupsUnreadable?: string;
   /** This reading's own warnings and the guard's open ones, critical first. */
   warnings: StatusWarning[];
+  /** Where the watched tables' exact counts came from (absent when the database did not answer). */
+  counts?: CountsSource;
   /** Which query took longest, for the benchmark and slow-status debugging. */
   timings: Record<string, number>;
 }
@@ -89,6 +119,11 @@ export interface StatusDeps {
   lastBackup?: (identity: DbIdentity | null) => Promise<BackupLookup>;
   /** The guard's open warnings, from the store: status is not ✅ while the guard has a warning open. */
   guardWarnings?: () => Promise<GuardOpenWarning[]>;
+  /**
+   * Exact counts an earlier reading took (the last watch round), for the database with this identity: status shows
+   * those, with their age, instead of counting again. Absent: every watched table is counted now.
+   */
+  recentCounts?: () => Promise<RecentCounts | null>;
   clock?: () => Date;
   /** Longest a single exact count may run before it falls back to the estimate. */
   countTimeoutMs?: number;
@@ -118,6 +153,12 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
     timings,
   };
 
+  // Read from the store while the database answers: a store that fails means counting live, never no status.
+  const recentLookup = deps.recentCounts
+    ? deps
+        .recentCounts()
+        .catch((err: unknown) => `the last watch round could not be read (${asDbwardenError(err).message})`)
+    : null;
   const guardPromise = deps.guardWarnings?.().then(
     (open): { open: GuardOpenWarning[]; err?: string } => ({ open }),
     (err: unknown) => ({ open: [], err: asDbwardenError(err).message }),
@@ -143,11 +184,22 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
       base.serverVersionNum = Number(s.num);
       base.sizeBytes = Number(s.size);
       base.role = s.role;
-      base.identity = await t('identity', () => readIdentity(client));
+      const identity = await t('identity', () => readIdentity(client));
+      base.identity = identity;
       const tables = await t('tables', () => listTables(client));
       base.tableCount = tables.length;
       const watched = pickWatched(tables, deps.watchTables);
-      await t('counts', () => countExactly(client, watched, deps.countTimeoutMs ?? 3000));
+      // A string: why the round's counts cannot stand for now; null: none were asked for.
+      const recent = recentLookup
+        ? usableCounts(await t('recent-counts', () => recentLookup), identity, now)
+        : null;
+      const taken = recent && typeof recent !== 'string' ? applyRecentCounts(watched, recent) : 0;
+      const toCount = watched.filter((x) => !x.exact);
+      await t('counts', () => countExactly(client, toCount, deps.countTimeoutMs ?? 3000));
+      base.counts =
+        taken > 0 && recent && typeof recent !== 'string'
+          ? { source: 'watch', countedAt: recent.at, ageSeconds: ageSeconds(now, recent.at) }
+          : { source: 'live', countedAt: base.checkedAt, ageSeconds: 0, ...liveBecause(recent) };
       base.tables = [...watched, ...tables.filter((x) => !x.watched).sort((a, b) => b.rows - a.rows)];
       base.migrations = await t('migrations', () => detectMigrations(client));
       base.reachable = true;
@@ -163,10 +215,7 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
       const found = await deps.lastBackup(base.identity);
       base.backupsOf = { identity: found.of, otherDatabases: found.otherDatabases };
       const b = found.backup;
-      base.lastBackup = b && {
-        ...b,
-        ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)),
-      };
+      base.lastBackup = b && { ...b, ageSeconds: ageSeconds(now, b.finishedAt) };
     } catch (err) {
       base.backupsUnreadable = asDbwardenError(err).message;
       storeProblems.push({
@@ -189,6 +238,48 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
     base.reachable,
   );
   return base;
+}
+
+const ageSeconds = (now: Date, at: string) =>
+  Math.max(0, Math.round((now.getTime() - Date.parse(at)) / 1000));
+
+/**
+ * The recent counts if they may stand for this database now: same identity (never another database's rows), not
+ * stale, not from the future. Otherwise why not, in words (the reading then counts live).
+ */
+function usableCounts(
+  recent: RecentCounts | null | string,
+  identity: DbIdentity,
+  now: Date,
+): RecentCounts | string {
+  if (typeof recent === 'string') return recent;
+  if (!recent) return 'no watch round yet';
+  if (!sameIdentity(recent.identity, identity)) return 'the last watch round was of another database';
+  if (now.getTime() > Date.parse(recent.validUntil))
+    return 'the last watch round is older than the watch interval';
+  if (Date.parse(recent.at) > now.getTime()) return 'the last watch round is dated in the future';
+  return recent;
+}
+
+function liveBecause(recent: RecentCounts | string | null): { liveBecause?: string } {
+  if (recent === null) return {};
+  return {
+    liveBecause: typeof recent === 'string' ? recent : 'the last watch round counted none of these tables',
+  };
+}
+
+/** Give watched tables the round's exact counts; returns how many it had. The rest stay to be counted now. */
+function applyRecentCounts(watched: TableStatus[], recent: RecentCounts): number {
+  let taken = 0;
+  for (const t of watched) {
+    const rows = recent.rows[`${t.schema}.${t.name}`];
+    if (rows === undefined) continue;
+    t.rows = rows;
+    t.exact = true;
+    t.countedAt = recent.at;
+    taken++;
+  }
+  return taken;
 }
 
 /**
