@@ -1,7 +1,14 @@
 import type pg from 'pg';
 import { asDbwardenError, type DbwardenError } from './errors.js';
-import { type DbIdentity, readIdentity, sameIdentity } from './identity.js';
+import { type DbIdentity, readIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
+import {
+  applyRecentCounts,
+  type CountsSource,
+  liveBecause,
+  type RecentCounts,
+  usableCounts,
+} from './status-counts.js';
 import { countSql, listTables as listDbTables } from './tables.js';
 import type { Target, TargetInfo } from './target.js';
 import { blindWarning, type CountProblem } from './warning.js';
@@ -56,32 +63,6 @@ export interface GuardOpenWarning {
   since: string;
 }
 
-/**
- * Exact row counts of watched tables that an earlier reading took (the last watch round), offered to status so it
- * need not count again. Status uses them only for the same database and until `validUntil`.
- */
-export interface RecentCounts {
-  /** When they were counted. */
-  at: string;
-  /** The database they were counted in. */
-  identity: DbIdentity;
-  /** After this, the counts are stale (the next round should have replaced them): status counts live. */
-  validUntil: string;
-  /** "schema.table" → exact rows; a watched table not here is counted by the reading itself. */
-  rows: Record<string, number>;
-}
-
-/** Where a reading's exact counts of the watched tables came from, and how old they are. */
-export interface CountsSource {
-  /** live: counted by this reading; watch: taken from the last watch round (tables it lacked counted live). */
-  source: 'live' | 'watch';
-  /** When the counts were taken (the reading's own time when live). */
-  countedAt: string;
-  ageSeconds: number;
-  /** Why counts were counted live although recent ones were asked for (none yet, stale, another database…). */
-  liveBecause?: string;
-}
-
 export interface DbStatus {
   target: Pick<TargetInfo, 'name' | 'environment' | 'display'>;
   checkedAt: string;
@@ -120,8 +101,8 @@ export interface StatusDeps {
   /** The guard's open warnings, from the store: status is not ✅ while the guard has a warning open. */
   guardWarnings?: () => Promise<GuardOpenWarning[]>;
   /**
-   * Exact counts an earlier reading took (the last watch round), for the database with this identity: status shows
-   * those, with their age, instead of counting again. Absent: every watched table is counted now.
+   * Exact counts an earlier reading took (the last watch round): status shows those, with their age, instead of
+   * counting again, when they are of this database and not stale (core/status-counts.ts). Absent: all counted now.
    */
   recentCounts?: () => Promise<RecentCounts | null>;
   clock?: () => Date;
@@ -242,45 +223,6 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
 
 const ageSeconds = (now: Date, at: string) =>
   Math.max(0, Math.round((now.getTime() - Date.parse(at)) / 1000));
-
-/**
- * The recent counts if they may stand for this database now: same identity (never another database's rows), not
- * stale, not from the future. Otherwise why not, in words (the reading then counts live).
- */
-function usableCounts(
-  recent: RecentCounts | null | string,
-  identity: DbIdentity,
-  now: Date,
-): RecentCounts | string {
-  if (typeof recent === 'string') return recent;
-  if (!recent) return 'no watch round yet';
-  if (!sameIdentity(recent.identity, identity)) return 'the last watch round was of another database';
-  if (now.getTime() > Date.parse(recent.validUntil))
-    return 'the last watch round is older than the watch interval';
-  if (Date.parse(recent.at) > now.getTime()) return 'the last watch round is dated in the future';
-  return recent;
-}
-
-function liveBecause(recent: RecentCounts | string | null): { liveBecause?: string } {
-  if (recent === null) return {};
-  return {
-    liveBecause: typeof recent === 'string' ? recent : 'the last watch round counted none of these tables',
-  };
-}
-
-/** Give watched tables the round's exact counts; returns how many it had. The rest stay to be counted now. */
-function applyRecentCounts(watched: TableStatus[], recent: RecentCounts): number {
-  let taken = 0;
-  for (const t of watched) {
-    const rows = recent.rows[`${t.schema}.${t.name}`];
-    if (rows === undefined) continue;
-    t.rows = rows;
-    t.exact = true;
-    t.countedAt = recent.at;
-    taken++;
-  }
-  return taken;
-}
 
 /**
  * This reading's warnings plus the guard's open ones, critical first. A code this reading raised itself is

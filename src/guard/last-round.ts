@@ -1,6 +1,6 @@
 import { nextRunAfter } from '../core/cron.js';
 import type { Snapshot } from '../core/snapshot.js';
-import type { RecentCounts } from '../core/status.js';
+import type { RecentCounts } from '../core/status-counts.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { loadSnapshot } from './snapshot-history.js';
 import { loadWatchState, memoryOf } from './watch-state.js';
