@@ -56,5 +56,8 @@ RUN ln -s /app/dist/cli.js /usr/local/bin/dbwarden && install -d -o node -g node
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Idle memory (issue 14, `npm run bench:serve`): a 1 MB young generation instead of 16 MB, and WebAssembly (undici's
+# HTTP parser, the CJS export lexer) left on its baseline compiler: its background optimising compiles were most of
+# the start-up peak a Slack or Discord client leaves behind. Neither changes what dbwarden does.
 ENTRYPOINT ["/usr/local/bin/dbwarden-entrypoint"]
-CMD ["node", "dist/cli.js", "serve"]
+CMD ["node", "--max-semi-space-size=1", "--liftoff-only", "dist/cli.js", "serve"]

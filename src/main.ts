@@ -31,6 +31,7 @@ import { startDemoDatabase } from './demo/demo.js';
 import { buildDigest, type Digest } from './guard/digest.js';
 import { digestReport } from './guard/digest-report.js';
 import type { GuardConfig, OpenWarning } from './guard/guard.js';
+import { lastRoundCounts } from './guard/last-round.js';
 import { lastSeenAt } from './guard/snapshot-history.js';
 import { acceptCurrent, type WatchResult, watchOnce } from './guard/watch.js';
 import { loadWatchState } from './guard/watch-state.js';
@@ -48,7 +49,18 @@ export interface Services {
   readonly target: Target;
   readonly logger: Logger;
   readonly demo: LocalCluster | null;
+  /**
+   * The database now, every watched table counted exactly by this reading: what the watch, the digest, deploy
+   * checks and `dbwarden status` compare and remember.
+   */
   status(): Promise<DbStatus>;
+  /**
+   * Status as serve shows it (/db-status, the console, /metrics): the watched tables' exact counts from the last
+   * watch round while it is of this database and not overdue, with their age; counted now otherwise. Never
+   * snapshotted: its counts may be older than its reading.
+   */
+  shownStatus(): Promise<DbStatus>;
+  /** The shown status as a Report. */
   statusReport(): Promise<Report>;
   /** What the buttons under warnings and failed backups do, platform-neutral; every adapter hands presses to it. */
   readonly actions: ActionHandler;
@@ -167,6 +179,20 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     );
   const status = () =>
     probeStatus({ target, watchTables: config.watchTables, clock, lastBackup, guardWarnings });
+  const roundCounts = lastRoundCounts({
+    store,
+    watchCron: config.schedule.watchCron,
+    timezone: config.timezone,
+  });
+  const shownStatus = () =>
+    probeStatus({
+      target,
+      watchTables: config.watchTables,
+      clock,
+      lastBackup,
+      guardWarnings,
+      recentCounts: () => answerWithin(roundCounts(), store.location),
+    });
   const notifier = teamChannel({
     config,
     environment,
@@ -201,7 +227,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     });
   };
   const digestReportNow = async () => digestReport(await digest(), config.timezone);
-  const statusReportNow = async () => statusReport(await status(), config.timezone);
+  const statusReportNow = async () => statusReport(await shownStatus(), config.timezone);
   const backupNow = backupNowCommand({ backups, config, clock, target, location: store.location });
   const actions = createActionHandler({
     config,
@@ -225,6 +251,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     demo,
     actions,
     status,
+    shownStatus,
     statusReport: statusReportNow,
     commands: [
       dbStatusCommand({

@@ -123,6 +123,8 @@ describe('status, digest and the guard agree on which backups are this databaseâ
     const json = await runCliCaptured(['status', '--json'], app);
     expect(json.code).toBe(0);
     const s = JSON.parse(json.out);
+    // `dbwarden status` counts the watched tables itself, even with a watch round in the store, and says so.
+    expect(s.counts).toEqual({ source: 'live', countedAt: s.checkedAt, ageSeconds: 0 });
     expect(s.lastBackup).toBeNull();
     expect(s.warnings).toContainEqual(
       expect.objectContaining({ code: 'no-backup', message: expect.stringContaining('another database') }),

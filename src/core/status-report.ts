@@ -44,11 +44,16 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
     { label: 'Last backup', value: lastBackupText(s) },
   ];
   const sections = [];
+  // Counts the last watch round took say so, with their age; any it lacked were counted now and say that.
+  const fromWatch = s.counts?.source === 'watch' ? s.counts : null;
   if (watched.length > 0)
     sections.push({
-      title: 'Watched tables',
+      title: fromWatch
+        ? `Watched tables (exact as of the watch ${formatAge(fromWatch.ageSeconds * 1000)})`
+        : 'Watched tables',
       lines: watched.map(
-        (t) => `${qualified(t)}: ${formatCount(t.rows)} rows${t.exact ? '' : ' (estimate)'}`,
+        (t) =>
+          `${qualified(t)}: ${formatCount(t.rows)} rows${!t.exact ? ' (estimate)' : fromWatch && !t.countedAt ? ' (counted now)' : ''}`,
       ),
     });
   if (warningLines.length > 0) sections.push({ title: 'Warnings', lines: warningLines, muted: true });

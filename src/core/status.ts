@@ -2,6 +2,13 @@ import type pg from 'pg';
 import { asDbwardenError, type DbwardenError } from './errors.js';
 import { type DbIdentity, readIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
+import {
+  applyRecentCounts,
+  type CountsSource,
+  liveBecause,
+  type RecentCounts,
+  usableCounts,
+} from './status-counts.js';
 import { countSql, listTables as listDbTables } from './tables.js';
 import type { Target, TargetInfo } from './target.js';
 import { blindWarning, type CountProblem } from './warning.js';
@@ -10,8 +17,10 @@ export interface TableStatus {
   schema: string;
   name: string;
   rows: number;
-  /** true: count(*) now; false: the planner's estimate. */
+  /** true: count(*) (now, or at `countedAt`); false: the planner's estimate. */
   exact: boolean;
+  /** When an exact count was taken by an earlier reading (the last watch round); absent: by this reading. */
+  countedAt?: string;
   watched: boolean;
   sizeBytes: number;
   /** The extension that owns it (e.g. postgis): not the app's data, never watched automatically. */
@@ -77,6 +86,8 @@ export interface DbStatus {
   backupsUnreadable?: string;
   /** This reading's own warnings and the guard's open ones, critical first. */
   warnings: StatusWarning[];
+  /** Where the watched tables' exact counts came from (absent when the database did not answer). */
+  counts?: CountsSource;
   /** Which query took longest, for the benchmark and slow-status debugging. */
   timings: Record<string, number>;
 }
@@ -89,6 +100,11 @@ export interface StatusDeps {
   lastBackup?: (identity: DbIdentity | null) => Promise<BackupLookup>;
   /** The guard's open warnings, from the store: status is not ✅ while the guard has a warning open. */
   guardWarnings?: () => Promise<GuardOpenWarning[]>;
+  /**
+   * Exact counts an earlier reading took (the last watch round): status shows those, with their age, instead of
+   * counting again, when they are of this database and not stale (core/status-counts.ts). Absent: all counted now.
+   */
+  recentCounts?: () => Promise<RecentCounts | null>;
   clock?: () => Date;
   /** Longest a single exact count may run before it falls back to the estimate. */
   countTimeoutMs?: number;
@@ -118,6 +134,12 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
     timings,
   };
 
+  // Read from the store while the database answers: a store that fails means counting live, never no status.
+  const recentLookup = deps.recentCounts
+    ? deps
+        .recentCounts()
+        .catch((err: unknown) => `the last watch round could not be read (${asDbwardenError(err).message})`)
+    : null;
   const guardPromise = deps.guardWarnings?.().then(
     (open): { open: GuardOpenWarning[]; err?: string } => ({ open }),
     (err: unknown) => ({ open: [], err: asDbwardenError(err).message }),
@@ -143,11 +165,22 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
       base.serverVersionNum = Number(s.num);
       base.sizeBytes = Number(s.size);
       base.role = s.role;
-      base.identity = await t('identity', () => readIdentity(client));
+      const identity = await t('identity', () => readIdentity(client));
+      base.identity = identity;
       const tables = await t('tables', () => listTables(client));
       base.tableCount = tables.length;
       const watched = pickWatched(tables, deps.watchTables);
-      await t('counts', () => countExactly(client, watched, deps.countTimeoutMs ?? 3000));
+      // A string: why the round's counts cannot stand for now; null: none were asked for.
+      const recent = recentLookup
+        ? usableCounts(await t('recent-counts', () => recentLookup), identity, now)
+        : null;
+      const taken = recent && typeof recent !== 'string' ? applyRecentCounts(watched, recent) : 0;
+      const toCount = watched.filter((x) => !x.exact);
+      await t('counts', () => countExactly(client, toCount, deps.countTimeoutMs ?? 3000));
+      base.counts =
+        taken > 0 && recent && typeof recent !== 'string'
+          ? { source: 'watch', countedAt: recent.at, ageSeconds: ageSeconds(now, recent.at) }
+          : { source: 'live', countedAt: base.checkedAt, ageSeconds: 0, ...liveBecause(recent) };
       base.tables = [...watched, ...tables.filter((x) => !x.watched).sort((a, b) => b.rows - a.rows)];
       base.migrations = await t('migrations', () => detectMigrations(client));
       base.reachable = true;
@@ -163,10 +196,7 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
       const found = await deps.lastBackup(base.identity);
       base.backupsOf = { identity: found.of, otherDatabases: found.otherDatabases };
       const b = found.backup;
-      base.lastBackup = b && {
-        ...b,
-        ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(b.finishedAt)) / 1000)),
-      };
+      base.lastBackup = b && { ...b, ageSeconds: ageSeconds(now, b.finishedAt) };
     } catch (err) {
       base.backupsUnreadable = asDbwardenError(err).message;
       storeProblems.push({
@@ -190,6 +220,9 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
   );
   return base;
 }
+
+const ageSeconds = (now: Date, at: string) =>
+  Math.max(0, Math.round((now.getTime() - Date.parse(at)) / 1000));
 
 /**
  * This reading's warnings plus the guard's open ones, critical first. A code this reading raised itself is

@@ -17,6 +17,8 @@ export interface WatchState {
   unreachableSince: string | null;
   open: Partial<Record<WarningCode, OpenWarning>>;
   accepted: { identity: DbIdentity; at: string; by: string } | null;
+  /** The last round's snapshot: its exact counts stand in for counting again (see guard/last-round.ts). */
+  lastRound: { at: string; snapshotKey: string } | null;
 }
 
 export const WATCH_STATE_KEY = 'state/guard/watch.json';
@@ -28,6 +30,7 @@ export const emptyState = (): WatchState => ({
   unreachableSince: null,
   open: {},
   accepted: null,
+  lastRound: null,
 });
 
 /**
@@ -40,10 +43,18 @@ export interface Remembered {
   unsaved: boolean;
   manifests: BackupManifest[] | null;
   baseline: Snapshot | null;
+  /** The newest watch round's snapshot this process took or read (a store that refuses writes still has it). */
+  lastRound: Snapshot | null;
 }
 const remembered = new WeakMap<BlobStore, Remembered>();
 export const memoryOf = (store: BlobStore): Remembered => {
-  const m = remembered.get(store) ?? { state: null, unsaved: false, manifests: null, baseline: null };
+  const m = remembered.get(store) ?? {
+    state: null,
+    unsaved: false,
+    manifests: null,
+    baseline: null,
+    lastRound: null,
+  };
   remembered.set(store, m);
   return m;
 };

@@ -210,6 +210,10 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
 
   // Remembering comes after posting: a store that cannot be written never keeps a warning from the channel.
   const snapshotKey = snap ? await attempt('save the snapshot', () => saveSnapshot(store, snap), null) : null;
+  if (snap) {
+    mem.lastRound = snap;
+    if (snapshotKey) state.lastRound = { at: snap.at, snapshotKey };
+  }
   // The baseline moves on only while the data looks right, so damage stays visible until fixed or accepted.
   if (snap && snapshotKey && !conditions.some((w) => DATA_LOSS.has(w.code))) {
     state.baselineKey = snapshotKey;
