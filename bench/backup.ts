@@ -23,7 +23,7 @@ import pg from 'pg';
 import { findTool } from '../src/backup/pg-tools.js';
 import { formatBytes } from '../src/core/format.js';
 import { startCluster } from '../src/demo/cluster.js';
-import type { BackupManifest } from '../src/store/manifest.js';
+import type { BackupManifest, BackupTimings } from '../src/store/manifest.js';
 import { type BenchRow, measureProcess, median, printTable } from './table.js';
 
 const MB = Number(process.env.BENCH_MB ?? 200);
@@ -152,34 +152,49 @@ export async function bench(): Promise<BenchRow[]> {
     const rawS = median(rawRuns.map((r) => r.s));
     const ourS = median(ourRuns.map((r) => r.s));
     const ratio = median(ourRuns.map((r, i) => r.s / rawRuns[i]!.s));
+    const cpuRatio = median(ourRuns.map((r, i) => r.cpu / rawRuns[i]!.cpu));
     const nodeKb = median(ourRuns.map((r) => r.kb));
-    const timings = ourRuns.map((r) => r.manifest.timings).filter((t) => t !== undefined);
-    const phase = (k: string) =>
-      timings.length ? `${median(timings.map((t) => (t as Record<string, number>)[k] ?? 0))} ms` : 'n/a';
+    const timed = ourRuns.filter((r) => r.manifest.timings);
+    const phase = (k: keyof BackupTimings) => median(timed.map((r) => r.manifest.timings![k]));
+    // What the manifest does not time: node's start-up and exit, opening the services, the manifest write, retention.
+    const rest = median(
+      timed.map((r) => {
+        const t = r.manifest.timings!;
+        return r.s * 1000 - (t.prepareMs + t.dumpMs + t.checksumMs + t.listMs + t.publishMs);
+      }),
+    );
     const size = formatBytes(db.bytes);
     return [
       {
-        figure: `\`dbwarden backup\` wall, ${size} database (${ROUNDS} rounds, load ${median(loads).toFixed(1)})`,
+        figure: `\`dbwarden backup\` wall, ${size} database (${ROUNDS} alternated rounds, load ${median(loads).toFixed(1)})`,
         value: `${ourS.toFixed(2)} s`,
-        reference: `${rawS.toFixed(2)} s raw \`pg_dump -Fc -Z6 -f\``,
+        reference: `raw \`pg_dump -Fc -Z6 -f\`: ${rawS.toFixed(2)} s`,
         target: '',
       },
       {
-        figure: '`dbwarden backup` ÷ raw `pg_dump` wall (median of per-round ratios)',
+        figure: '`dbwarden backup` ÷ raw `pg_dump`, wall (median of per-round ratios)',
         value: ratio.toFixed(3),
         target: '≤ 1.05',
         met: ratio <= 1.05,
       },
       {
+        figure: '`dbwarden backup` ÷ raw `pg_dump`, CPU time of the process tree (user + system)',
+        value: cpuRatio.toFixed(3),
+        reference: `pg_dump: ${median(rawRuns.map((r) => r.cpu)).toFixed(1)} s CPU`,
+        target: '',
+      },
+      {
         figure: `peak RSS of \`dbwarden backup\` (whole CLI process), ${size}`,
         value: mb(nodeKb),
-        reference: `pg_dump: ${mb(median(rawRuns.map((r) => r.kb)))}`,
+        reference: `pg_dump alone: ${mb(median(rawRuns.map((r) => r.kb)))}`,
         target: '≤ 100 MB, flat with size',
         met: nodeKb <= 100 * 1024,
       },
       {
-        figure: 'backup breakdown (manifest timings, medians)',
-        value: `start ${phase('startMs')}, dump ${phase('dumpMs')} (counts ${phase('countsMs')} alongside), checks ${phase('checkMs')}, publish ${phase('publishMs')}, retention ${phase('retentionMs')}`,
+        figure: 'where the time of a backup goes (manifest timings, medians)',
+        value: timed.length
+          ? `pg_dump ${phase('dumpMs')} ms; before it ${phase('prepareMs')} ms; after it: sync + read-back hash ${phase('checksumMs')} ms, listing ${phase('listMs')} ms, publish ${phase('publishMs')} ms; node start-up, manifest, retention and exit ${Math.round(rest)} ms; row counts ${phase('countsMs')} ms alongside the dump`
+          : 'no timings recorded',
         reference: `dump ${formatBytes(median(rawRuns.map((r) => r.size)))}`,
         target: '',
       },
@@ -194,7 +209,7 @@ export async function bench(): Promise<BenchRow[]> {
 const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
 
 /** The manifest of the newest backup in a file store (ids sort by time). */
-function newestManifest(storeDir: string): BackupManifest & { timings?: Record<string, number> } {
+function newestManifest(storeDir: string): BackupManifest {
   const backups = join(storeDir, 'backups');
   const newest = readdirSync(backups)
     .filter((f) => f.endsWith('.json'))

@@ -47,7 +47,14 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
   const latestGood = async () => catalog.newestGood(await identity());
 
   async function execute(id: string, startedAt: Date, t0: number, req: Parameters<BackupService['run']>[0]) {
-    const expectedBytes = (await latestGood().catch(() => null))?.sizeBytes ?? null;
+    // Only the progress line's estimate (the last good backup's size): looked up alongside, never waited for.
+    let expectedBytes: number | null = null;
+    latestGood().then(
+      (m) => {
+        expectedBytes = m?.sizeBytes ?? null;
+      },
+      () => {},
+    );
     const progress = (phase: BackupProgress['phase'], bytes: number) =>
       req.onProgress?.({ phase, bytes, elapsedMs: Math.round(performance.now() - t0), expectedBytes });
     const base = {

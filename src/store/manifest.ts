@@ -29,7 +29,10 @@ export interface BackupManifest {
   leftOut?: Record<string, string>;
   /** Who asked: "schedule", "cli", "slack:U123", "discord:123", "preflight", "deploy". */
   requestedBy: string;
-  /** Checksum re-read and `pg_restore --list` passed. */
+  /**
+   * The SHA-256 is of the stored bytes (a file read back after pg_dump wrote it, an S3 object re-read after upload
+   * and equal to the streamed hash) and `pg_restore --list` of the archive listed every table; `verify` re-reads.
+   */
   verified: boolean;
   verifiedAt: string | null;
   /** The last restore drill, if any. */
