@@ -87,6 +87,14 @@ describe('backups of a real database with the real pg_dump', () => {
       },
     });
     expect(m.id).toMatch(/^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$/);
+    // Where its time went, every phase in whole milliseconds; pg_dump's run is the bulk of it.
+    const t = m.timings!;
+    expect(Object.keys(t).sort()).toEqual(
+      ['checksumMs', 'countsMs', 'dumpMs', 'listMs', 'prepareMs', 'publishMs'].sort(),
+    );
+    for (const v of Object.values(t)) expect(Number.isInteger(v) && v >= 0).toBe(true);
+    expect(t.dumpMs).toBeGreaterThan(0);
+    expect(t.prepareMs + t.dumpMs + t.checksumMs + t.publishMs).toBeLessThanOrEqual(m.durationMs + 1000);
     expect(m.pgDumpVersion).toMatch(/^\d+\.\d+/);
     expect(m.identity?.databaseName).toBe('app');
     expect(phases[0]).toBe('starting');
