@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backupDoneReport, storeLabel } from '../src/backup/backup-report.js';
+import { isGood } from '../src/store/manifest.js';
 import { manifest } from './helpers/fixtures.js';
 
 describe('backup done report', () => {
@@ -14,5 +15,24 @@ describe('backup done report', () => {
   it('leaves the environment to the renderers, which all show it', () => {
     const r = backupDoneReport(manifest({ id: '20261124T030000000Z-aaaa' }), 's3://acme-backups/prod');
     expect(r.footer).toBe('stored in s3://acme-backups/prod');
+  });
+});
+
+describe('manifests from before the timings', () => {
+  it('still read as good backups and render', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createFileStore } = await import('../src/store/file-store.js');
+    const { createCatalog } = await import('../src/store/catalog.js');
+    const store = createFileStore(mkdtempSync(join(tmpdir(), 'dbwarden-old-manifest-')));
+    const catalog = createCatalog(store);
+    // Written by an older dbwarden: no `timings` (nor `leftOut`).
+    const { timings: _t, leftOut: _l, ...old } = manifest({ id: '20261124T030000.000Z-aaaaaa' });
+    await store.put(`backups/${old.id}.json`, JSON.stringify(old));
+    const read = await catalog.read(old.id);
+    expect(read?.timings).toBeUndefined();
+    expect(read && isGood(read)).toBe(true);
+    expect(backupDoneReport(read!, store.location).summary).toContain(old.id);
   });
 });

@@ -87,6 +87,14 @@ describe('backups of a real database with the real pg_dump', () => {
       },
     });
     expect(m.id).toMatch(/^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$/);
+    // Where its time went, every phase in whole milliseconds; pg_dump's run is the bulk of it.
+    const t = m.timings!;
+    expect(Object.keys(t).sort()).toEqual(
+      ['checksumMs', 'countsMs', 'dumpMs', 'listMs', 'prepareMs', 'publishMs'].sort(),
+    );
+    for (const v of Object.values(t)) expect(Number.isInteger(v) && v >= 0).toBe(true);
+    expect(t.dumpMs).toBeGreaterThan(0);
+    expect(t.prepareMs + t.dumpMs + t.checksumMs + t.publishMs).toBeLessThanOrEqual(m.durationMs + 1000);
     expect(m.pgDumpVersion).toMatch(/^\d+\.\d+/);
     expect(m.identity?.databaseName).toBe('app');
     expect(phases[0]).toBe('starting');
@@ -415,7 +423,16 @@ describe('a store that cannot be written', () => {
       execFileSync('df', ['--output=avail', '-B1', mounted], { encoding: 'utf8' }).split('\n')[1],
     );
     writeFileSync(join(mounted, 'filler'), Buffer.alloc(Math.max(0, free - 8192)));
+    // Rows that compress badly, so the dump itself (pg_dump writes the store's file) outgrows the space left.
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(
+      'CREATE TABLE bulk AS SELECT md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 5000)',
+    );
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
+    await client.query('DROP TABLE bulk');
+    await client.end();
     expect(err).toBeInstanceOf(BackupFailed);
     expect(err.code).toBe('fs-full');
     expect(err.message).toMatch(
