@@ -43,4 +43,16 @@ describe('CLI posts to the chat channel', () => {
       for (const secret of [db.password, fake.botToken, fake.signingSecret])
         expect(text).not.toContain(secret);
   });
+
+  it('`digest --post` without a chat prints the digest once: printing it is the post', async () => {
+    const r = await runCliCaptured(['digest', '--post'], {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: db.url,
+      DBWARDEN_STORE: mkdtempSync(join(tmpdir(), 'dbwarden-cli-posts-')),
+      LOG_LEVEL: 'warn',
+    });
+    const all = r.out + r.err;
+    expect(all.match(/Daily digest/g)).toHaveLength(1);
+    expect(r.out).not.toContain('Posted to');
+  });
 });

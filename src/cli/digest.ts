@@ -8,7 +8,7 @@ export const digestVerb: Verb = {
   usage: 'dbwarden digest [--json] [--post]',
   help: [
     '--json   print the digest as JSON',
-    '--post   also post it to the chat channels (the console when none is configured)',
+    '--post   also post it to the chat channels (without a chat, printing it is the post)',
     "Exit 0 when last night's backup is confirmed, 3 when it failed or is missing.",
   ],
   options: { json: { type: 'boolean' }, post: { type: 'boolean' } },
@@ -23,7 +23,11 @@ export const digestVerb: Verb = {
       const report = digestReport(d, services.config.timezone);
       if (values.json) stdout.write(`${JSON.stringify(d, null, 2)}\n`);
       else stdout.write(`${renderText(report, { color: Boolean((stdout as { isTTY?: boolean }).isTTY) })}\n`);
-      if (values.post) await services.notifier.post(report);
+      // Without a chat the console is the channel, and the digest is already printed above: once is enough.
+      if (values.post && services.notifier.name !== 'console') {
+        await services.notifier.post(report);
+        if (!values.json) stdout.write(`\nPosted to ${services.notifier.name}.\n`);
+      }
       return d.backup.state === 'ok' ? EXIT.ok : EXIT.critical;
     } finally {
       await services.close();

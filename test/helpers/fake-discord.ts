@@ -187,44 +187,10 @@ export class FakeDiscord extends EventEmitter {
     guildId?: string;
     channelId?: string;
   }): { id: string; token: string } {
-    const id = snowflake();
-    const token = `aW50ZXJhY3Rpb24${randomBytes(24).toString('hex')}`;
     const guildId = opts.guildId ?? '300000000000000001';
-    const channelId = opts.channelId ?? '400000000000000001';
-    const user = {
-      id: opts.userId ?? '500000000000000001',
-      username: opts.username ?? 'alice',
-      discriminator: '0',
-      global_name: 'Alice',
-      avatar: null,
-    };
-    this.dispatch('INTERACTION_CREATE', {
-      id,
-      application_id: this.opts.applicationId,
-      type: 2,
-      token,
-      version: 1,
-      guild_id: guildId,
-      channel_id: channelId,
-      channel: { id: channelId, type: 0, guild_id: guildId, name: 'ops' },
-      member: {
-        user,
-        roles: opts.roles ?? [],
-        joined_at: new Date().toISOString(),
-        deaf: false,
-        mute: false,
-        flags: 0,
-        permissions: '2248473465835073',
-      },
-      app_permissions: '2248473465835073',
-      locale: 'en-US',
-      guild_locale: 'en-US',
-      entitlements: [],
-      authorizing_integration_owners: { '0': guildId },
-      context: 0,
+    return this.interact(2, opts, guildId, opts.channelId ?? '400000000000000001', {
       data: { id: snowflake(), name: opts.name, type: 1, guild_id: guildId, options: opts.options ?? [] },
     });
-    return { id, token };
   }
 
   /**
@@ -242,13 +208,25 @@ export class FakeDiscord extends EventEmitter {
     id?: string;
     token?: string;
   }): { id: string; token: string } {
-    const id = opts.id ?? snowflake();
-    const token = opts.token ?? `aW50ZXJhY3Rpb24${randomBytes(24).toString('hex')}`;
-    const guildId = '300000000000000001';
-    const channelId = opts.message.channel_id as string;
+    return this.interact(3, opts, '300000000000000001', opts.message.channel_id as string, {
+      message: opts.message,
+      data: { custom_id: opts.customId, component_type: 2 },
+    });
+  }
+
+  /** Dispatch an interaction of this type by a guild member, as Discord's gateway does: the shared envelope. */
+  private interact(
+    type: 2 | 3,
+    by: { userId?: string; username?: string; roles?: string[]; id?: string; token?: string },
+    guildId: string,
+    channelId: string,
+    rest: Record<string, unknown>,
+  ): { id: string; token: string } {
+    const id = by.id ?? snowflake();
+    const token = by.token ?? `aW50ZXJhY3Rpb24${randomBytes(24).toString('hex')}`;
     const user = {
-      id: opts.userId ?? '500000000000000001',
-      username: opts.username ?? 'alice',
+      id: by.userId ?? '500000000000000001',
+      username: by.username ?? 'alice',
       discriminator: '0',
       global_name: 'Alice',
       avatar: null,
@@ -256,7 +234,7 @@ export class FakeDiscord extends EventEmitter {
     this.dispatch('INTERACTION_CREATE', {
       id,
       application_id: this.opts.applicationId,
-      type: 3,
+      type,
       token,
       version: 1,
       guild_id: guildId,
@@ -264,7 +242,7 @@ export class FakeDiscord extends EventEmitter {
       channel: { id: channelId, type: 0, guild_id: guildId, name: 'ops' },
       member: {
         user,
-        roles: opts.roles ?? [],
+        roles: by.roles ?? [],
         joined_at: new Date().toISOString(),
         deaf: false,
         mute: false,
@@ -277,8 +255,7 @@ export class FakeDiscord extends EventEmitter {
       entitlements: [],
       authorizing_integration_owners: { '0': guildId },
       context: 0,
-      message: opts.message,
-      data: { custom_id: opts.customId, component_type: 2 },
+      ...rest,
     });
     return { id, token };
   }
