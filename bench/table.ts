@@ -24,14 +24,20 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
-/** One whole process as GNU time accounts it: wall seconds and peak RSS in KB. */
-export function measureProcess(argv: string[], env: NodeJS.ProcessEnv): { s: number; kb: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', ...argv], { env, encoding: 'utf8' });
+/**
+ * One whole process as GNU time accounts it: wall seconds, peak RSS in KB (the largest of the process and the
+ * children it waited for), and CPU seconds (user + system) of the process and those children.
+ */
+export function measureProcess(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): { s: number; kb: number; cpu: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', ...argv], { env, encoding: 'utf8' });
   const last = r.stderr.trim().split('\n').at(-1) ?? '';
-  const [s, kb] = last.split(' ').map(Number);
+  const [s, kb, user, sys] = last.split(' ').map(Number);
   if (r.status !== 0 || !Number.isFinite(s) || !Number.isFinite(kb))
     throw new Error(`no timing from ${argv.join(' ')} (exit ${r.status}): ${r.stderr.slice(-2000)}`);
-  return { s: s!, kb: kb! };
+  return { s: s!, kb: kb!, cpu: (user ?? 0) + (sys ?? 0) };
 }
 
 /** The machine line printed above every table: figures mean nothing without it. */

@@ -415,7 +415,16 @@ describe('a store that cannot be written', () => {
       execFileSync('df', ['--output=avail', '-B1', mounted], { encoding: 'utf8' }).split('\n')[1],
     );
     writeFileSync(join(mounted, 'filler'), Buffer.alloc(Math.max(0, free - 8192)));
+    // Rows that compress badly, so the dump itself (pg_dump writes the store's file) outgrows the space left.
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(
+      'CREATE TABLE bulk AS SELECT md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 5000)',
+    );
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
+    await client.query('DROP TABLE bulk');
+    await client.end();
     expect(err).toBeInstanceOf(BackupFailed);
     expect(err.code).toBe('fs-full');
     expect(err.message).toMatch(

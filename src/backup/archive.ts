@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { BackupFailed } from '../core/errors.js';
 import { createRedactor } from '../core/secrets.js';
 import { type PgTool, toolEnv } from './pg-tools.js';
@@ -21,51 +21,88 @@ const ENTRY = /^\d+;\s+\d+\s+\d+\s+(TABLE DATA|[A-Z][A-Z ]*?)\s+(\S+)\s+(.+?)\s+
 
 /** Parse pg_restore's table of contents; throws when the output is not a TOC. */
 export function parseArchiveList(text: string): ArchiveListing {
-  if (!/^;\s*Archive created at/m.test(text))
-    throw new BackupFailed('pg_restore --list printed no archive header', undefined, 'archive-unreadable');
+  const parser = archiveListParser();
+  parser.push(text);
+  return parser.end();
+}
+
+/** The same parse line by line, as pg_restore prints: only the entries are kept, never the whole text. */
+function archiveListParser(): { push(text: string): void; end(): ArchiveListing } {
   const entries: ArchiveEntry[] = [];
-  for (const line of text.split('\n')) {
-    const m = ENTRY.exec(line);
+  let header = false;
+  let rest = '';
+  const line = (l: string) => {
+    if (/^;\s*Archive created at/.test(l)) header = true;
+    const m = ENTRY.exec(l);
     if (m) entries.push({ type: m[1]!, schema: m[2]!, name: m[3]! });
-  }
+  };
   return {
-    entries,
-    tableData: entries.filter((e) => e.type === 'TABLE DATA').map((e) => `${e.schema}.${e.name}`),
+    push(text) {
+      const lines = (rest + text).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) line(l);
+    },
+    end() {
+      line(rest);
+      if (!header)
+        throw new BackupFailed(
+          'pg_restore --list printed no archive header',
+          undefined,
+          'archive-unreadable',
+        );
+      return {
+        entries,
+        tableData: entries.filter((e) => e.type === 'TABLE DATA').map((e) => `${e.schema}.${e.name}`),
+      };
+    },
   };
 }
 
 /** Run `pg_restore --list` on an archive stream: proves the dump is a readable custom-format archive. */
 export async function listArchive(pgRestore: PgTool, archive: Readable): Promise<ArchiveListing> {
+  const lister = startListing(pgRestore);
+  archive.on('error', () => {});
+  archive.pipe(lister.input);
+  try {
+    return await lister.listing;
+  } finally {
+    archive.unpipe(lister.input);
+    archive.destroy();
+  }
+}
+
+/**
+ * Start `pg_restore --list` reading an archive written to `input`: the backup feeds it the dump's own stream while
+ * pg_dump runs. pg_restore reads the table of contents (at the start of an archive written to a pipe) and exits;
+ * `input` then closes, and the writer must stop feeding it (a closed pipe is expected, not an error).
+ */
+export function startListing(pgRestore: PgTool): { input: Writable; listing: Promise<ArchiveListing> } {
   const child = spawn(pgRestore.path, ['--list'], {
     env: toolEnv({}),
     stdio: ['pipe', 'pipe', 'pipe'],
     shell: false,
   });
-  let out = '';
+  const parser = archiveListParser();
   let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-  });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => parser.push(d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     err = (err + d).slice(-4096);
   });
-  // pg_restore stops reading after the table of contents: a closed pipe then is expected, not an error.
   child.stdin.on('error', () => {});
-  archive.on('error', () => {});
-  archive.pipe(child.stdin);
-  const code = await new Promise<number | null>((resolve, reject) => {
+  const listing = new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (c) => resolve(c));
+  }).then((code) => {
+    child.stdin.destroy();
+    if (code !== 0)
+      throw new BackupFailed(
+        `pg_restore --list cannot read the dump: ${err.trim().split('\n').slice(-3).join(' ') || `exit ${code}`}`,
+        'The dump is damaged or not a pg_dump custom-format archive: take a new backup.',
+        'archive-unreadable',
+      );
+    return parser.end();
   });
-  archive.unpipe(child.stdin);
-  archive.destroy();
-  if (code !== 0)
-    throw new BackupFailed(
-      `pg_restore --list cannot read the dump: ${err.trim().split('\n').slice(-3).join(' ') || `exit ${code}`}`,
-      'The dump is damaged or not a pg_dump custom-format archive: take a new backup.',
-      'archive-unreadable',
-    );
-  return parseArchiveList(out);
+  return { input: child.stdin, listing };
 }
 
 export interface RestoreIntoOptions {

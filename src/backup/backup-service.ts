@@ -46,9 +46,15 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
   const identity = deps.identity ?? (() => target.readOnly((c) => readIdentity(c)).catch(() => null));
   const latestGood = async () => catalog.newestGood(await identity());
 
-  async function execute(id: string, startedAt: Date, req: Parameters<BackupService['run']>[0]) {
-    const expectedBytes = (await latestGood().catch(() => null))?.sizeBytes ?? null;
-    const t0 = performance.now();
+  async function execute(id: string, startedAt: Date, t0: number, req: Parameters<BackupService['run']>[0]) {
+    // Only the progress line's estimate (the last good backup's size): looked up alongside, never waited for.
+    let expectedBytes: number | null = null;
+    latestGood().then(
+      (m) => {
+        expectedBytes = m?.sizeBytes ?? null;
+      },
+      () => {},
+    );
     const progress = (phase: BackupProgress['phase'], bytes: number) =>
       req.onProgress?.({ phase, bytes, elapsedMs: Math.round(performance.now() - t0), expectedBytes });
     const base = {
@@ -84,7 +90,9 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         ...(deps.onDumpSpawn ? { onSpawn: deps.onDumpSpawn } : {}),
       });
       progress('publishing', taken.sizeBytes);
+      const published = performance.now();
       await catalog.publishDump(id);
+      const publishMs = Math.round(performance.now() - published);
       const finished = clock();
       const manifest: BackupManifest = {
         ...base,
@@ -103,8 +111,17 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         drill: null,
       };
       progress('verifying', taken.sizeBytes);
-      // (b) `pg_restore --list` already read this very object before it was published; (a) re-reads it here.
-      await verifyChecksum(store, manifest);
+      // (a) The checksum must be of what the store holds. A file store's was taken reading the synced file back,
+      // and (b) `pg_restore --list` read that file; a streamed dump (S3) was hashed and listed on its way, so the
+      // stored object is re-read here and must match.
+      const rereading = performance.now();
+      if (!taken.readBack) await verifyChecksum(store, manifest);
+      manifest.timings = {
+        prepareMs: Math.round(taken.dumpStartedAt - t0),
+        ...taken.timings,
+        publishMs,
+        checksumMs: taken.timings.checksumMs + Math.round(performance.now() - rereading),
+      };
       manifest.verified = true;
       manifest.verifiedAt = clock().toISOString();
       await catalog.writeManifest(manifest).catch((err) => {
@@ -121,7 +138,9 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         },
         'backup complete and verified',
       );
+      const pruning = performance.now();
       await pruneOldBackups();
+      logger.debug({ backup: id, retentionMs: Math.round(performance.now() - pruning) }, 'retention applied');
       return manifest;
     } catch (err) {
       await catalog.removeDump(id);
@@ -199,6 +218,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     async run(req) {
       if (current) throw alreadyRunning(current.requestedBy, current.startedAt.toISOString());
       const startedAt = clock();
+      const t0 = performance.now();
       current = { requestedBy: req.requestedBy, startedAt };
       const id = newBackupId(startedAt);
       try {
@@ -211,7 +231,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         }
         if ('busy' in lock) throw alreadyRunning(lock.holder, null, true);
         try {
-          return await execute(id, startedAt, req);
+          return await execute(id, startedAt, t0, req);
         } finally {
           await lock.release();
         }

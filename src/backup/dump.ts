@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { type Readable, Transform, type Writable } from 'node:stream';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -24,14 +26,25 @@ export interface DumpOptions {
   progressEveryMs?: number;
   /** The pg_dump process id, as soon as it runs (tests read its /proc entry). */
   onSpawn?: (pid: number) => void;
+  /**
+   * Also fed the dump's bytes, with backpressure, for as long as it reads them (pg_restore --list stops after the
+   * table of contents); ended when the dump ends.
+   */
+  tap?: Writable;
 }
 
 export interface DumpResult {
   sizeBytes: number;
   sha256: string;
   durationMs: number;
+  /** pg_dump's own run, start to exit. */
+  pgDumpMs: number;
+  /** When pg_dump exited (performance.now()): what comes after it is the backup's own time. */
+  exitedAt: number;
   /** pg_dump's stderr (warnings), secrets masked. */
   stderr: string;
+  /** The SHA-256 was taken reading the stored file back (a file store), not from the stream: no re-read needed. */
+  readBack: boolean;
 }
 
 const STDERR_KEEP = 8192;
@@ -48,7 +61,9 @@ export function pgDumpArgs(o: Pick<DumpOptions, 'compression' | 'excludeTables' 
 }
 
 /**
- * Run pg_dump -Fc and stream its output through SHA-256 into the store: constant memory whatever the size.
+ * Run pg_dump -Fc into the store, memory flat whatever the size. A store that hands out a local file (a directory)
+ * gets pg_dump writing that file itself, as a raw `pg_dump -f` does, and hashes it reading it back once; any other
+ * store (S3) gets pg_dump's output streamed through SHA-256. The tap is fed the archive either way.
  * On failure, timeout or abort, pg_dump is killed and the temporary object removed.
  */
 export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
@@ -69,35 +84,45 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
   if (o.signal?.aborted) onOuterAbort();
   o.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
-  const child = spawn(o.pgDump.path, pgDumpArgs(o), {
-    env: toolEnv(o.target.libpqEnv()),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    shell: false,
-  });
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => {
-    stderr = (stderr + d).slice(-STDERR_KEEP);
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
-    (resolve) => {
-      child.once('error', (error) => resolve({ code: null, signal: null, error }));
-      child.once('close', (code, signal) => resolve({ code, signal }));
-    },
-  );
-  if (child.pid !== undefined) o.onSpawn?.(child.pid);
+  let child: ChildProcess | null = null;
+  let exited: Promise<Exit> = Promise.resolve({ code: null, signal: null });
+  let spawnedAt = started;
+  let exitedAt = started;
+  /** Start pg_dump writing to `file`, or to its stdout when there is none. */
+  const start = (file: string | null) => {
+    const c = spawn(o.pgDump.path, [...pgDumpArgs(o), ...(file ? [`--file=${file}`] : [])], {
+      env: toolEnv(o.target.libpqEnv()),
+      stdio: ['ignore', file ? 'ignore' : 'pipe', 'pipe'],
+      shell: false,
+    });
+    child = c;
+    spawnedAt = performance.now();
+    c.stderr!.setEncoding('utf8');
+    c.stderr!.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-STDERR_KEEP);
+    });
+    exited = new Promise<Exit>((resolve) => {
+      c.once('error', (error) => resolve({ code: null, signal: null, error }));
+      c.once('close', (code, signal) => {
+        exitedAt = performance.now();
+        resolve({ code, signal });
+      });
+    });
+    if (c.pid !== undefined) o.onSpawn?.(c.pid);
+    if (abort.signal.aborted) kill();
+    return c;
+  };
   const kill = () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    const c: ChildProcess | null = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGTERM');
+    setTimeout(() => c.kill('SIGKILL'), 5000).unref();
   };
   abort.signal.addEventListener('abort', kill, { once: true });
 
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let lastProgress = 0;
   const every = o.progressEveryMs ?? 250;
-  const failure = (exit: Awaited<typeof exited>): BackupFailed => {
+  const failure = (exit: Exit): BackupFailed => {
     const detail = o.target.redact(stderr.trim()).split('\n').slice(-6).join('\n');
     if (exit.error)
       return new BackupFailed(`pg_dump could not start: ${o.target.redact(exit.error.message)}`);
@@ -108,40 +133,53 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
       'pg-dump-failed',
     );
   };
-  // The hash runs in the stream; its flush waits for pg_dump's exit so the store never commits a failed dump.
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      const now = performance.now();
-      if (now - lastProgress >= every) {
-        lastProgress = now;
-        o.onProgress?.(bytes, now - started);
-      }
-      cb(null, chunk);
-    },
-    flush(cb) {
-      exited.then((exit) => cb(exit.code === 0 ? null : failure(exit)));
-    },
-  });
+  const tap = o.tap ? feeder(o.tap) : null;
 
-  // pg_dump may end before the store starts reading (it creates directories first): the store's pipeline
-  // still sees the stored error, but it must not surface as an uncaught 'error' event meanwhile.
-  meter.on('error', () => {});
   try {
-    await o.store.put(o.key, child.stdout.pipe(meter), { signal: abort.signal });
+    let stored: { size: number; sha256: string };
+    const readBack = Boolean(o.store.putFile);
+    if (o.store.putFile) {
+      stored = await o.store.putFile(
+        o.key,
+        async (path) => {
+          start(path);
+          // pg_dump writes the file itself: progress is the file's size.
+          const progress = setInterval(() => {
+            stat(path).then(
+              (s) => o.onProgress?.(s.size, performance.now() - started),
+              () => {},
+            );
+          }, every);
+          const exit = await exited.finally(() => clearInterval(progress));
+          if (abort.signal.aborted) throw abort.signal.reason;
+          if (exit.code !== 0) throw fileError(stderr, path) ?? failure(exit);
+          // pg_restore --list reads the table of contents from the file, alongside the store's read-back.
+          if (tap) feedFile(path, tap);
+        },
+        { signal: abort.signal },
+      );
+    } else {
+      const out = start(null).stdout as Readable;
+      stored = await streamToStore(o, out, exited, failure, tap, abort.signal, (bytes) =>
+        o.onProgress?.(bytes, performance.now() - started),
+      );
+    }
     const exit = await exited;
     if (exit.code !== 0) throw failure(exit);
-    if (bytes === 0) throw new BackupFailed('pg_dump produced an empty dump', dumpHint(stderr));
-    o.onProgress?.(bytes, performance.now() - started);
+    if (stored.size === 0) throw new BackupFailed('pg_dump produced an empty dump', dumpHint(stderr));
+    o.onProgress?.(stored.size, performance.now() - started);
     return {
-      sizeBytes: bytes,
-      sha256: hash.digest('hex'),
+      sizeBytes: stored.size,
+      sha256: stored.sha256,
       durationMs: Math.round(performance.now() - started),
+      pgDumpMs: Math.round(exitedAt - spawnedAt),
+      exitedAt,
       stderr: o.target.redact(stderr.trim()),
+      readBack,
     };
   } catch (err) {
     kill();
+    tap?.end();
     const exit = await exited;
     await o.store.delete(o.key).catch(() => {});
     if (abort.signal.aborted && abort.signal.reason instanceof Error) throw abort.signal.reason;
@@ -152,6 +190,101 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', onOuterAbort);
   }
+}
+
+/** pg_dump's words for a file it could not write: the OS error, so the store says it as for its own writes. */
+const FILE_ERRORS: [RegExp, string][] = [
+  [/No space left on device/i, 'ENOSPC'],
+  [/Disk quota exceeded/i, 'EDQUOT'],
+  [/Read-only file system/i, 'EROFS'],
+  [/could not (open|write to) output file.*Permission denied/i, 'EACCES'],
+];
+
+function fileError(stderr: string, path: string): NodeJS.ErrnoException | null {
+  const hit = FILE_ERRORS.find(([re]) => re.test(stderr));
+  return hit ? Object.assign(new Error(`pg_dump could not write ${path}`), { code: hit[1], path }) : null;
+}
+
+type Exit = { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+type Tap = ReturnType<typeof feeder>;
+
+/** pg_dump's stdout through SHA-256 into the store's put; its flush waits for pg_dump so a failed dump never commits. */
+async function streamToStore(
+  o: DumpOptions,
+  out: Readable,
+  exited: Promise<Exit>,
+  failure: (exit: Exit) => BackupFailed,
+  tap: Tap | null,
+  signal: AbortSignal,
+  onBytes: (bytes: number) => void,
+): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let lastProgress = 0;
+  const every = o.progressEveryMs ?? 250;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      const now = performance.now();
+      if (now - lastProgress >= every) {
+        lastProgress = now;
+        onBytes(bytes);
+      }
+      if (tap) tap.write(chunk, () => cb(null, chunk));
+      else cb(null, chunk);
+    },
+    flush(cb) {
+      tap?.end();
+      exited.then((exit) => cb(exit.code === 0 ? null : failure(exit)));
+    },
+  });
+  // pg_dump may end before the store starts reading (it creates directories first): the store's pipeline
+  // still sees the stored error, but it must not surface as an uncaught 'error' event meanwhile.
+  meter.on('error', () => {});
+  await o.store.put(o.key, out.pipe(meter), { signal });
+  return { size: bytes, sha256: hash.digest('hex') };
+}
+
+/** Feed a finished file to a tap, from its start, until the tap stops reading. */
+function feedFile(path: string, tap: Tap): void {
+  const file = createReadStream(path);
+  file.on('error', () => tap.end());
+  file.on('end', () => tap.end());
+  file.on('data', (chunk) => {
+    file.pause();
+    tap.write(chunk as Buffer, () => (tap.gone() ? file.destroy() : file.resume()));
+  });
+}
+
+/**
+ * Feed a side reader (a tap) with backpressure while it reads; once it closes or fails, the dump goes on without it.
+ */
+function feeder(w: Writable): { write(chunk: Buffer, then: () => void): void; end(): void; gone(): boolean } {
+  let gone = false;
+  const stop = () => {
+    gone = true;
+  };
+  w.on('error', stop);
+  w.on('close', stop);
+  return {
+    write(chunk, then) {
+      if (gone || w.destroyed || w.writableEnded || w.write(chunk)) return then();
+      const go = () => {
+        w.off('drain', go);
+        w.off('close', go);
+        w.off('error', go);
+        then();
+      };
+      w.on('drain', go);
+      w.on('close', go);
+      w.on('error', go);
+    },
+    end() {
+      if (!gone && !w.writableEnded) w.end();
+    },
+    gone: () => gone || w.destroyed,
+  };
 }
 
 /**

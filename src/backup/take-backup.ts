@@ -4,7 +4,8 @@ import { countDumped, type DumpPlan, listTables, planDump } from '../core/tables
 import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { assertComplete, type Catalog } from '../store/catalog.js';
-import { listArchive } from './archive.js';
+import type { BackupTimings } from '../store/manifest.js';
+import { startListing } from './archive.js';
 import { dumpHint, runPgDump } from './dump.js';
 import { assertNewEnough, findTool, type PgTool } from './pg-tools.js';
 
@@ -35,6 +36,11 @@ export interface TakenDump {
   /** Tables whose rows the dump does not (all) hold on purpose, and why. */
   leftOut: Record<string, string>;
   warnings: string;
+  /** The SHA-256 was taken reading the stored file back (a file store): the checksum re-read is already done. */
+  readBack: boolean;
+  /** When pg_dump started (performance.now()), and how long the dump and the work alongside it took. */
+  dumpStartedAt: number;
+  timings: Pick<BackupTimings, 'dumpMs' | 'countsMs' | 'listMs' | 'checksumMs'>;
 }
 
 interface Snapshot {
@@ -48,13 +54,16 @@ interface Snapshot {
 
 /**
  * Dump the target into the store under the backup's temporary key. Row counts are taken in the very snapshot
- * pg_dump dumps, and the archive's table list is checked against the database's before anyone trusts it.
+ * pg_dump dumps, on this session while pg_dump runs on its own; `pg_restore --list` reads the archive's table list
+ * from the dump's own stream, also while pg_dump runs, and it is checked against the database's before anyone
+ * trusts it. (The stored bytes are proved equal to that stream by the checksum re-read after publishing.)
  */
 export async function takeDump(o: TakeOptions): Promise<TakenDump> {
-  const pgDump = await findTool('pg_dump', o.pgDump);
+  // Finding the tools starts a process per candidate: done while the session connects, not before it.
+  const tools = Promise.all([findTool('pg_dump', o.pgDump), findTool('pg_restore', o.pgRestore)]);
+  tools.catch(() => {});
   let snap: Snapshot | null = null;
-  type Dumped = Omit<TakenDump, 'pgRestore'>;
-  let outcome: { ok: true; value: Dumped } | { ok: false; error: unknown } | null = null;
+  let outcome: { ok: true; value: TakenDump } | { ok: false; error: unknown } | null = null;
 
   // target.withClient rewraps errors thrown inside it, so failures travel out as values.
   const session = o.target.withClient(async (client) => {
@@ -73,12 +82,27 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
         snapshot: row.snapshot,
         pid: row.pid,
       };
+      const [pgDump, pgRestore] = await tools;
+      assertNewEnough(pgDump, snap.serverMajor, snap.serverVersion, 'back up');
+      // pg_restore must read what this pg_dump writes.
+      assertNewEnough(pgRestore, pgDump.major, pgDump.version, 'read archives of pg_dump');
       // The backup's own timeout bounds the counts; the status statement timeout must not.
       await client.query('SET LOCAL statement_timeout = 0');
-      const counted = countDumped(client, snap.plan);
+      const dumpStartedAt = performance.now();
+      let countsMs = 0;
+      const counted = countDumped(client, snap.plan).then((t) => {
+        countsMs = Math.round(performance.now() - dumpStartedAt);
+        return t;
+      });
       counted.catch(() => {});
+      const lister = startListing(pgRestore);
+      let listedAt = 0;
+      const listed = lister.listing.then((l) => {
+        listedAt = performance.now();
+        return l;
+      });
+      listed.catch(() => {});
       try {
-        assertNewEnough(pgDump, snap.serverMajor, snap.serverVersion, 'back up');
         const dump = await runPgDump({
           pgDump,
           target: o.target,
@@ -88,22 +112,37 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
           excludeTables: snap.plan.excludeData,
           snapshot: snap.snapshot,
           timeoutMs: o.timeoutMs,
+          tap: lister.input,
           ...(o.signal ? { signal: o.signal } : {}),
           onProgress: (bytes) => o.onBytes?.(bytes),
           ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
         });
+        const storedAt = performance.now();
         const tables = await counted;
+        const listing = await listed;
+        assertComplete(snap.plan.expectedData, listing.tableData, dump.sizeBytes);
         outcome = {
           ok: true,
           value: {
             sizeBytes: dump.sizeBytes,
             sha256: dump.sha256,
             pgDump,
+            pgRestore,
             serverVersion: snap.serverVersion,
             identity: snap.identity,
             tables,
             leftOut: snap.plan.leftOut,
             warnings: dump.stderr,
+            readBack: dump.readBack,
+            dumpStartedAt,
+            timings: {
+              dumpMs: dump.pgDumpMs,
+              countsMs,
+              // What the listing added once the dump was stored (0: it was done by then).
+              listMs: Math.max(0, Math.round(listedAt - storedAt)),
+              // The store's sync and read-back after pg_dump exited (a streamed dump was hashed on its way).
+              checksumMs: Math.round(storedAt - dump.exitedAt),
+            },
           },
         };
       } catch (error) {
@@ -131,19 +170,10 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
     // Connecting failed (TargetUnreachable) or the session broke.
     outcome ??= { ok: false, error };
   }
-  const result = outcome as { ok: true; value: Dumped } | { ok: false; error: unknown } | null;
+  const result = outcome as { ok: true; value: TakenDump } | { ok: false; error: unknown } | null;
   if (result === null) throw new BackupFailed('The backup stopped unexpectedly');
   if (!result.ok) throw result.error;
-  const dumped = result.value;
-
-  // pg_restore must read what this pg_dump writes.
-  const pgRestore = await findTool('pg_restore', o.pgRestore);
-  assertNewEnough(pgRestore, pgDump.major, pgDump.version, 'read archives of pg_dump');
-  const taken: TakenDump = { ...dumped, pgRestore };
-  const listing = await listArchive(pgRestore, await o.store.get(o.catalog.stagingKey(o.id)));
-  const expected = (snap as Snapshot | null)?.plan.expectedData ?? [];
-  assertComplete(expected, listing.tableData, taken.sizeBytes);
-  return taken;
+  return result.value;
 }
 
 /** Counting rows failed (a table the role may not read, a lost connection): say so plainly. */

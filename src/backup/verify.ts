@@ -31,7 +31,11 @@ export async function verifyChecksum(store: BlobStore, m: BackupManifest): Promi
       'The dump was deleted or the store changed; take a new backup.',
       'dump-missing',
     );
-  const got = await hashObject(store, m.dumpKey);
+  assertChecksum(m, await hashObject(store, m.dumpKey));
+}
+
+/** The stored bytes' SHA-256 and size must be the manifest's: else the backup is damaged. */
+export function assertChecksum(m: BackupManifest, got: { sha256: string; size: number }): void {
   if (got.sha256 !== m.sha256 || got.size !== m.sizeBytes)
     throw new BackupFailed(
       `Backup ${m.id} is damaged: its SHA-256 is ${got.sha256.slice(0, 12)}… (${got.size} bytes), the manifest says ${m.sha256.slice(0, 12)}… (${m.sizeBytes} bytes)`,

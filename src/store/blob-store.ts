@@ -15,6 +15,15 @@ export interface BlobStore {
   /** Shown to users: a path or s3://bucket/prefix (never credentials). */
   readonly location: string;
   put(key: string, body: Readable | Buffer | string, opts?: { signal?: AbortSignal }): Promise<BlobInfo>;
+  /**
+   * Where the store is a local directory: let a writer (pg_dump -f) fill a temporary file at `path`, then sync it,
+   * hash it reading it back once, and publish it atomically as `put` does. Absent: stream to `put` instead.
+   */
+  putFile?(
+    key: string,
+    fill: (path: string) => Promise<void>,
+    opts?: { signal?: AbortSignal },
+  ): Promise<BlobInfo & { sha256: string }>;
   get(key: string): Promise<Readable>;
   stat(key: string): Promise<BlobInfo | null>;
   /** Objects whose key starts with `prefix`, sorted by key. */

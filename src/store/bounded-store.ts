@@ -27,7 +27,7 @@ export function answerWithin<T>(work: Promise<T>, location: string, ms = STORE_A
 /**
  * The store with every short call bounded (stat, list, delete, opening a read, small writes), so status, the guard
  * and the schedule answer within seconds when an endpoint accepts connections and never replies. Streaming writes
- * (dumps) and reading a stream's body are not bounded here: the backup's own timeout covers them.
+ * and dumps written in place (putFile) and reading a stream's body are not bounded here: the backup's own timeout covers them.
  */
 export function boundedStore(store: BlobStore, ms = STORE_ANSWER_MS): BlobStore {
   const within = <T>(p: Promise<T>) => answerWithin(p, store.location, ms);
@@ -42,7 +42,9 @@ export function boundedStore(store: BlobStore, ms = STORE_ANSWER_MS): BlobStore 
     list: (prefix) => within(store.list(prefix)),
     delete: (key) => within(store.delete(key)),
   };
-  const { listUnfinished, move } = store;
+  const { listUnfinished, move, putFile } = store;
+  // A dump written in place runs as long as pg_dump does: the backup's timeout bounds it.
+  if (putFile) bounded.putFile = (key, fill, opts) => putFile.call(store, key, fill, opts);
   if (listUnfinished) bounded.listUnfinished = (prefix) => within(listUnfinished.call(store, prefix));
   if (move) bounded.move = (from, to) => move.call(store, from, to);
   if (store.close) bounded.close = () => store.close?.();

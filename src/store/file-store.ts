@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -8,6 +8,8 @@ import { classifyFsError } from '../core/fs-errors.js';
 import { assertSafeKey, type BlobInfo, type BlobStore } from './blob-store.js';
 
 const TEMP_MARK = '.partial-';
+/** putFile reads a file back this much at a time, into one buffer: memory stays flat whatever the file's size. */
+const READ_BLOCK = 1 << 20;
 
 /** A directory as a BlobStore: write to a temporary name, fsync, rename, fsync the directory. */
 export function createFileStore(root: string): BlobStore {
@@ -57,35 +59,66 @@ export function createFileStore(root: string): BlobStore {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  /**
+   * Fill a temporary file next to the key, sync it, let `check` read it, rename it into place, sync the directory:
+   * readers see the whole object or nothing.
+   */
+  async function writeVia(
+    key: string,
+    fill: (temp: string) => Promise<void>,
+    check?: (fh: import('node:fs/promises').FileHandle) => Promise<void>,
+  ): Promise<BlobInfo> {
+    const path = pathOf(key);
+    await mkdir(dirname(path), { recursive: true }).catch((err) => {
+      throw writing(err);
+    });
+    const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
+    try {
+      await fill(temp);
+      const fh = await open(temp, 'r+');
+      try {
+        await fh.sync();
+        await check?.(fh);
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, path);
+      await syncDir(dirname(path));
+      return await info(key, path);
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => {});
+      throw writing(err);
+    }
+  }
+
   return {
     location: base,
     async put(key, body, opts) {
-      const path = pathOf(key);
-      await mkdir(dirname(path), { recursive: true }).catch((err) => {
-        throw writing(err);
-      });
-      const temp = `${path}${TEMP_MARK}${randomBytes(4).toString('hex')}`;
-      try {
-        const source =
-          typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+      const source =
+        typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+      return writeVia(key, async (temp) => {
         await pipeline(
           source,
           createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
           opts?.signal ? { signal: opts.signal } : {},
         );
-        const fh = await open(temp, 'r+');
-        try {
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(temp, path);
-        await syncDir(dirname(path));
-        return await info(key, path);
-      } catch (err) {
-        await rm(temp, { force: true }).catch(() => {});
-        throw writing(err);
-      }
+      });
+    },
+    async putFile(key, fill, opts) {
+      let sha256 = '';
+      const info = await writeVia(
+        key,
+        async (temp) => {
+          // The writer creates the file; it is made private before anything is written to it.
+          await (await open(temp, 'wx', 0o600)).close();
+          opts?.signal?.throwIfAborted();
+          await fill(temp);
+        },
+        async (fh) => {
+          sha256 = await hashHandle(fh);
+        },
+      );
+      return { ...info, sha256 };
     },
     async get(key) {
       const path = pathOf(key);
@@ -126,6 +159,18 @@ export function createFileStore(root: string): BlobStore {
       }
     },
   };
+}
+
+/** SHA-256 of a whole file, read through one reused buffer. */
+async function hashHandle(fh: import('node:fs/promises').FileHandle): Promise<string> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(READ_BLOCK);
+  for (let pos = 0; ; ) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) return hash.digest('hex');
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -29,7 +29,10 @@ export interface BackupManifest {
   leftOut?: Record<string, string>;
   /** Who asked: "schedule", "cli", "slack:U123", "discord:123", "preflight", "deploy". */
   requestedBy: string;
-  /** Checksum re-read and `pg_restore --list` passed. */
+  /**
+   * The SHA-256 is of the stored bytes (a file read back after pg_dump wrote it, an S3 object re-read after upload
+   * and equal to the streamed hash) and `pg_restore --list` of the archive listed every table; `verify` re-reads.
+   */
   verified: boolean;
   verifiedAt: string | null;
   /** The last restore drill, if any. */
@@ -41,8 +44,26 @@ export interface BackupManifest {
     durationMs: number;
     problem?: string;
   } | null;
+  /** Where the backup's time went; absent in manifests written before dbwarden recorded it. */
+  timings?: BackupTimings;
   /** Why it failed, when status is "failed" (secrets masked). */
   error?: { code: string; message: string; hint?: string };
+}
+
+/** Milliseconds of each phase of a backup (the README's breakdown reads these). */
+export interface BackupTimings {
+  /** Lock, leftovers, snapshot, table list and tool versions: until pg_dump starts. */
+  prepareMs: number;
+  /** pg_dump running, start to exit (writing the store's file itself, or streaming into the store). */
+  dumpMs: number;
+  /** Exact row counts in the dump's snapshot, on the backup's session while pg_dump runs on its own. */
+  countsMs: number;
+  /** What `pg_restore --list` of the archive added once the dump was stored (0: it was done by then). */
+  listMs: number;
+  /** After pg_dump exited: syncing and hashing the stored file (read back once), or re-reading a streamed object. */
+  checksumMs: number;
+  /** Moving the dump from its temporary key to its published one. */
+  publishMs: number;
 }
 
 /** A good backup: complete and verified. Only these count for status, guard and retention. */
