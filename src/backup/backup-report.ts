@@ -8,6 +8,7 @@ import type { BackupProgress } from './service.js';
 const PHASE: Record<BackupProgress['phase'], string> = {
   starting: 'Starting',
   dumping: 'Dumping',
+  encrypting: 'Encrypting',
   verifying: 'Verifying',
   publishing: 'Publishing',
   done: 'Done',
@@ -193,8 +194,10 @@ export function drillSkippedReport(target: string): Report {
  * a setup problem that says nothing about the backup, so a warning that names the fix).
  */
 export function drillFailedReport(target: string, backupId: string, err: DbwardenError): Report {
-  const setup = err.code === 'drill-no-scratch' || err.code === 'drill-is-target';
-  const what = setup ? 'could not run' : 'failed';
+  // An encrypted backup without DBWARDEN_AGE_IDENTITY here is skipped on purpose (the key belongs off the server).
+  const skipped = err.code === 'drill-no-identity';
+  const setup = skipped || ['drill-no-scratch', 'drill-is-target', 'age-wrong-identity'].includes(err.code);
+  const what = skipped ? 'skipped' : setup ? 'could not run' : 'failed';
   return {
     title: `Restore drill ${what}: ${target}`,
     level: setup ? 'warn' : 'critical',

@@ -1,4 +1,4 @@
-import type { Config } from '../core/config.js';
+import { assertEncryptionReady, type Config } from '../core/config.js';
 import { BackupFailed } from '../core/errors.js';
 import { type DbIdentity, readIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
@@ -6,6 +6,7 @@ import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { type Catalog, createCatalog, dumpKey, newBackupId } from '../store/catalog.js';
 import type { BackupManifest } from '../store/manifest.js';
+import { type DumpDestination, dumpDestination } from './age-seal.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
 import { applyRetention, planRetention } from './retention.js';
@@ -21,7 +22,7 @@ export interface BackupMetrics {
 export interface BackupServiceDeps {
   target: Target;
   store: BlobStore;
-  config: Pick<Config, 'backup'>;
+  config: Pick<Config, 'backup'> & Partial<Pick<Config, 'encryption'>>;
   clock?: () => Date;
   logger: Logger;
   /** Counts backups and exposes the newest good one on /metrics, when wired (serve). */
@@ -66,15 +67,20 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       requestedBy: req.requestedBy,
     };
     let bytes = 0;
+    let destination: DumpDestination | null = null;
     try {
       progress('starting', 0);
+      // Checked at start-up too (serve, backup): this service never writes a plain backup when told not to.
+      if (deps.config.encryption) assertEncryptionReady({ encryption: deps.config.encryption });
+      // DBWARDEN_AGE_RECIPIENTS: the dump is checked as plaintext in a private scratch file, then encrypted.
+      destination = await dumpDestination(store, deps.config.encryption?.recipients ?? null);
       const removed = await catalog.cleanLeftovers(startedAt).catch((err) => {
         throw storeFailed(store, err);
       });
       if (removed.length > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
       const taken = await takeDump({
         target,
-        store,
+        store: destination.store,
         catalog,
         id,
         pgDump: deps.config.backup.pgDump,
@@ -89,6 +95,10 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         },
         ...(deps.onDumpSpawn ? { onSpawn: deps.onDumpSpawn } : {}),
       });
+      const sealed = await destination.seal(catalog.stagingKey(id), {
+        ...(req.signal ? { signal: req.signal } : {}),
+        onBytes: (b) => progress('encrypting', b),
+      });
       progress('publishing', taken.sizeBytes);
       const published = performance.now();
       await catalog.publishDump(id);
@@ -101,6 +111,14 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         durationMs: finished.getTime() - startedAt.getTime(),
         sizeBytes: taken.sizeBytes,
         sha256: taken.sha256,
+        ...(sealed
+          ? {
+              encrypted: 'age' as const,
+              recipients: sealed.recipients,
+              storedSizeBytes: sealed.storedSizeBytes,
+              storedSha256: sealed.storedSha256,
+            }
+          : {}),
         pgDumpVersion: taken.pgDump.version,
         serverVersion: taken.serverVersion,
         identity: taken.identity,
@@ -115,12 +133,14 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       // and (b) `pg_restore --list` read that file; a streamed dump (S3) was hashed and listed on its way, so the
       // stored object is re-read here and must match.
       const rereading = performance.now();
-      if (!taken.readBack) await verifyChecksum(store, manifest);
+      // An encrypted object was hashed as it streamed into the store: re-read like a streamed dump.
+      if (!taken.readBack || sealed) await verifyChecksum(store, manifest);
       manifest.timings = {
         prepareMs: Math.round(taken.dumpStartedAt - t0),
         ...taken.timings,
         publishMs,
         checksumMs: taken.timings.checksumMs + Math.round(performance.now() - rereading),
+        encryptMs: sealed?.encryptMs ?? 0,
       };
       manifest.verified = true;
       manifest.verifiedAt = clock().toISOString();
@@ -145,6 +165,8 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     } catch (err) {
       await catalog.removeDump(id);
       throw await recordFailure(id, startedAt, req.requestedBy, err, bytes);
+    } finally {
+      await destination?.dispose().catch(() => {});
     }
   }
 

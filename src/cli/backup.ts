@@ -21,7 +21,7 @@ export const backupVerb: Verb = {
   ],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await openServices({ env, logDestination: stderr });
+    const services = await openServices({ env, logDestination: stderr, writesBackups: true });
     const line = progressLine(stderr, services.target.name);
     // Ctrl-C or a process manager's stop: end pg_dump, remove the temporary dump, write no manifest, exit 1.
     const abort = new AbortController();
