@@ -169,7 +169,15 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     const m = mine[0];
     return {
       of,
-      backup: m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null,
+      backup: m
+        ? {
+            id: m.id,
+            finishedAt: m.finishedAt,
+            verified: m.verified,
+            sizeBytes: m.sizeBytes,
+            ...(m.encrypted ? { encrypted: m.encrypted } : {}),
+          }
+        : null,
       otherDatabases: all.filter(isGood).length - mine.length,
     };
   };

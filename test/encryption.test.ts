@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { backupListReport, shortRef } from '../src/backup/backup-list-report.js';
+import { backupDoneReport } from '../src/backup/backup-report.js';
+import { renderText } from '../src/chat/console/render-text.js';
 import { shortRecipient } from '../src/core/age-keys.js';
+import { createCatalog } from '../src/store/catalog.js';
+import { createFileStore } from '../src/store/file-store.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
@@ -194,6 +199,31 @@ describe('encrypted backups with age (file store)', () => {
       expect(JSON.parse(drill.out).drill).toMatchObject({ ok: true, rows: expect.any(Number) });
     }
     expect(scratchLeft()).toEqual([]);
+  });
+
+  it('status, the digest, the backup confirmation and /db-backups say which backup is encrypted', async () => {
+    const status = JSON.parse((await cli(['status', '--json'])).out);
+    expect(status.lastBackup).toMatchObject({ id: sealedId, encrypted: 'age' });
+    expect((await cli(['status'])).out).toMatch(/Last backup: .*encrypted \(age\)/);
+    expect((await cli(['digest'])).out).toMatch(/verified · encrypted \(age\)/);
+    const catalog = createCatalog(createFileStore(store));
+    const { manifests, unreadable } = await catalog.scan();
+    const list = renderText(
+      backupListReport(
+        { manifests, unreadable, identity: manifests[0]!.identity, location: store },
+        { target: 'app', limit: 10, now: new Date(), timezone: 'UTC' },
+      ),
+      { color: false },
+    );
+    const ids = manifests.map((m) => m.id);
+    const lineOf = (id: string) => list.split('\n').find((l) => l.includes(`\`${shortRef(id, ids)}\``))!;
+    expect(lineOf(sealedId)).toContain('· encrypted (age) ·');
+    expect(lineOf(plainId)).not.toContain('encrypted');
+    const sealed = manifests.find((m) => m.id === sealedId)!;
+    const done = renderText(backupDoneReport(sealed, store), { color: false });
+    expect(done).toMatch(new RegExp(`Encrypted: +age, to ${shortRecipient(recipient)}`));
+    const plain = manifests.find((m) => m.id === plainId)!;
+    expect(renderText(backupDoneReport(plain, store), { color: false })).toMatch(/Encrypted: +no/);
   });
 
   it('verify --drill without the identity: the checksum passes, the drill is skipped (no age identity), the backup stays good', async () => {

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { shortRecipient } from '../core/age-keys.js';
 import type { BackupFailed, DbwardenError } from '../core/errors.js';
 import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { errorReport, type Report } from '../core/report.js';
@@ -90,6 +91,12 @@ export function backupDoneReport(m: BackupManifest, location: string, timeZone =
       { label: 'Backup', value: m.id },
       { label: 'Size', value: formatBytes(m.sizeBytes) },
       { label: 'SHA-256', value: `${m.sha256.slice(0, 12)}…` },
+      {
+        label: 'Encrypted',
+        value: m.encrypted
+          ? `age, to ${(m.recipients ?? []).map(shortRecipient).join(', ')}`
+          : 'no (DBWARDEN_AGE_RECIPIENTS unset)',
+      },
       { label: 'Duration', value: formatDuration(m.durationMs) },
       { label: 'Verified', value: m.verified ? '✓ checksum and archive list' : '✗ not verified' },
       { label: 'Tables', value: `${Object.keys(m.tables).length} (${rows.toLocaleString('en-US')} rows)` },
