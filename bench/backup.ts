@@ -122,7 +122,16 @@ export async function bench(): Promise<BenchRow[]> {
       rmSync(rawFile);
       return { ...m, size };
     };
-    const env = { ...base, DATABASE_URL: url, DBWARDEN_STORE: storeDir, LOG_LEVEL: 'warn' };
+    const env = {
+      ...base,
+      DATABASE_URL: url,
+      DBWARDEN_STORE: storeDir,
+      LOG_LEVEL: 'warn',
+      // DBWARDEN_AGE_RECIPIENTS=age1… npm run bench:backup measures encrypted backups against the same pg_dump.
+      ...(process.env.DBWARDEN_AGE_RECIPIENTS
+        ? { DBWARDEN_AGE_RECIPIENTS: process.env.DBWARDEN_AGE_RECIPIENTS }
+        : {}),
+    };
     const ours = () => {
       const m = measureProcess([process.execPath, 'dist/cli.js', 'backup', '--json'], env);
       return { ...m, manifest: newestManifest(storeDir) };
@@ -160,7 +169,9 @@ export async function bench(): Promise<BenchRow[]> {
     const rest = median(
       timed.map((r) => {
         const t = r.manifest.timings!;
-        return r.s * 1000 - (t.prepareMs + t.dumpMs + t.checksumMs + t.listMs + t.publishMs);
+        return (
+          r.s * 1000 - (t.prepareMs + t.dumpMs + t.checksumMs + t.listMs + t.publishMs + (t.encryptMs ?? 0))
+        );
       }),
     );
     const size = formatBytes(db.bytes);
@@ -193,7 +204,7 @@ export async function bench(): Promise<BenchRow[]> {
       {
         figure: 'where the time of a backup goes (manifest timings, medians)',
         value: timed.length
-          ? `pg_dump ${phase('dumpMs')} ms; before it ${phase('prepareMs')} ms; after it: sync + read-back hash ${phase('checksumMs')} ms, listing ${phase('listMs')} ms, publish ${phase('publishMs')} ms; node start-up, manifest, retention and exit ${Math.round(rest)} ms; row counts ${phase('countsMs')} ms alongside the dump`
+          ? `pg_dump ${phase('dumpMs')} ms; before it ${phase('prepareMs')} ms; after it: sync + read-back hash ${phase('checksumMs')} ms, listing ${phase('listMs')} ms, encrypt ${phase('encryptMs')} ms, publish ${phase('publishMs')} ms; node start-up, manifest, retention and exit ${Math.round(rest)} ms; row counts ${phase('countsMs')} ms alongside the dump`
           : 'no timings recorded',
         reference: `dump ${formatBytes(median(rawRuns.map((r) => r.size)))}`,
         target: '',
