@@ -3,12 +3,15 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backupListReport, shortRef } from '../src/backup/backup-list-report.js';
 import { backupDoneReport } from '../src/backup/backup-report.js';
 import { renderText } from '../src/chat/console/render-text.js';
 import { shortRecipient } from '../src/core/age-keys.js';
+import { buildServices } from '../src/main.js';
+import { runScheduledDrill } from '../src/serve/scheduled-jobs.js';
 import { createCatalog } from '../src/store/catalog.js';
 import { createFileStore } from '../src/store/file-store.js';
 import { runCliCaptured } from './helpers/cli.js';
@@ -232,6 +235,28 @@ describe('encrypted backups with age (file store)', () => {
     expect(out.verified).toBe(true);
     expect(out.error).toMatchObject({ code: 'drill-no-identity' });
     expect(out.error.message).toMatch(/skipped: no age identity/);
+    const m = JSON.parse(readFileSync(join(store, 'backups', `${sealedId}.json`), 'utf8'));
+    expect(m.verified).toBe(true);
+  });
+
+  it('a scheduled drill without the identity posts "skipped: no age identity" as a warning, and the job does not fail', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d) => (text += d));
+    const services = await buildServices({
+      env: { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: store },
+      consoleOutput: out,
+      logDestination: new PassThrough(),
+    });
+    try {
+      await runScheduledDrill(services);
+    } finally {
+      await services.close();
+    }
+    expect(text).toMatch(/Restore drill skipped: app/);
+    expect(text).toMatch(/skipped: no age identity/);
+    expect(text).toMatch(/DBWARDEN_AGE_IDENTITY/);
+    expect(text).not.toMatch(/critical|failed/i);
     const m = JSON.parse(readFileSync(join(store, 'backups', `${sealedId}.json`), 'utf8'));
     expect(m.verified).toBe(true);
   });
