@@ -14,6 +14,7 @@ import { buildServices } from '../src/main.js';
 import { runScheduledDrill } from '../src/serve/scheduled-jobs.js';
 import { createCatalog } from '../src/store/catalog.js';
 import { createFileStore } from '../src/store/file-store.js';
+import { backupServiceFor, tempStore } from './helpers/backup.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
 
@@ -84,7 +85,14 @@ describe('encrypted backups with age (file store)', () => {
     plainId = JSON.parse(plain.out).id;
     const r = await cli(['backup', '--json'], encrypted());
     expect(r.code).toBe(0);
-    sealedId = JSON.parse(r.out).id;
+    const out = JSON.parse(r.out);
+    sealedId = out.id;
+    expect(out).toMatchObject({
+      encrypted: 'age',
+      recipients: [recipient],
+      storedSha256: expect.any(String),
+    });
+    expect(JSON.parse(plain.out).encrypted).toBeUndefined();
     const m = JSON.parse(readFileSync(join(store, 'backups', `${sealedId}.json`), 'utf8'));
     expect(m).toMatchObject({
       status: 'complete',
@@ -259,6 +267,28 @@ describe('encrypted backups with age (file store)', () => {
     expect(text).not.toMatch(/critical|failed/i);
     const m = JSON.parse(readFileSync(join(store, 'backups', `${sealedId}.json`), 'utf8'));
     expect(m.verified).toBe(true);
+  });
+
+  it('stopped while encrypting: a cancellation, no manifest, no object, and the plaintext scratch file removed', async () => {
+    const { dir, store: files } = tempStore();
+    const { service, target } = backupServiceFor(db.url, files, { DBWARDEN_AGE_RECIPIENTS: recipient });
+    const abort = new AbortController();
+    const phases: string[] = [];
+    const run = service.run({
+      requestedBy: 'cli',
+      signal: abort.signal,
+      onProgress: (p) => {
+        phases.push(p.phase);
+        if (p.phase === 'encrypting') abort.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'cancelled' });
+    await target.close();
+    expect(phases).toContain('encrypting');
+    expect(phases).not.toContain('publishing');
+    expect(scratchLeft()).toEqual([]);
+    const left = readdirSync(join(dir, 'backups'), { recursive: true }).map(String);
+    expect(left.filter((f) => f.endsWith('.json') || f.endsWith('.dump'))).toEqual([]);
   });
 
   it('DBWARDEN_REQUIRE_ENCRYPTION without recipients: backup refuses at start-up naming both variables, writes nothing', async () => {

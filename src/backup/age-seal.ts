@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
-import { ConfigError } from '../core/errors.js';
+import { BackupFailed, ConfigError, DbwardenError } from '../core/errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { createFileStore } from '../store/file-store.js';
 
@@ -139,7 +139,16 @@ export async function dumpDestination(
   return {
     store: scratch.store,
     async seal(key, opts) {
-      const sealed = await sealInto({ from: scratch.store, to: store, key, recipients, ...opts });
+      const sealed = await sealInto({ from: scratch.store, to: store, key, recipients, ...opts }).catch(
+        (err: unknown) => {
+          // Stopped while encrypting (Ctrl-C, shutdown): a cancellation, as when pg_dump is stopped, not a failure.
+          if (!opts.signal?.aborted) throw err;
+          const reason: unknown = opts.signal.reason;
+          throw reason instanceof DbwardenError
+            ? reason
+            : new BackupFailed('The backup was cancelled', undefined, 'cancelled');
+        },
+      );
       await scratch.dispose();
       return { ...sealed, recipients };
     },
