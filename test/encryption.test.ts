@@ -58,10 +58,6 @@ async function count(url: string, table: string): Promise<number> {
   return Number((await adminQuery(url, `SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 }
 
-function scratchLeft(): string[] {
-  return readdirSync(tmpdir()).filter((n) => n.startsWith(`dbwarden-plain-${process.pid}-`));
-}
-
 describe('encrypted backups with age (file store)', () => {
   let plainId = '';
   let sealedId = '';
@@ -107,8 +103,7 @@ describe('encrypted backups with age (file store)', () => {
     expect(m.storedSha256).not.toBe(m.sha256);
     expect(m.timings.encryptMs).toBeGreaterThan(0);
     expect(stored.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
-    // The plaintext scratch file is gone, and nothing else was left in the store.
-    expect(scratchLeft()).toEqual([]);
+    // Nothing but the encrypted object and its manifest was left in the store.
     expect(
       readdirSync(join(store, 'backups'))
         .filter((n) => n.startsWith(sealedId))
@@ -186,7 +181,6 @@ describe('encrypted backups with age (file store)', () => {
     expect(tables.length).toBeGreaterThan(0);
     for (const t of tables) expect(t.rows).toBe(t.atBackup);
     expect(await count(to, TABLE)).toBe(3000);
-    expect(scratchLeft()).toEqual([]);
 
     const plainTo = await freshDb('restored_plain');
     const p = await cli(['restore', plainId, '--to', plainTo, '--json']);
@@ -209,7 +203,6 @@ describe('encrypted backups with age (file store)', () => {
       expect(drill.code).toBe(0);
       expect(JSON.parse(drill.out).drill).toMatchObject({ ok: true, rows: expect.any(Number) });
     }
-    expect(scratchLeft()).toEqual([]);
   });
 
   it('status, the digest, the backup confirmation and /db-backups say which backup is encrypted', async () => {
@@ -269,26 +262,21 @@ describe('encrypted backups with age (file store)', () => {
     expect(m.verified).toBe(true);
   });
 
-  it('stopped while encrypting: a cancellation, no manifest, no object, and the plaintext scratch file removed', async () => {
+  it('stopped mid-dump: a cancellation, no manifest and no object, encrypted or plaintext, left in the store', async () => {
     const { dir, store: files } = tempStore();
     const { service, target } = backupServiceFor(db.url, files, { DBWARDEN_AGE_RECIPIENTS: recipient });
     const abort = new AbortController();
-    const phases: string[] = [];
     const run = service.run({
       requestedBy: 'cli',
       signal: abort.signal,
       onProgress: (p) => {
-        phases.push(p.phase);
-        if (p.phase === 'encrypting') abort.abort();
+        if (p.phase === 'dumping' && p.bytes > 0) abort.abort();
       },
     });
     await expect(run).rejects.toMatchObject({ code: 'cancelled' });
     await target.close();
-    expect(phases).toContain('encrypting');
-    expect(phases).not.toContain('publishing');
-    expect(scratchLeft()).toEqual([]);
-    const left = readdirSync(join(dir, 'backups'), { recursive: true }).map(String);
-    expect(left.filter((f) => f.endsWith('.json') || f.endsWith('.dump'))).toEqual([]);
+    const left = readdirSync(dir, { recursive: true }).map(String);
+    expect(left.filter((f) => /\.(dump|json)|partial/.test(f))).toEqual([]);
   });
 
   it('DBWARDEN_REQUIRE_ENCRYPTION without recipients: backup refuses at start-up naming both variables, writes nothing', async () => {

@@ -1,12 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
-import { BackupFailed, ConfigError, DbwardenError } from '../core/errors.js';
-import type { BlobStore } from '../store/blob-store.js';
-import { createFileStore } from '../store/file-store.js';
+import { ConfigError } from '../core/errors.js';
+import type { BlobInfo, BlobStore } from '../store/blob-store.js';
 
 /** The age library (typage), loaded only where a backup is encrypted or decrypted: it costs ~200 ms to load. */
 export function loadAge(): Promise<typeof import('age-encryption')> {
@@ -33,125 +29,117 @@ export async function checkRecipients(recipients: string[]): Promise<void> {
     ]);
 }
 
-const SCRATCH = 'dbwarden-plain-';
-
-/**
- * Where an encrypted backup's plaintext archive is written and checked before it is encrypted: a private (0700)
- * temporary directory holding one 0600 file, removed by dispose(). The directory's name carries this process's
- * id, so a later backup removes what a killed process left (see removeAbandonedScratch).
- */
-export async function openPlainScratch(): Promise<{ store: BlobStore; dispose(): Promise<void> }> {
-  await removeAbandonedScratch();
-  const dir = await mkdtemp(join(tmpdir(), `${SCRATCH}${process.pid}-`));
-  return {
-    store: createFileStore(dir),
-    dispose: () => rm(dir, { recursive: true, force: true }),
-  };
-}
-
-/** Remove plaintext scratch directories of dbwarden processes that no longer run (killed mid-backup). */
-async function removeAbandonedScratch(): Promise<void> {
-  const names = await readdir(tmpdir()).catch(() => [] as string[]);
-  for (const name of names) {
-    const pid = Number(/^dbwarden-plain-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || alive(pid)) continue;
-    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => {});
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export interface Sealed {
+  /** The age recipients it was encrypted to. */
+  recipients: string[];
   /** The stored (encrypted) object's SHA-256 and size, hashed as it streamed into the store. */
   storedSha256: string;
   storedSizeBytes: number;
+  /** From the first byte in to the stored object's commit: encryption runs alongside pg_dump, not after it. */
   encryptMs: number;
 }
 
+/** A readable stream as the age library takes it: pulled, so the source is read only as fast as age encrypts. */
+function pulled(source: Readable): ReadableStream<Uint8Array> {
+  const chunks = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value as Uint8Array);
+      },
+      async cancel(reason) {
+        source.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /**
- * Encrypt the archive at `from`/`key` to the recipients with age, streaming into `to`/`key` and hashing what is
- * written: memory stays flat (age works in 64 KiB chunks, with backpressure), and `to.put` is atomic as ever.
+ * The stream `body` encrypted with age to `recipients`, written to `store` under `key` while the written bytes are
+ * hashed: memory stays flat (age works in 64 KiB chunks, pulled), and `store.put` is atomic as ever, so a failure on
+ * either side (pg_dump, a check, the store) commits nothing.
  */
-export async function sealInto(o: {
-  from: BlobStore;
-  to: BlobStore;
-  key: string;
-  recipients: string[];
-  signal?: AbortSignal;
-  onBytes?: (bytes: number) => void;
-}): Promise<Sealed> {
+export async function sealInto(
+  store: BlobStore,
+  key: string,
+  body: Readable,
+  recipients: string[],
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ info: BlobInfo; sealed: Sealed }> {
   const started = performance.now();
   const { Encrypter } = await loadAge();
   const e = new Encrypter();
-  for (const r of o.recipients) e.addRecipient(r);
-  const plain = Readable.toWeb(await o.from.get(o.key)) as unknown as ReadableStream<Uint8Array>;
-  const sealed = Readable.fromWeb((await e.encrypt(plain)) as unknown as WebReadable<Uint8Array>);
+  for (const r of recipients) e.addRecipient(r);
+  const sealed = Readable.fromWeb((await e.encrypt(pulled(body))) as unknown as WebReadable<Uint8Array>);
   const hash = createHash('sha256');
   let size = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       size += chunk.length;
-      o.onBytes?.(size);
       cb(null, chunk);
     },
   });
-  // pipeline carries a failure on either side to the store's put, which then removes its temporary object.
-  const body = pipeline(sealed, meter, () => {});
-  await o.to.put(o.key, body, o.signal ? { signal: o.signal } : {});
+  // A failure of the plaintext (pg_dump, the dump's checks) ends the encrypted stream with it, and the store's put
+  // then removes its temporary object.
+  body.once('error', (err) => sealed.destroy(err));
+  const info = await store.put(
+    key,
+    pipeline(sealed, meter, () => {}),
+    opts,
+  );
   return {
-    storedSha256: hash.digest('hex'),
-    storedSizeBytes: size,
-    encryptMs: Math.round(performance.now() - started),
+    info,
+    sealed: {
+      recipients,
+      storedSha256: hash.digest('hex'),
+      storedSizeBytes: size,
+      encryptMs: Math.round(performance.now() - started),
+    },
   };
 }
 
 /**
- * Where a backup's dump goes and how it reaches the store. Plain: pg_dump writes into the store itself. Encrypted:
- * pg_dump writes a private scratch file, every check (SHA-256, pg_restore --list, completeness) reads that
- * plaintext, then `seal` encrypts it into the store under the same key; `dispose` removes the plaintext, whatever
- * happened.
+ * Where a backup's dump goes. Plain: the store itself (a directory store lets pg_dump write its file). Encrypted: a
+ * store whose `put` encrypts, so pg_dump's output streams through dbwarden: hashed, and fed to `pg_restore --list`,
+ * as plaintext, then encrypted into the store, all while pg_dump runs. The plaintext never touches a disk, and the
+ * backup is published only once those checks passed (backup-service, as for any streamed dump).
  */
 export interface DumpDestination {
   store: BlobStore;
-  seal(
-    key: string,
-    opts: { signal?: AbortSignal; onBytes?: (bytes: number) => void },
-  ): Promise<(Sealed & { recipients: string[] }) | null>;
-  dispose(): Promise<void>;
+  /** The encrypted object's digest once the dump is stored; null for a plain backup. */
+  sealed(): Sealed | null;
 }
 
 /** The destination for a backup of `store`: encrypted to `recipients` when there are any. */
-export async function dumpDestination(
-  store: BlobStore,
-  recipients: string[] | null,
-): Promise<DumpDestination> {
-  if (!recipients || recipients.length === 0)
-    return { store, seal: async () => null, dispose: async () => {} };
-  const scratch = await openPlainScratch();
-  return {
-    store: scratch.store,
-    async seal(key, opts) {
-      const sealed = await sealInto({ from: scratch.store, to: store, key, recipients, ...opts }).catch(
-        (err: unknown) => {
-          // Stopped while encrypting (Ctrl-C, shutdown): a cancellation, as when pg_dump is stopped, not a failure.
-          if (!opts.signal?.aborted) throw err;
-          const reason: unknown = opts.signal.reason;
-          throw reason instanceof DbwardenError
-            ? reason
-            : new BackupFailed('The backup was cancelled', undefined, 'cancelled');
-        },
-      );
-      await scratch.dispose();
-      return { ...sealed, recipients };
+export function dumpDestination(store: BlobStore, recipients: string[] | null): DumpDestination {
+  if (!recipients || recipients.length === 0) return { store, sealed: () => null };
+  let last: Sealed | null = null;
+  // No putFile: pg_dump writes to its stdout, and the bytes come to put. Everything else is the store's own.
+  const sealing: BlobStore = {
+    location: store.location,
+    async put(key, body, opts) {
+      const source =
+        typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+      const { info, sealed } = await sealInto(store, key, source, recipients, opts);
+      last = sealed;
+      return info;
     },
-    dispose: scratch.dispose,
+    get: (key) => store.get(key),
+    stat: (key) => store.stat(key),
+    list: (prefix) => store.list(prefix),
+    delete: (key) => store.delete(key),
+    ...(store.move ? { move: store.move.bind(store) } : {}),
+    ...(store.listUnfinished ? { listUnfinished: store.listUnfinished.bind(store) } : {}),
+  };
+  return {
+    store: sealing,
+    sealed: () => {
+      if (!last) throw new Error('the encrypted dump was never written');
+      return last;
+    },
   };
 }

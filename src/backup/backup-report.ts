@@ -9,7 +9,6 @@ import type { BackupProgress } from './service.js';
 const PHASE: Record<BackupProgress['phase'], string> = {
   starting: 'Starting',
   dumping: 'Dumping',
-  encrypting: 'Encrypting',
   verifying: 'Verifying',
   publishing: 'Publishing',
   done: 'Done',

@@ -6,7 +6,7 @@ import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { type Catalog, createCatalog, dumpKey, newBackupId } from '../store/catalog.js';
 import type { BackupManifest } from '../store/manifest.js';
-import { type DumpDestination, dumpDestination } from './age-seal.js';
+import { dumpDestination } from './age-seal.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
 import { applyRetention, planRetention } from './retention.js';
@@ -67,13 +67,12 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       requestedBy: req.requestedBy,
     };
     let bytes = 0;
-    let destination: DumpDestination | null = null;
     try {
       progress('starting', 0);
       // Checked at start-up too (serve, backup): this service never writes a plain backup when told not to.
       if (deps.config.encryption) assertEncryptionReady({ encryption: deps.config.encryption });
-      // DBWARDEN_AGE_RECIPIENTS: the dump is checked as plaintext in a private scratch file, then encrypted.
-      destination = await dumpDestination(store, deps.config.encryption?.recipients ?? null);
+      // DBWARDEN_AGE_RECIPIENTS: the dump is hashed and listed as plaintext while it streams, and stored encrypted.
+      const destination = dumpDestination(store, deps.config.encryption?.recipients ?? null);
       const removed = await catalog.cleanLeftovers(startedAt).catch((err) => {
         throw storeFailed(store, err);
       });
@@ -95,10 +94,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         },
         ...(deps.onDumpSpawn ? { onSpawn: deps.onDumpSpawn } : {}),
       });
-      const sealed = await destination.seal(catalog.stagingKey(id), {
-        ...(req.signal ? { signal: req.signal } : {}),
-        onBytes: (b) => progress('encrypting', b),
-      });
+      const sealed = destination.sealed();
       progress('publishing', taken.sizeBytes);
       const published = performance.now();
       await catalog.publishDump(id);
@@ -133,8 +129,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       // and (b) `pg_restore --list` read that file; a streamed dump (S3) was hashed and listed on its way, so the
       // stored object is re-read here and must match.
       const rereading = performance.now();
-      // An encrypted object was hashed as it streamed into the store: re-read like a streamed dump.
-      if (!taken.readBack || sealed) await verifyChecksum(store, manifest);
+      if (!taken.readBack) await verifyChecksum(store, manifest);
       manifest.timings = {
         prepareMs: Math.round(taken.dumpStartedAt - t0),
         ...taken.timings,
@@ -165,8 +160,6 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     } catch (err) {
       await catalog.removeDump(id);
       throw await recordFailure(id, startedAt, req.requestedBy, err, bytes);
-    } finally {
-      await destination?.dispose().catch(() => {});
     }
   }
 

@@ -2,7 +2,7 @@ import type { BackupManifest } from '../store/manifest.js';
 
 /** Where a running backup is; adapters turn it into a progress bar. */
 export interface BackupProgress {
-  phase: 'starting' | 'dumping' | 'encrypting' | 'verifying' | 'publishing' | 'done';
+  phase: 'starting' | 'dumping' | 'verifying' | 'publishing' | 'done';
   /** Dump bytes written so far. */
   bytes: number;
   elapsedMs: number;

@@ -72,7 +72,7 @@ export interface BackupTimings {
   listMs: number;
   /** After pg_dump exited: syncing and hashing the stored file (read back once), or re-reading a streamed object. */
   checksumMs: number;
-  /** Encrypting the checked archive into the store while hashing it (0: not encrypted). */
+  /** Encrypting into the store (0: not encrypted): from the dump's first byte to the stored object, alongside pg_dump. */
   encryptMs: number;
   /** Moving the dump from its temporary key to its published one. */
   publishMs: number;
