@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -17,6 +17,7 @@ import { createFileStore } from '../src/store/file-store.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';
+import { QUIET_SCHEDULE, serveInProcess } from './helpers/serve.js';
 
 const db = useTestCluster();
 const store = mkdtempSync(join(tmpdir(), 'dbwarden-age-store-'));
@@ -287,6 +288,34 @@ describe('encrypted backups with age (file store)', () => {
     expect(readdirSync(join(store, 'backups')).length).toBe(before);
     // Restores are not refused: they write no backup.
     expect((await cli(['backups'], { DBWARDEN_REQUIRE_ENCRYPTION: '1' })).code).toBe(0);
+  });
+
+  it('serve refuses to start with DBWARDEN_REQUIRE_ENCRYPTION and no recipients, and starts with them', async () => {
+    const env = { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: store, ...QUIET_SCHEDULE };
+    await expect(serveInProcess({ ...env, DBWARDEN_REQUIRE_ENCRYPTION: '1' })).rejects.toThrow(
+      /DBWARDEN_AGE_RECIPIENTS: needed when DBWARDEN_REQUIRE_ENCRYPTION is set/,
+    );
+    const bot = await serveInProcess({ ...env, DBWARDEN_REQUIRE_ENCRYPTION: '1', ...encrypted() });
+    await bot.stop();
+  });
+
+  it('a pg_dump that fails mid-dump: a failed backup recorded, no object, encrypted or not, in the store', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'dbwarden-fake-pgdump-'));
+    writeFileSync(
+      join(bin, 'pg_dump'),
+      '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 15.1"; exit 0; fi\nhead -c 300000 /dev/zero\necho "pg_dump: error: boom" >&2\nexit 1\n',
+    );
+    chmodSync(join(bin, 'pg_dump'), 0o755);
+    const { dir, store: files } = tempStore();
+    const { service, target } = backupServiceFor(db.url, files, {
+      DBWARDEN_AGE_RECIPIENTS: recipient,
+      PG_DUMP: join(bin, 'pg_dump'),
+    });
+    await expect(service.run({ requestedBy: 'cli' })).rejects.toMatchObject({ code: 'pg-dump-failed' });
+    await target.close();
+    const left = readdirSync(dir, { recursive: true }).map(String);
+    expect(left.filter((f) => /\.dump|partial/.test(f))).toEqual([]);
+    expect(left.filter((f) => f.endsWith('.json'))).toHaveLength(1);
   });
 
   it('a recipient with a typo is a start-up error naming DBWARDEN_AGE_RECIPIENTS, before any dump', async () => {
