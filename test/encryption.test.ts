@@ -156,7 +156,12 @@ describe('encrypted backups with age (file store)', () => {
       writeFileSync(path, bytes);
     }
     // Put back: verified again.
-    expect((await cli(['verify', sealedId])).code).toBe(0);
+    const again = await cli(['verify', sealedId]);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain(`✓ ${sealedId}: checksum of the encrypted object (no key needed) ok`);
+    expect((await cli(['verify', sealedId], withKey())).out).toContain(
+      `✓ ${sealedId}: checksum and archive ok`,
+    );
   });
 
   it('restore without the identity names DBWARDEN_AGE_IDENTITY; a wrong identity names the recipients; nothing is restored', async () => {

@@ -51,8 +51,13 @@ export const verifyVerb: Verb = {
           `${JSON.stringify({ id, ok: problem === null, verified, verifiedAt, drill, ...(problem ? { error: problem.toJSON() } : {}) }, null, 2)}\n`,
         );
       } else {
+        // Without the key an encrypted backup's stored object is checked, not listed (its archive was at backup time).
+        const what =
+          manifest.encrypted && !services.config.encryption.identities
+            ? 'checksum of the encrypted object (no key needed)'
+            : 'checksum and archive';
         stdout.write(
-          `${manifest.verified ? '✓' : '✗'} ${id}: checksum and archive ${manifest.verified ? 'ok' : 'FAILED'}\n`,
+          `${manifest.verified ? '✓' : '✗'} ${id}: ${what} ${manifest.verified ? 'ok' : 'FAILED'}\n`,
         );
         if (manifest.drill && values.drill)
           stdout.write(
