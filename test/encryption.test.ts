@@ -8,6 +8,7 @@ import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backupListReport, shortRef } from '../src/backup/backup-list-report.js';
 import { backupDoneReport } from '../src/backup/backup-report.js';
+import { applyRetention, planRetention } from '../src/backup/retention.js';
 import { renderText } from '../src/chat/console/render-text.js';
 import { shortRecipient } from '../src/core/age-keys.js';
 import { buildServices } from '../src/main.js';
@@ -353,5 +354,18 @@ describe('encrypted backups with age (file store)', () => {
     const again = await cli(['keygen', '-o', join(keys, 'new.txt')]);
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/already exists/);
+  });
+
+  it('retention treats both alike: three days on, keeping one daily removes the older plain backup, dump and manifest, and keeps the encrypted one', async () => {
+    const files = createFileStore(store);
+    const { manifests } = await createCatalog(files).scan();
+    const later = new Date(Date.now() + 3 * 24 * 3_600_000);
+    const plan = planRetention(manifests, { daily: 1, weekly: 0, monthly: 0 }, later);
+    expect(plan.keep.map((m) => m.id)).toEqual([sealedId]);
+    expect(plan.remove.map((m) => m.id)).toEqual([plainId]);
+    const result = await applyRetention(files, plan);
+    expect(result.removed).toEqual([plainId]);
+    expect(readdirSync(join(store, 'backups')).filter((f) => f.startsWith(plainId))).toEqual([]);
+    expect((await cli(['verify', sealedId])).code).toBe(0);
   });
 });
