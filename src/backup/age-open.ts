@@ -4,7 +4,7 @@ import { shortRecipient } from '../core/age-keys.js';
 import { DbwardenError } from '../core/errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { BackupManifest } from '../store/manifest.js';
-import { loadAge } from './age-seal.js';
+import { loadAge, pulled } from './age-seal.js';
 
 /** The recipients of a backup as messages name them. */
 export function recipientsLabel(m: BackupManifest): string {
@@ -41,7 +41,7 @@ export async function openArchive(
   for (const i of identities) d.addIdentity(i);
   const stored = await store.get(m.dumpKey);
   try {
-    const plain = await d.decrypt(Readable.toWeb(stored) as unknown as ReadableStream<Uint8Array>);
+    const plain = await d.decrypt(pulled(stored));
     return Readable.fromWeb(plain as unknown as WebReadable<Uint8Array>);
   } catch (err) {
     stored.destroy();

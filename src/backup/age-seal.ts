@@ -39,8 +39,11 @@ export interface Sealed {
   encryptMs: number;
 }
 
-/** A readable stream as the age library takes it: pulled, so the source is read only as fast as age encrypts. */
-function pulled(source: Readable): ReadableStream<Uint8Array> {
+/**
+ * A Node stream as the age library takes it (a web stream), pulled: the source is read only as fast as age and what
+ * comes after it consume, so a slow store upload or a slow pg_restore never makes it buffer the object.
+ */
+export function pulled(source: Readable): ReadableStream<Uint8Array> {
   const chunks = source[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>(
     {
