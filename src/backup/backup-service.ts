@@ -150,6 +150,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
           sizeBytes: manifest.sizeBytes,
           durationMs: manifest.durationMs,
           requestedBy: req.requestedBy,
+          encrypted: Boolean(sealed),
         },
         'backup complete and verified',
       );
