@@ -7,6 +7,7 @@ import { backupVerb } from './cli/backup.js';
 import { backupsVerb } from './cli/backups.js';
 import { digestVerb } from './cli/digest.js';
 import { discordVerb } from './cli/discord.js';
+import { keygenVerb } from './cli/keygen.js';
 import { preflightVerb } from './cli/preflight.js';
 import { restoreVerb } from './cli/restore.js';
 import { serveVerb } from './cli/serve.js';
@@ -27,6 +28,7 @@ export const VERBS: Verb[] = [
   backupsVerb,
   verifyVerb,
   restoreVerb,
+  keygenVerb,
   preflightVerb,
   watchVerb,
   acceptVerb,

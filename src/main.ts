@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { abortableBackups } from './backup/abortable.js';
+import { checkRecipients } from './backup/age-seal.js';
 import { runningBackupField } from './backup/backup-report.js';
 import { type BackupMetrics, createBackupService } from './backup/backup-service.js';
 import { findTool } from './backup/pg-tools.js';
@@ -15,7 +16,7 @@ import { dbBackupsCommand } from './chat/commands/db-backups.js';
 import { digestCommand } from './chat/commands/db-digest.js';
 import { dbStatusCommand } from './chat/commands/db-status.js';
 import type { ChatCommand } from './chat/commands.js';
-import { type Config, loadConfig, SECRET_VARS } from './core/config.js';
+import { assertEncryptionReady, type Config, loadConfig, SECRET_VARS } from './core/config.js';
 import { nextRunAfter } from './core/cron.js';
 import { type DbIdentity, readIdentity } from './core/identity.js';
 import { createLogger, type Logger } from './core/log.js';
@@ -101,12 +102,21 @@ export interface BuildOptions {
   backupMetrics?: BackupMetrics;
   /** Shorter platform timings (tests). */
   chatTuning?: ChatTuning;
+  /**
+   * The caller writes backups (serve, backup): DBWARDEN_REQUIRE_ENCRYPTION and the age recipients are checked now,
+   * before anything starts, so a refusal is a start-up error rather than a failed backup later.
+   */
+  writesBackups?: boolean;
 }
 
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
 export async function buildServices(opts: BuildOptions = {}): Promise<Services> {
   const env = opts.env ?? process.env;
   const config = loadConfig(env);
+  if (opts.writesBackups) {
+    assertEncryptionReady(config);
+    if (config.encryption.recipients) await checkRecipients(config.encryption.recipients);
+  }
   let demo: LocalCluster | null = null;
   let url = config.databaseUrl;
   let store: BlobStore;
@@ -130,6 +140,8 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   const redactSecrets = createRedactor([
     ...SECRET_VARS.map((name) => env[name]?.trim()),
     urlPassword(config.backup.drillUrl),
+    // DBWARDEN_AGE_IDENTITY may name a file: the keys read from it are secrets too.
+    ...(config.encryption.identities ?? []),
   ]);
   const redact: Redactor = (s) => target.redact(redactSecrets(s));
   const logger = createLogger({
@@ -169,7 +181,15 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     const m = mine[0];
     return {
       of,
-      backup: m ? { id: m.id, finishedAt: m.finishedAt, verified: m.verified, sizeBytes: m.sizeBytes } : null,
+      backup: m
+        ? {
+            id: m.id,
+            finishedAt: m.finishedAt,
+            verified: m.verified,
+            sizeBytes: m.sizeBytes,
+            ...(m.encrypted ? { encrypted: m.encrypted } : {}),
+          }
+        : null,
       otherDatabases: all.filter(isGood).length - mine.length,
     };
   };
@@ -275,6 +295,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
               pgRestore: await findTool('pg_restore', config.backup.pgRestore),
               target,
               drillUrl: config.backup.drillUrl,
+              identities: config.encryption.identities,
               clock,
             },
             m,

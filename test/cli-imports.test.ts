@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-/** The SDKs a verb must load only when it uses them (issue 14): chat, S3, the SQL parser. */
+/** The SDKs a verb must load only when it uses them (issue 14): chat, S3, the SQL parser, age (~200 ms). */
 const HEAVY = [
   /\/node_modules\/@slack\/bolt\//,
   /\/node_modules\/discord\.js\//,
   /\/node_modules\/@aws-sdk\//,
   /\/node_modules\/libpg-query\//,
+  /\/node_modules\/age-encryption\//,
 ];
 
 const dir = mkdtempSync(join(tmpdir(), 'dbwarden-imports-'));
@@ -54,15 +55,16 @@ describe('dbwarden --help loads no heavy SDK', () => {
     const r = loaded([
       '--input-type=module',
       '-e',
-      "await import('@slack/bolt'); await import('libpg-query');",
+      "await import('@slack/bolt'); await import('libpg-query'); await import('age-encryption');",
     ]);
     expect(r.status).toBe(0);
+    expect(heavy(r.modules).some((m) => m.includes('/age-encryption/'))).toBe(true);
     expect(heavy(r.modules).some((m) => m.includes('/@slack/bolt/'))).toBe(true);
     expect(heavy(r.modules).some((m) => m.includes('/libpg-query/'))).toBe(true);
   });
 
-  it.each(['--help', '--version', 'backup --help'])(
-    '`dbwarden %s` loads none of @slack/bolt, discord.js, @aws-sdk/*, libpg-query',
+  it.each(['--help', '--version', 'backup --help', 'keygen --help'])(
+    '`dbwarden %s` loads none of @slack/bolt, discord.js, @aws-sdk/*, libpg-query, age-encryption',
     (args) => {
       const r = loaded(['src/cli.ts', ...args.split(' ')]);
       expect(r.status).toBe(0);

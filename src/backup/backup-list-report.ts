@@ -31,7 +31,7 @@ export function shortRef(id: string, ids: readonly string[]): string {
   return id;
 }
 
-/** One backup as a line a person scans: short id, state, size, age, drill, who started it. */
+/** One backup as a line a person scans: short id, state, size, encryption, age, drill, who started it. */
 function backupLine(m: BackupManifest, ref: string, ctx: { now: Date; mine: Set<string> }): string {
   const age = formatAge(ctx.now.getTime() - Date.parse(m.finishedAt));
   const who = `by ${startedBy(m.requestedBy)}`;
@@ -44,7 +44,8 @@ function backupLine(m: BackupManifest, ref: string, ctx: { now: Date; mine: Set<
       ? ` · drill ok ${m.drill.at.slice(0, 10)}`
       : ` · drill FAILED ${m.drill.at.slice(0, 10)}`
     : ' · never drilled';
-  return `\`${ref}\` ${state} · ${formatBytes(m.sizeBytes)} · ${age}${drill} · ${who}${other}`;
+  const sealed = m.encrypted ? ' · encrypted (age)' : '';
+  return `\`${ref}\` ${state} · ${formatBytes(m.sizeBytes)}${sealed} · ${age}${drill} · ${who}${other}`;
 }
 
 /** `/db-backups`: the newest `limit` backups, what the store keeps in total, and how to name one. */

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { shortRecipient } from '../core/age-keys.js';
 import type { BackupFailed, DbwardenError } from '../core/errors.js';
 import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { errorReport, type Report } from '../core/report.js';
@@ -89,6 +90,12 @@ export function backupDoneReport(m: BackupManifest, location: string, timeZone =
       { label: 'Backup', value: m.id },
       { label: 'Size', value: formatBytes(m.sizeBytes) },
       { label: 'SHA-256', value: `${m.sha256.slice(0, 12)}…` },
+      {
+        label: 'Encrypted',
+        value: m.encrypted
+          ? `age, to ${(m.recipients ?? []).map(shortRecipient).join(', ')}`
+          : 'no (DBWARDEN_AGE_RECIPIENTS unset)',
+      },
       { label: 'Duration', value: formatDuration(m.durationMs) },
       { label: 'Verified', value: m.verified ? '✓ checksum and archive list' : '✗ not verified' },
       { label: 'Tables', value: `${Object.keys(m.tables).length} (${rows.toLocaleString('en-US')} rows)` },
@@ -193,8 +200,10 @@ export function drillSkippedReport(target: string): Report {
  * a setup problem that says nothing about the backup, so a warning that names the fix).
  */
 export function drillFailedReport(target: string, backupId: string, err: DbwardenError): Report {
-  const setup = err.code === 'drill-no-scratch' || err.code === 'drill-is-target';
-  const what = setup ? 'could not run' : 'failed';
+  // An encrypted backup without DBWARDEN_AGE_IDENTITY here is skipped on purpose (the key belongs off the server).
+  const skipped = err.code === 'drill-no-identity';
+  const setup = skipped || ['drill-no-scratch', 'drill-is-target', 'age-wrong-identity'].includes(err.code);
+  const what = skipped ? 'skipped' : setup ? 'could not run' : 'failed';
   return {
     title: `Restore drill ${what}: ${target}`,
     level: setup ? 'warn' : 'critical',

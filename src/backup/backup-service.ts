@@ -1,4 +1,4 @@
-import type { Config } from '../core/config.js';
+import { assertEncryptionReady, type Config } from '../core/config.js';
 import { BackupFailed } from '../core/errors.js';
 import { type DbIdentity, readIdentity } from '../core/identity.js';
 import type { Logger } from '../core/log.js';
@@ -6,6 +6,7 @@ import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { type Catalog, createCatalog, dumpKey, newBackupId } from '../store/catalog.js';
 import type { BackupManifest } from '../store/manifest.js';
+import { dumpDestination } from './age-seal.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
 import { applyRetention, planRetention } from './retention.js';
@@ -21,7 +22,7 @@ export interface BackupMetrics {
 export interface BackupServiceDeps {
   target: Target;
   store: BlobStore;
-  config: Pick<Config, 'backup'>;
+  config: Pick<Config, 'backup'> & Partial<Pick<Config, 'encryption'>>;
   clock?: () => Date;
   logger: Logger;
   /** Counts backups and exposes the newest good one on /metrics, when wired (serve). */
@@ -68,13 +69,17 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     let bytes = 0;
     try {
       progress('starting', 0);
+      // Checked at start-up too (serve, backup): this service never writes a plain backup when told not to.
+      if (deps.config.encryption) assertEncryptionReady({ encryption: deps.config.encryption });
+      // DBWARDEN_AGE_RECIPIENTS: the dump is hashed and listed as plaintext while it streams, and stored encrypted.
+      const destination = dumpDestination(store, deps.config.encryption?.recipients ?? null);
       const removed = await catalog.cleanLeftovers(startedAt).catch((err) => {
         throw storeFailed(store, err);
       });
       if (removed.length > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
       const taken = await takeDump({
         target,
-        store,
+        store: destination.store,
         catalog,
         id,
         pgDump: deps.config.backup.pgDump,
@@ -89,6 +94,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         },
         ...(deps.onDumpSpawn ? { onSpawn: deps.onDumpSpawn } : {}),
       });
+      const sealed = destination.sealed();
       progress('publishing', taken.sizeBytes);
       const published = performance.now();
       await catalog.publishDump(id);
@@ -101,6 +107,14 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         durationMs: finished.getTime() - startedAt.getTime(),
         sizeBytes: taken.sizeBytes,
         sha256: taken.sha256,
+        ...(sealed
+          ? {
+              encrypted: 'age' as const,
+              recipients: sealed.recipients,
+              storedSizeBytes: sealed.storedSizeBytes,
+              storedSha256: sealed.storedSha256,
+            }
+          : {}),
         pgDumpVersion: taken.pgDump.version,
         serverVersion: taken.serverVersion,
         identity: taken.identity,
@@ -121,6 +135,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         ...taken.timings,
         publishMs,
         checksumMs: taken.timings.checksumMs + Math.round(performance.now() - rereading),
+        encryptMs: sealed?.encryptMs ?? 0,
       };
       manifest.verified = true;
       manifest.verifiedAt = clock().toISOString();
@@ -135,6 +150,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
           sizeBytes: manifest.sizeBytes,
           durationMs: manifest.durationMs,
           requestedBy: req.requestedBy,
+          encrypted: Boolean(sealed),
         },
         'backup complete and verified',
       );

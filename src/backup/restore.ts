@@ -7,6 +7,8 @@ import { countRows } from '../core/tables.js';
 import { maskUrl, parsePostgresUrl, type Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Catalog } from '../store/catalog.js';
+import { storedDigest } from '../store/manifest.js';
+import { noIdentity, openArchive } from './age-open.js';
 import { listArchive, restoreArchive } from './archive.js';
 import { assertNewEnough, findTool } from './pg-tools.js';
 import { listDumpedTables } from './table-counts.js';
@@ -25,6 +27,8 @@ export interface RestoreOptions {
   /** The configured target, to recognise it under another URL by its identity. */
   production: { url: string | null; target: Target | null };
   pgRestore: string | null;
+  /** DBWARDEN_AGE_IDENTITY: decrypts an encrypted backup as it streams into pg_restore; null: not configured. */
+  identities: string[] | null;
   /** Progress lines for the terminal ("Checksum verified", "Will drop …"). */
   say?: (line: string) => void;
 }
@@ -56,6 +60,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
       `Backup ${m.id} failed and cannot be restored`,
       'Pick a complete backup from `dbwarden backups`.',
     );
+  // Said before anything else is touched: without the key an encrypted backup cannot be restored at all.
+  if (m.encrypted && !o.identities?.length) throw noIdentity(m);
   const to = maskUrl(o.toUrl);
 
   const client = new pg.Client({ ...clientConfigOf(envOf(o.toUrl)), connectionTimeoutMillis: 10_000 });
@@ -99,14 +105,20 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     }
 
     await verifyChecksum(o.store, m);
-    say(`Checksum verified: sha256 ${m.sha256.slice(0, 12)}…`);
+    say(
+      `Checksum verified: sha256 ${storedDigest(m).sha256.slice(0, 12)}…${m.encrypted ? ' (encrypted with age; decrypting as it streams into pg_restore)' : ''}`,
+    );
     const pgRestore = await findTool('pg_restore', o.pgRestore);
     const dumpMajor = Number(m.pgDumpVersion.split('.')[0]);
     if (Number.isFinite(dumpMajor))
       assertNewEnough(pgRestore, dumpMajor, m.pgDumpVersion, 'read archives of pg_dump');
-    await listArchive(pgRestore, await o.store.get(m.dumpKey));
+    // A wrong identity fails here, on the age header, before pg_restore touches the database.
+    await listArchive(pgRestore, await openArchive(o.store, m, o.identities));
     say(`Restoring ${m.id} into ${to} …`);
-    await restoreArchive(pgRestore, await o.store.get(m.dumpKey), { env: envOf(o.toUrl), clean: o.clean });
+    await restoreArchive(pgRestore, await openArchive(o.store, m, o.identities), {
+      env: envOf(o.toUrl),
+      clean: o.clean,
+    });
 
     const counts = await countRows(client, Object.keys(m.tables));
     return {

@@ -7,7 +7,8 @@ import { countRows } from '../core/tables.js';
 import { parsePostgresUrl, type Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { Catalog } from '../store/catalog.js';
-import type { BackupManifest } from '../store/manifest.js';
+import { type BackupManifest, storedDigest } from '../store/manifest.js';
+import { noIdentity, openArchive } from './age-open.js';
 import { listArchive, restoreArchive } from './archive.js';
 import type { PgTool } from './pg-tools.js';
 import { listDataRelations } from './table-counts.js';
@@ -23,7 +24,7 @@ export async function hashObject(store: BlobStore, key: string): Promise<{ sha25
   return { sha256: hash.digest('hex'), size };
 }
 
-/** Checksum (a): the stored dump must match the manifest byte for byte. */
+/** Checksum (a): the stored dump (for an encrypted backup, the encrypted object) must match the manifest byte for byte. */
 export async function verifyChecksum(store: BlobStore, m: BackupManifest): Promise<void> {
   if (!(await store.stat(m.dumpKey)))
     throw new BackupFailed(
@@ -36,18 +37,29 @@ export async function verifyChecksum(store: BlobStore, m: BackupManifest): Promi
 
 /** The stored bytes' SHA-256 and size must be the manifest's: else the backup is damaged. */
 export function assertChecksum(m: BackupManifest, got: { sha256: string; size: number }): void {
-  if (got.sha256 !== m.sha256 || got.size !== m.sizeBytes)
+  const want = storedDigest(m);
+  if (got.sha256 !== want.sha256 || got.size !== want.size)
     throw new BackupFailed(
-      `Backup ${m.id} is damaged: its SHA-256 is ${got.sha256.slice(0, 12)}… (${got.size} bytes), the manifest says ${m.sha256.slice(0, 12)}… (${m.sizeBytes} bytes)`,
+      `Backup ${m.id} is damaged: its ${m.encrypted ? 'encrypted object’s ' : ''}SHA-256 is ${got.sha256.slice(0, 12)}… (${got.size} bytes), the manifest says ${want.sha256.slice(0, 12)}… (${want.size} bytes)`,
       'Do not restore it; take a new backup and check the store’s disk or bucket.',
       'checksum-mismatch',
     );
 }
 
-/** Checksum (a) and archive listing (b); throws BackupFailed naming the first problem. */
-export async function verifyStored(store: BlobStore, pgRestore: PgTool, m: BackupManifest): Promise<void> {
+/**
+ * Checksum (a) and archive listing (b); throws BackupFailed naming the first problem. An encrypted backup is listed
+ * only with an identity: without one its checksum is the proof (the archive was listed as plaintext when it was
+ * taken, and age authenticates every chunk of what the checksum covers).
+ */
+export async function verifyStored(
+  store: BlobStore,
+  pgRestore: PgTool,
+  m: BackupManifest,
+  identities: string[] | null = null,
+): Promise<void> {
   await verifyChecksum(store, m);
-  await listArchive(pgRestore, await store.get(m.dumpKey));
+  if (m.encrypted && !identities) return;
+  await listArchive(pgRestore, await openArchive(store, m, identities));
 }
 
 export interface DrillDeps {
@@ -56,6 +68,8 @@ export interface DrillDeps {
   pgRestore: PgTool;
   /** A scratch database to restore into; null: a temporary database on the target's server, if the role may. */
   drillUrl: string | null;
+  /** DBWARDEN_AGE_IDENTITY: decrypts an encrypted backup; without it such a drill is skipped (it throws). */
+  identities?: string[] | null;
   clock?: () => Date;
 }
 
@@ -79,10 +93,16 @@ export async function restoreDrill(d: DrillDeps, m: BackupManifest): Promise<Dri
     ...(problem ? { problem: d.target.redact(problem) } : {}),
   });
   // No scratch database (no CREATEDB, DBWARDEN_DRILL_URL is the target or unreachable): the drill cannot run, which
-  // says nothing about the backup; the caller reports the setup problem with its hint.
-  const scratch = await openScratch(d);
+  // says nothing about the backup; the caller reports the setup problem with its hint. No identity, or a wrong one,
+  // for an encrypted backup is the same kind of problem: the archive is opened (its age header checked) first.
+  if (m.encrypted && !d.identities?.length) throw noIdentity(m, true);
+  const archive = await openArchive(d.store, m, d.identities ?? null, { forDrill: true });
+  const scratch = await openScratch(d).catch((err: unknown) => {
+    archive.destroy();
+    throw err;
+  });
   try {
-    await restoreArchive(d.pgRestore, await d.store.get(m.dumpKey), { env: scratch.env });
+    await restoreArchive(d.pgRestore, archive, { env: scratch.env });
     const client = new pg.Client(scratch.clientConfig);
     await client.connect();
     let counts: Record<string, number>;
@@ -198,14 +218,19 @@ const VERDICTS = new Set(['dump-missing', 'checksum-mismatch', 'archive-unreadab
 
 /** Run checks on a stored backup and record the outcome in its manifest (rewritten atomically). */
 export async function verifyAndRecord(
-  deps: { store: BlobStore; catalog: Catalog; pgRestore: PgTool; clock?: () => Date } & Partial<DrillDeps>,
+  deps: {
+    store: BlobStore;
+    catalog: Catalog;
+    pgRestore: PgTool;
+    clock?: () => Date;
+  } & Partial<DrillDeps>,
   m: BackupManifest,
   opts: { drill: boolean },
 ): Promise<{ manifest: BackupManifest; problem: DbwardenError | null }> {
   const clock = deps.clock ?? (() => new Date());
   let problem: DbwardenError | null = null;
   try {
-    await verifyStored(deps.store, deps.pgRestore, m);
+    await verifyStored(deps.store, deps.pgRestore, m, deps.identities ?? null);
   } catch (err) {
     problem =
       err instanceof DbwardenError ? err : new BackupFailed(err instanceof Error ? err.message : String(err));
@@ -223,6 +248,7 @@ export async function verifyAndRecord(
         target: deps.target,
         pgRestore: deps.pgRestore,
         drillUrl: deps.drillUrl ?? null,
+        identities: deps.identities ?? null,
         clock,
       },
       m,

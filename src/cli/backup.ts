@@ -15,13 +15,14 @@ export const backupVerb: Verb = {
   summary: 'Take a verified backup now (pg_dump -Fc into the store)',
   usage: 'dbwarden backup [--json]',
   help: [
-    '--json   print {id, startedAt, finishedAt, sizeBytes, sha256, verified, location}, or {error} on failure',
+    '--json   print {id, startedAt, finishedAt, sizeBytes, sha256, verified, location} (encrypted: also encrypted,',
+    '         recipients, storedSha256), or {error} on failure',
     'Exit 0 when the backup is complete and verified, 1 when it failed (nothing partial is left behind).',
     'Ctrl-C (SIGINT) or SIGTERM stops the dump cleanly: no manifest, the temporary dump removed, exit 1.',
   ],
   options: { json: { type: 'boolean' } },
   async run({ values, stdout, stderr, env }) {
-    const services = await openServices({ env, logDestination: stderr });
+    const services = await openServices({ env, logDestination: stderr, writesBackups: true });
     const line = progressLine(stderr, services.target.name);
     // Ctrl-C or a process manager's stop: end pg_dump, remove the temporary dump, write no manifest, exit 1.
     const abort = new AbortController();
@@ -42,8 +43,11 @@ export const backupVerb: Verb = {
       const location = backupLocation(services.store.location, m);
       if (values.json) {
         const { id, startedAt, finishedAt, sizeBytes, sha256, verified } = m;
+        const sealed = m.encrypted
+          ? { encrypted: m.encrypted, recipients: m.recipients, storedSha256: m.storedSha256 }
+          : {};
         stdout.write(
-          `${JSON.stringify({ id, startedAt, finishedAt, sizeBytes, sha256, verified, location }, null, 2)}\n`,
+          `${JSON.stringify({ id, startedAt, finishedAt, sizeBytes, sha256, verified, location, ...sealed }, null, 2)}\n`,
         );
       } else {
         const color = Boolean((stdout as { isTTY?: boolean }).isTTY);

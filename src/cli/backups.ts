@@ -3,7 +3,7 @@ import { EXIT, openServices, type Verb } from './verb.js';
 
 export const backupsVerb: Verb = {
   name: 'backups',
-  summary: 'List backups, newest first: status, size, verified, last restore drill',
+  summary: 'List backups, newest first: status, size, verified, last restore drill, encryption',
   usage: 'dbwarden backups [--json]',
   help: [
     '--json   print the manifests as a JSON array (a manifest that cannot be read: {id, key, status: "unreadable", reason})',
@@ -31,11 +31,12 @@ export const backupsVerb: Verb = {
           m.status === 'complete' ? formatBytes(m.sizeBytes) : '',
           formatAge(now - Date.parse(m.finishedAt)),
           m.drill ? (m.drill.ok ? `drill ok ${m.drill.at.slice(0, 10)}` : 'drill FAILED') : '',
+          m.encrypted ? 'age' : '',
           m.error ? m.error.message.split('\n')[0]!.slice(0, 60) : m.requestedBy,
         ]),
-        ...unreadable.map((u) => [u.id, 'UNREADABLE', '', '', '', `manifest ${u.reason}`.slice(0, 80)]),
+        ...unreadable.map((u) => [u.id, 'UNREADABLE', '', '', '', '', `manifest ${u.reason}`.slice(0, 80)]),
       ].sort((a, b) => (a[0]! < b[0]! ? 1 : a[0]! > b[0]! ? -1 : 0));
-      const head = ['ID', 'STATUS', 'SIZE', 'AGE', 'DRILL', 'BY / ERROR'];
+      const head = ['ID', 'STATUS', 'SIZE', 'AGE', 'DRILL', 'ENCRYPTED', 'BY / ERROR'];
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       for (const r of [head, ...rows])
         stdout.write(

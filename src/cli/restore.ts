@@ -14,6 +14,7 @@ export const restoreVerb: Verb = {
     '--i-know-this-is-production    allow restoring into the database dbwarden guards',
     '--json                         print {id, to, dropped, tables, durationMs}',
     'The checksum is verified first; row counts are printed after.',
+    'An encrypted backup needs DBWARDEN_AGE_IDENTITY (its private key, or a path to it); it is decrypted as it streams.',
   ],
   options: {
     to: { type: 'string' },
@@ -48,6 +49,7 @@ export const restoreVerb: Verb = {
         iKnowThisIsProduction: Boolean(values['i-know-this-is-production']),
         production: { url: services.config.databaseUrl, target: services.target },
         pgRestore: services.config.backup.pgRestore,
+        identities: services.config.encryption.identities,
         say,
       });
       if (values.json) {

@@ -10,6 +10,7 @@ export const verifyVerb: Verb = {
   help: [
     '<id>     a whole id, `latest` (the newest good backup of this database), or a unique prefix of the id or of its last characters',
     '--drill  also restore it into DBWARDEN_DRILL_URL (or a temporary database) and compare row counts',
+    'An encrypted backup is verified by its stored checksum without any key; listing and --drill need DBWARDEN_AGE_IDENTITY.',
     '--json   print {id, ok, verified, verifiedAt, drill, error?}',
     'The result is recorded in the backup’s manifest. Exit 0 when every check passed, 1 otherwise.',
   ],
@@ -39,6 +40,7 @@ export const verifyVerb: Verb = {
           pgRestore,
           target: services.target,
           drillUrl: services.config.backup.drillUrl,
+          identities: services.config.encryption.identities,
         },
         m,
         { drill: Boolean(values.drill) },
@@ -49,8 +51,13 @@ export const verifyVerb: Verb = {
           `${JSON.stringify({ id, ok: problem === null, verified, verifiedAt, drill, ...(problem ? { error: problem.toJSON() } : {}) }, null, 2)}\n`,
         );
       } else {
+        // Without the key an encrypted backup's stored object is checked, not listed (its archive was at backup time).
+        const what =
+          manifest.encrypted && !services.config.encryption.identities
+            ? 'checksum of the encrypted object (no key needed)'
+            : 'checksum and archive';
         stdout.write(
-          `${manifest.verified ? '✓' : '✗'} ${id}: checksum and archive ${manifest.verified ? 'ok' : 'FAILED'}\n`,
+          `${manifest.verified ? '✓' : '✗'} ${id}: ${what} ${manifest.verified ? 'ok' : 'FAILED'}\n`,
         );
         if (manifest.drill && values.drill)
           stdout.write(

@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { parseIdentities, parseRecipients } from './age-keys.js';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './format.js';
 import { parsePostgresUrl } from './target.js';
@@ -103,6 +104,17 @@ const store = z
     'must be s3://bucket/prefix with a valid bucket name',
   );
 
+/** A list of age keys, or a file of them (read once, at start-up); the message says why, never the value. */
+const ageKeys = (parse: (v: string) => string[]) =>
+  z.string().transform((value, ctx) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
 /** Every variable dbwarden reads. The README's configuration table is generated from this list. */
 export const VARS = {
   DATABASE_URL: {
@@ -174,6 +186,20 @@ export const VARS = {
   DBWARDEN_DRILL_CRON: {
     schema: cronExpr,
     doc: 'When to run a restore drill of the newest backup (e.g. "30 3 * * *"). Unset: no scheduled drills.',
+  },
+  DBWARDEN_AGE_RECIPIENTS: {
+    schema: ageKeys(parseRecipients),
+    doc: 'age public keys (age1…, comma or newline separated) or a recipients file: every new backup is encrypted to them (`dbwarden keygen` makes a pair). See Encryption.',
+  },
+  DBWARDEN_AGE_IDENTITY: {
+    schema: ageKeys(parseIdentities),
+    secret: true,
+    doc: 'age private key (AGE-SECRET-KEY-1…) or a path to its file, for restore and drills of encrypted backups. Keep it off the server that takes backups.',
+  },
+  DBWARDEN_REQUIRE_ENCRYPTION: {
+    schema: bool,
+    default: '0',
+    doc: 'serve and backup refuse to start without DBWARDEN_AGE_RECIPIENTS: no unencrypted backup is ever written.',
   },
   DBWARDEN_KEEP_DAILY: { schema: int(1, 3650), default: '7', doc: 'Daily backups kept.' },
   DBWARDEN_KEEP_WEEKLY: { schema: int(0, 520), default: '4', doc: 'Weekly backups kept.' },
@@ -324,6 +350,14 @@ export interface Config {
     users: string[];
     cooldownMs: number;
   };
+  encryption: {
+    /** DBWARDEN_AGE_RECIPIENTS: every new backup is encrypted to these; null: backups are written plain. */
+    recipients: string[] | null;
+    /** DBWARDEN_AGE_IDENTITY's keys (a secret): what decrypts for restore and drills; null: not configured here. */
+    identities: string[] | null;
+    /** DBWARDEN_REQUIRE_ENCRYPTION: serve and backup refuse to write a plain backup. */
+    required: boolean;
+  };
   s3: { endpoint: string | null; forcePathStyle: boolean; region: string | null };
   slack: {
     botToken: string;
@@ -415,6 +449,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       users: v.DBWARDEN_BACKUP_USERS ?? [],
       cooldownMs: v.DBWARDEN_BACKUP_COOLDOWN,
     },
+    encryption: {
+      recipients: v.DBWARDEN_AGE_RECIPIENTS ?? null,
+      identities: v.DBWARDEN_AGE_IDENTITY ?? null,
+      required: v.DBWARDEN_REQUIRE_ENCRYPTION,
+    },
     s3: {
       endpoint: v.S3_ENDPOINT ?? null,
       forcePathStyle: v.S3_FORCE_PATH_STYLE ?? v.S3_ENDPOINT !== undefined,
@@ -458,6 +497,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: v.PORT ?? null,
     shutdownGraceMs: v.DBWARDEN_SHUTDOWN_GRACE,
   };
+}
+
+/**
+ * serve and backup write backups: with DBWARDEN_REQUIRE_ENCRYPTION they refuse to start unless every backup will be
+ * encrypted. Other verbs (status, restore, keygen) need no recipients and are not refused.
+ */
+export function assertEncryptionReady(config: Pick<Config, 'encryption'>): void {
+  if (config.encryption.required && !config.encryption.recipients)
+    throw new ConfigError([
+      'DBWARDEN_AGE_RECIPIENTS: needed when DBWARDEN_REQUIRE_ENCRYPTION is set; without it backups would be written unencrypted (`dbwarden keygen` makes a key pair)',
+    ]);
 }
 
 /** A variable's documentation with the range its schema enforces (durations), from the schema itself. */

@@ -3,9 +3,11 @@
 export type Redactor = (text: string) => string;
 
 const URL_PASSWORD = /\b(postgres(?:ql)?:\/\/[^:/@\s]+):[^@\s]+@/gi;
-const TOKENS = /\b(xox[abposr]-[0-9A-Za-z-]{6,}|xapp-\d-[0-9A-Za-z-]{6,})/g;
+// Slack tokens, and age private keys (DBWARDEN_AGE_IDENTITY may name a file, so its value is not the key itself).
+const TOKENS =
+  /\b(xox[abposr]-[0-9A-Za-z-]{6,}|xapp-\d-[0-9A-Za-z-]{6,}|AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]{10,})/g;
 
-/** A redactor that hides the given secret values, URL passwords and Slack-looking tokens. */
+/** A redactor that hides the given secret values, URL passwords, Slack-looking tokens and age private keys. */
 export function createRedactor(secrets: Iterable<string | null | undefined> = []): Redactor {
   const values = new Set<string>();
   for (const s of secrets) {

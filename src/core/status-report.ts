@@ -89,5 +89,5 @@ function lastBackupText(s: DbStatus): string {
     const others = of.otherDatabases > 0 ? ` (${of.otherDatabases} in the store of another database)` : '';
     return seen ? `none of ${seen}${others}` : `none of this database yet${others}`;
   }
-  return `${b.id} · ${formatAge(b.ageSeconds * 1000)} · ${formatBytes(b.sizeBytes)}${b.verified ? ' · verified ✓' : ' · not verified'}${seen ? ` · of ${seen}` : ''}`;
+  return `${b.id} · ${formatAge(b.ageSeconds * 1000)} · ${formatBytes(b.sizeBytes)}${b.verified ? ' · verified ✓' : ' · not verified'}${b.encrypted ? ' · encrypted (age)' : ''}${seen ? ` · of ${seen}` : ''}`;
 }

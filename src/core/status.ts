@@ -36,6 +36,8 @@ export interface LastBackup {
   ageSeconds: number;
   verified: boolean;
   sizeBytes: number;
+  /** "age": stored encrypted (as in its manifest); absent: stored plain. */
+  encrypted?: 'age';
 }
 
 export interface StatusWarning {

@@ -16,7 +16,7 @@ export function digestReport(d: Digest, timezone: string): Report {
         ? ', drill ok'
         : `, drill FAILED: ${b.latest.drill.problem ?? ''}`
       : '';
-    backupLine = `✅ ${b.latest.id} · ${formatBytes(b.latest.sizeBytes)} in ${formatDuration(b.latest.durationMs)} · ${b.latest.verified ? 'verified' : 'NOT verified'}${drill} · ${formatAge(now.getTime() - Date.parse(b.latest.finishedAt))}`;
+    backupLine = `✅ ${b.latest.id} · ${formatBytes(b.latest.sizeBytes)} in ${formatDuration(b.latest.durationMs)} · ${b.latest.verified ? 'verified' : 'NOT verified'}${b.latest.encrypted ? ' · encrypted (age)' : ''}${drill} · ${formatAge(now.getTime() - Date.parse(b.latest.finishedAt))}`;
     if (b.latest.drill && !b.latest.drill.ok) level = 'warn';
   } else if (b.state === 'failed' && b.failure) {
     level = 'critical';

@@ -16,6 +16,8 @@ export interface BackupSummary {
   sizeBytes: number;
   durationMs: number;
   verified: boolean;
+  /** Stored encrypted with age. */
+  encrypted: boolean;
   drill: BackupManifest['drill'];
 }
 
@@ -86,6 +88,7 @@ const summary = (m: BackupManifest): BackupSummary => ({
   sizeBytes: m.sizeBytes,
   durationMs: m.durationMs,
   verified: m.verified,
+  encrypted: m.encrypted === 'age',
   drill: m.drill,
 });
 

@@ -63,6 +63,7 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
     shutdownSignal: shutdownAbort.signal,
     postPolicy: 'patient',
     backupMetrics: metrics,
+    writesBackups: true,
   });
   const { config, logger } = services;
   // The pg_dump backups will use, named once at start: which client an image carries is a build choice.

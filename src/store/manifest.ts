@@ -14,8 +14,18 @@ export interface BackupManifest {
   durationMs: number;
   /** Store key of the dump, e.g. "backups/<id>.dump". */
   dumpKey: string;
+  /** The archive's size and SHA-256: what pg_dump wrote (plaintext; for a plain backup, also the stored object). */
   sizeBytes: number;
   sha256: string;
+  /**
+   * "age": the stored object is the archive encrypted with age (age-encryption.org/v1) to `recipients`; its own size
+   * and SHA-256 are storedSizeBytes and storedSha256, checked by verify without any key. Absent: stored as is.
+   */
+  encrypted?: 'age';
+  /** The age recipients (public keys, not secrets) it was encrypted to: a restore needs one's identity. */
+  recipients?: string[];
+  storedSizeBytes?: number;
+  storedSha256?: string;
   format: 'custom';
   pgDumpVersion: string;
   serverVersion: string;
@@ -62,8 +72,17 @@ export interface BackupTimings {
   listMs: number;
   /** After pg_dump exited: syncing and hashing the stored file (read back once), or re-reading a streamed object. */
   checksumMs: number;
+  /** Encrypting into the store (0: not encrypted): from the dump's first byte to the stored object, alongside pg_dump. */
+  encryptMs: number;
   /** Moving the dump from its temporary key to its published one. */
   publishMs: number;
+}
+
+/** What the store holds for a backup, byte for byte: the encrypted object's digest, else the archive's own. */
+export function storedDigest(m: BackupManifest): { sha256: string; size: number } {
+  return m.encrypted
+    ? { sha256: m.storedSha256 ?? '', size: m.storedSizeBytes ?? -1 }
+    : { sha256: m.sha256, size: m.sizeBytes };
 }
 
 /** A good backup: complete and verified. Only these count for status, guard and retention. */

@@ -1,0 +1,69 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadable } from 'node:stream/web';
+import { shortRecipient } from '../core/age-keys.js';
+import { DbwardenError } from '../core/errors.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { BackupManifest } from '../store/manifest.js';
+import { loadAge, pulled } from './age-seal.js';
+
+/** The recipients of a backup as messages name them. */
+export function recipientsLabel(m: BackupManifest): string {
+  const r = m.recipients ?? [];
+  return r.length > 0 ? r.map(shortRecipient).join(', ') : 'recipients not recorded';
+}
+
+/** An encrypted backup and no DBWARDEN_AGE_IDENTITY: what a drill reports as skipped, and restore refuses with. */
+export function noIdentity(m: BackupManifest, forDrill = false): DbwardenError {
+  return new DbwardenError(
+    forDrill ? 'drill-no-identity' : 'age-identity-missing',
+    forDrill
+      ? `Restore drill of ${m.id} skipped: no age identity (the backup is encrypted to ${recipientsLabel(m)})`
+      : `Backup ${m.id} is encrypted with age (to ${recipientsLabel(m)}): set DBWARDEN_AGE_IDENTITY to decrypt it`,
+    'Set DBWARDEN_AGE_IDENTITY to the private key (AGE-SECRET-KEY-1…, or a path to its file) of one of those recipients, only where restores and drills run; the checksum is verified without it.',
+  );
+}
+
+/**
+ * The archive of a backup as pg_restore reads it: the stored object itself, or for an encrypted backup the stored
+ * object decrypted as it streams (nothing written to disk). The age header is checked before this resolves, so a
+ * missing or wrong identity fails here, naming the backup's recipients; a damaged payload fails mid-stream.
+ */
+export async function openArchive(
+  store: BlobStore,
+  m: BackupManifest,
+  identities: string[] | null,
+  opts: { forDrill?: boolean } = {},
+): Promise<Readable> {
+  if (!m.encrypted) return store.get(m.dumpKey);
+  if (!identities || identities.length === 0) throw noIdentity(m, opts.forDrill);
+  const { Decrypter } = await loadAge();
+  const d = new Decrypter();
+  for (const i of identities) d.addIdentity(i);
+  const stored = await store.get(m.dumpKey);
+  try {
+    const plain = await d.decrypt(pulled(stored));
+    return Readable.fromWeb(plain as unknown as WebReadable<Uint8Array>);
+  } catch (err) {
+    stored.destroy();
+    throw await undecryptable(m, identities, err);
+  }
+}
+
+/** Why the age header did not open: a key that is not one of the backup's recipients, or a damaged object. */
+async function undecryptable(m: BackupManifest, identities: string[], err: unknown): Promise<DbwardenError> {
+  const why = err instanceof Error ? err.message : String(err);
+  if (/no identity matched/i.test(why)) {
+    const { identityToRecipient } = await loadAge();
+    const mine = await Promise.all(identities.map((i) => identityToRecipient(i).catch(() => '?')));
+    return new DbwardenError(
+      'age-wrong-identity',
+      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${m.id}: it is the key of ${mine.map(shortRecipient).join(', ')}, the backup is encrypted to ${recipientsLabel(m)}`,
+      'Use the private key of one of the backup’s recipients (`age-keygen -y key.txt` prints a private key’s public key, to compare).',
+    );
+  }
+  return new DbwardenError(
+    'archive-unreadable',
+    `Backup ${m.id} cannot be decrypted: ${why}`,
+    'Its age header is damaged: run `dbwarden verify` on it, and restore an older backup.',
+  );
+}

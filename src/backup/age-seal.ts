@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { pipeline, Readable, Transform } from 'node:stream';
+import type { ReadableStream as WebReadable } from 'node:stream/web';
+import { ConfigError } from '../core/errors.js';
+import type { BlobInfo, BlobStore } from '../store/blob-store.js';
+
+/** The age library (typage), loaded only where a backup is encrypted or decrypted: it costs ~200 ms to load. */
+export function loadAge(): Promise<typeof import('age-encryption')> {
+  return import('age-encryption');
+}
+
+/**
+ * Check every recipient with the age library itself (its checksum, its type): a typo is a start-up error naming
+ * DBWARDEN_AGE_RECIPIENTS, never a failed backup at 3 a.m.
+ */
+export async function checkRecipients(recipients: string[]): Promise<void> {
+  const { Encrypter } = await loadAge();
+  const bad = recipients.filter((r) => {
+    try {
+      new Encrypter().addRecipient(r);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (bad.length > 0)
+    throw new ConfigError([
+      `DBWARDEN_AGE_RECIPIENTS: ${bad.length} of ${recipients.length} key(s) is not a valid age public key (a typo breaks its checksum): ${bad.map((r) => `${r.slice(0, 12)}…`).join(', ')}`,
+    ]);
+}
+
+export interface Sealed {
+  /** The age recipients it was encrypted to. */
+  recipients: string[];
+  /** The stored (encrypted) object's SHA-256 and size, hashed as it streamed into the store. */
+  storedSha256: string;
+  storedSizeBytes: number;
+  /** From the first byte in to the stored object's commit: encryption runs alongside pg_dump, not after it. */
+  encryptMs: number;
+}
+
+/**
+ * A Node stream as the age library takes it (a web stream), pulled: the source is read only as fast as age and what
+ * comes after it consume, so a slow store upload or a slow pg_restore never makes it buffer the object.
+ */
+export function pulled(source: Readable): ReadableStream<Uint8Array> {
+  const chunks = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value as Uint8Array);
+      },
+      async cancel(reason) {
+        source.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * The stream `body` encrypted with age to `recipients`, written to `store` under `key` while the written bytes are
+ * hashed: memory stays flat (age works in 64 KiB chunks, pulled), and `store.put` is atomic as ever, so a failure on
+ * either side (pg_dump, a check, the store) commits nothing.
+ */
+export async function sealInto(
+  store: BlobStore,
+  key: string,
+  body: Readable,
+  recipients: string[],
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ info: BlobInfo; sealed: Sealed }> {
+  const started = performance.now();
+  const { Encrypter } = await loadAge();
+  const e = new Encrypter();
+  for (const r of recipients) e.addRecipient(r);
+  const sealed = Readable.fromWeb((await e.encrypt(pulled(body))) as unknown as WebReadable<Uint8Array>);
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  // A failure of the plaintext (pg_dump, the dump's checks) ends the encrypted stream with it, and the store's put
+  // then removes its temporary object.
+  body.once('error', (err) => sealed.destroy(err));
+  const info = await store.put(
+    key,
+    pipeline(sealed, meter, () => {}),
+    opts,
+  );
+  return {
+    info,
+    sealed: {
+      recipients,
+      storedSha256: hash.digest('hex'),
+      storedSizeBytes: size,
+      encryptMs: Math.round(performance.now() - started),
+    },
+  };
+}
+
+/**
+ * Where a backup's dump goes. Plain: the store itself (a directory store lets pg_dump write its file). Encrypted: a
+ * store whose `put` encrypts, so pg_dump's output streams through dbwarden: hashed, and fed to `pg_restore --list`,
+ * as plaintext, then encrypted into the store, all while pg_dump runs. The plaintext never touches a disk, and the
+ * backup is published only once those checks passed (backup-service, as for any streamed dump).
+ */
+export interface DumpDestination {
+  store: BlobStore;
+  /** The encrypted object's digest once the dump is stored; null for a plain backup. */
+  sealed(): Sealed | null;
+}
+
+/** The destination for a backup of `store`: encrypted to `recipients` when there are any. */
+export function dumpDestination(store: BlobStore, recipients: string[] | null): DumpDestination {
+  if (!recipients || recipients.length === 0) return { store, sealed: () => null };
+  let last: Sealed | null = null;
+  // No putFile: pg_dump writes to its stdout, and the bytes come to put. Everything else is the store's own.
+  const sealing: BlobStore = {
+    location: store.location,
+    async put(key, body, opts) {
+      const source =
+        typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+      const { info, sealed } = await sealInto(store, key, source, recipients, opts);
+      last = sealed;
+      return info;
+    },
+    get: (key) => store.get(key),
+    stat: (key) => store.stat(key),
+    list: (prefix) => store.list(prefix),
+    delete: (key) => store.delete(key),
+    ...(store.move ? { move: store.move.bind(store) } : {}),
+    ...(store.listUnfinished ? { listUnfinished: store.listUnfinished.bind(store) } : {}),
+  };
+  return {
+    store: sealing,
+    sealed: () => {
+      if (!last) throw new Error('the encrypted dump was never written');
+      return last;
+    },
+  };
+}
