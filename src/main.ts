@@ -40,7 +40,7 @@ import type { BlobStore } from './store/blob-store.js';
 import { answerWithin, boundedStore } from './store/bounded-store.js';
 import { type Catalog, goodBackupsOf } from './store/catalog.js';
 import { createFileStore } from './store/file-store.js';
-import { isGood } from './store/manifest.js';
+import { type BackupManifest, isGood } from './store/manifest.js';
 import { openStore } from './store/open-store.js';
 
 /** Everything built once from the config and passed down: the composition root. Never edited afterwards. */
@@ -70,6 +70,11 @@ export interface Services {
   /** Hides every configured secret and URL password: for anything shown in chat or logged. */
   readonly redact: Redactor;
   readonly backups: BackupService;
+  /**
+   * Check a stored backup (checksum, archive; with `drill`, a restore into the scratch database) and record the
+   * outcome in its manifest: the one way `verify`, `/backup-verify` and the scheduled drill run it.
+   */
+  verify(m: BackupManifest, opts: { drill: boolean }): ReturnType<typeof verifyAndRecord>;
   /** The manifests in the store: read, rewrite after verify, restore from. */
   readonly catalog: Catalog;
   /** Whose backups count: the database that answers, else the one last seen at this address; null when unknown. */
@@ -248,6 +253,20 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
   };
   const digestReportNow = async () => digestReport(await digest(), config.timezone);
   const statusReportNow = async () => statusReport(await shownStatus(), config.timezone);
+  const verify: Services['verify'] = async (m, opts) =>
+    verifyAndRecord(
+      {
+        store,
+        catalog: rawBackups.catalog,
+        pgRestore: await findTool('pg_restore', config.backup.pgRestore),
+        target,
+        drillUrl: config.backup.drillUrl,
+        identities: config.encryption.identities,
+        clock,
+      },
+      m,
+      opts,
+    );
   const backupNow = backupNowCommand({ backups, config, clock, target, location: store.location });
   const actions = createActionHandler({
     config,
@@ -286,21 +305,8 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
       backupVerifyCommand({
         catalog: rawBackups.catalog,
         whoseBackups,
-        // As `dbwarden verify --drill` runs it: the drill target rules and the manifest record are verifyAndRecord's.
-        drill: async (m) =>
-          verifyAndRecord(
-            {
-              store,
-              catalog: rawBackups.catalog,
-              pgRestore: await findTool('pg_restore', config.backup.pgRestore),
-              target,
-              drillUrl: config.backup.drillUrl,
-              identities: config.encryption.identities,
-              clock,
-            },
-            m,
-            { drill: true },
-          ),
+        // As `dbwarden verify --drill` runs it.
+        drill: (m) => verify(m, { drill: true }),
         config,
         target,
         clock,
@@ -318,6 +324,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     ],
     redact,
     backups,
+    verify,
     catalog: rawBackups.catalog,
     whoseBackups,
     store,

@@ -17,10 +17,6 @@ export const verifyVerb: Verb = {
   options: { json: { type: 'boolean' }, drill: { type: 'boolean' } },
   positionals: [1, 1],
   async run({ values, positionals, stdout, stderr, env }) {
-    const [{ findTool }, { verifyAndRecord }] = await Promise.all([
-      import('../backup/pg-tools.js'),
-      import('../backup/verify.js'),
-    ]);
     const services = await openServices({ env, logDestination: stderr });
     try {
       const catalog = services.catalog;
@@ -32,19 +28,7 @@ export const verifyVerb: Verb = {
           `No backup ${echo(id)} in ${services.store.location}`,
           'List backups with `dbwarden backups`.',
         );
-      const pgRestore = await findTool('pg_restore', services.config.backup.pgRestore);
-      const { manifest, problem } = await verifyAndRecord(
-        {
-          store: services.store,
-          catalog,
-          pgRestore,
-          target: services.target,
-          drillUrl: services.config.backup.drillUrl,
-          identities: services.config.encryption.identities,
-        },
-        m,
-        { drill: Boolean(values.drill) },
-      );
+      const { manifest, problem } = await services.verify(m, { drill: Boolean(values.drill) });
       if (values.json) {
         const { verified, verifiedAt, drill } = manifest;
         stdout.write(

@@ -5,9 +5,7 @@ import {
   drillOkReport,
   drillSkippedReport,
 } from '../backup/backup-report.js';
-import { findTool } from '../backup/pg-tools.js';
 import type { BackupService } from '../backup/service.js';
-import { verifyAndRecord } from '../backup/verify.js';
 import { asDbwardenError } from '../core/errors.js';
 import { notePosted } from '../guard/watch.js';
 import type { Services } from '../main.js';
@@ -40,26 +38,12 @@ export async function runScheduledBackup(
 
 /** Restore-drill the newest good backup (checksum, archive, restore into a scratch database) and post the result. */
 export async function runScheduledDrill(services: Services): Promise<void> {
-  const { config, store, catalog } = services;
   const m = await services.backups.latestGood();
   if (!m) {
     await services.notifier.post(drillSkippedReport(services.target.name));
     return;
   }
-  const pgRestore = await findTool('pg_restore', config.backup.pgRestore);
-  const { manifest, problem } = await verifyAndRecord(
-    {
-      store,
-      catalog,
-      pgRestore,
-      target: services.target,
-      drillUrl: config.backup.drillUrl,
-      identities: config.encryption.identities,
-      clock: services.clock,
-    },
-    m,
-    { drill: true },
-  );
+  const { manifest, problem } = await services.verify(m, { drill: true });
   if (problem) {
     await services.notifier.post(drillFailedReport(services.target.name, m.id, asDbwardenError(problem)));
     // No age identity where the drill runs: skipped, by design (the key stays off the server); not a job failure.
