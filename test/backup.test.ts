@@ -90,8 +90,9 @@ describe('backups of a real database with the real pg_dump', () => {
     // Where its time went, every phase in whole milliseconds; pg_dump's run is the bulk of it.
     const t = m.timings!;
     expect(Object.keys(t).sort()).toEqual(
-      ['checksumMs', 'countsMs', 'dumpMs', 'listMs', 'prepareMs', 'publishMs'].sort(),
+      ['checksumMs', 'countsMs', 'dumpMs', 'encryptMs', 'listMs', 'prepareMs', 'publishMs'].sort(),
     );
+    expect(t.encryptMs).toBe(0); // not encrypted
     for (const v of Object.values(t)) expect(Number.isInteger(v) && v >= 0).toBe(true);
     expect(t.dumpMs).toBeGreaterThan(0);
     expect(t.prepareMs + t.dumpMs + t.checksumMs + t.publishMs).toBeLessThanOrEqual(m.durationMs + 1000);
