@@ -12,4 +12,26 @@ describe('text renderer', () => {
     expect(text).toContain(WAY_BACK.wayBack);
     expect(text).toContain(WAY_BACK.command);
   });
+
+  it('a terminal has no buttons: their typed equivalents are listed once', () => {
+    const text = renderText({
+      title: 'Backup failed',
+      level: 'critical',
+      summary: 'Backup failed',
+      fields: [],
+      sections: [],
+      actions: [
+        { id: 'retry-backup', label: 'Retry now', value: 'app' },
+        { id: 'show-cause', label: 'Show the cause', value: 'app' },
+        { id: 'accept', label: 'Accept this change', value: 'rows-dropped' },
+      ],
+    });
+    expect(text).toContain(
+      'What you can do here: `dbwarden backup` or /backup-now (retry now) · `dbwarden accept` (accept this change)',
+    );
+    expect(text).not.toContain('show the cause');
+    expect(renderText({ title: 't', level: 'ok', summary: 's', fields: [], sections: [] })).not.toContain(
+      'What you can do',
+    );
+  });
 });

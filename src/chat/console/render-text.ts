@@ -35,9 +35,27 @@ export function renderText(report: Report, opts: TextOptions = {}): string {
     if (section.lines.length > max) out.push(c('dim', `  … and ${section.lines.length - max} more`));
     for (const line of section.tail ?? []) out.push(style(line));
   }
+  const here = (report.actions ?? []).flatMap((a) => {
+    const how = IN_A_TERMINAL[a.id];
+    return how ? [`${how} (${a.label.toLowerCase()})`] : [];
+  });
+  if (here.length > 0) {
+    out.push('');
+    out.push(`What you can do here: ${[...new Set(here)].join(' · ')}`);
+  }
   if (report.footer) {
     out.push('');
     out.push(c('dim', report.footer));
   }
   return out.join('\n');
 }
+
+/**
+ * A terminal has no buttons: what each chat button does, typed instead. "Show the way back" and "Show the cause"
+ * need no line: the report itself already shows the restore command and the cause.
+ */
+const IN_A_TERMINAL: Record<string, string> = {
+  'backup-now': '`dbwarden backup` or /backup-now',
+  accept: '`dbwarden accept`',
+  'retry-backup': '`dbwarden backup` or /backup-now',
+};
