@@ -239,7 +239,7 @@ export const VARS = {
   SLACK_API_URL: { schema: z.url(), doc: "Slack Web API base URL (default: Slack's own)." },
   DBWARDEN_BACKUP_USERS: {
     schema: list,
-    doc: 'Slack user IDs, Discord user or role IDs allowed to run /backup-now, /backup-verify and the buttons that take a backup or accept a change. Unset: anyone (/backup-now with a cooldown).',
+    doc: 'Slack user IDs, Discord user or role IDs allowed to run /backup-now, /backup-verify and the buttons that take a backup or accept a change. Unset: anyone may take a backup or drill (/backup-now with a cooldown), and nobody may accept a change from chat (`dbwarden accept` still works).',
   },
   DBWARDEN_BACKUP_COOLDOWN: {
     schema: duration('0s', '24h'),
