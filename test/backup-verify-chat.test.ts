@@ -3,7 +3,7 @@ import { LEVEL_COLOUR } from '../src/chat/discord/render-discord.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { APP, useDiscordBot } from './helpers/discord-bot.js';
-import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fake-slack.js';
+import { type FakeSlack, header, inChannel, startFakeSlack, viaResponseUrl } from './helpers/fake-slack.js';
 import { startBot } from './helpers/slack-bot.js';
 
 /** /backup-verify from chat: a real restore drill of a real backup, recorded in its manifest. */
@@ -18,15 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fake?.close();
 });
-
-const inChannel = (channel: string) => (c: RecordedCall) =>
-  c.kind === 'api' &&
-  (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
-  c.body.channel === channel;
-const header = (c: RecordedCall) =>
-  String((c.body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text);
-const viaResponseUrl = (responseUrl: string) => (c: RecordedCall) =>
-  c.kind === 'response_url' && c.method === responseUrl.split('/').at(-1);
 
 describe('/backup-verify in Slack', () => {
   it('drills the backup named by its short id, shows progress, and records the drill in the manifest', async () => {

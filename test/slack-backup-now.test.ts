@@ -5,9 +5,12 @@ import { seedDemo } from '../src/demo/seed.js';
 import { useTestCluster } from './helpers/cluster.js';
 import {
   type FakeSlack,
+  header,
+  inChannel,
   payloadsWithoutCredential,
   type RecordedCall,
   startFakeSlack,
+  viaResponseUrl,
 } from './helpers/fake-slack.js';
 import { startBot } from './helpers/slack-bot.js';
 
@@ -27,17 +30,9 @@ afterAll(async () => {
   await fake?.close();
 });
 
-const inChannel = (channel: string) => (c: RecordedCall) =>
-  c.kind === 'api' &&
-  (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
-  c.body.channel === channel &&
-  c.status === 200;
-const header = (c: RecordedCall) =>
-  String((c.body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text);
+/** Only posts Slack accepted: a refused post is not what the channel shows. */
+const acceptedIn = (channel: string) => inChannel(channel, { accepted: true });
 const json = (c: RecordedCall) => JSON.stringify(c.body);
-/** The answer posted to one command's response_url. */
-const viaResponseUrl = (responseUrl: string) => (c: RecordedCall) =>
-  c.kind === 'response_url' && c.method === responseUrl.split('/').at(-1);
 /** A refusal reached only the asker: ephemeral, a warning (never the siren), and nothing in the channel. */
 function expectPrivateRefusal(answer: RecordedCall, channel: string, title: string): void {
   expect(answer.body.response_type).toBe('ephemeral');
@@ -57,10 +52,10 @@ describe('/backup-now in Slack', () => {
         userName: 'alice',
       });
       const done = await fake.waitFor(
-        (c) => inChannel('C0BACKUP')(c) && header(c).includes('complete'),
+        (c) => acceptedIn('C0BACKUP')(c) && header(c).includes('complete'),
         120_000,
       );
-      const calls = fake.calls.filter(inChannel('C0BACKUP'));
+      const calls = fake.calls.filter(acceptedIn('C0BACKUP'));
       const ack = fake.calls.find((c) => c.kind === 'ack' && c.method === envelopeId)!;
       expect(ack.seq).toBeLessThan(calls[0]!.seq);
       // One message: posted once with progress, then only edited.
@@ -145,7 +140,7 @@ describe('/backup-now in Slack', () => {
     try {
       await send('C0FIRST', 'U0ALICE', 'alice');
       // The first backup is running once its progress message is posted.
-      await fake.waitFor(inChannel('C0FIRST'), 60_000);
+      await fake.waitFor(acceptedIn('C0FIRST'), 60_000);
       const second = await send('C0SECOND', 'U0BOB', 'bob');
       const refusal = await fake.waitFor(viaResponseUrl(second), 60_000);
       expectPrivateRefusal(refusal, 'C0SECOND', 'Backup already running');
@@ -157,12 +152,12 @@ describe('/backup-now in Slack', () => {
         body: status.body,
         headers: fake.sign(status.body),
       });
-      const answer = await fake.waitFor(inChannel('C0STATUS'), 60_000);
+      const answer = await fake.waitFor(acceptedIn('C0STATUS'), 60_000);
       const running = bot.services.backups.running();
       if (running)
         expect(json(answer)).toMatch(/\*Backup running\*\\nstarted by slack:U0ALICE (just now|\d+ min ago)/);
       // The first one still finishes and is confirmed.
-      await fake.waitFor((c) => inChannel('C0FIRST')(c) && header(c).includes('complete'), 120_000);
+      await fake.waitFor((c) => acceptedIn('C0FIRST')(c) && header(c).includes('complete'), 120_000);
       expect(fake.calls.filter(viaResponseUrl(second))).toHaveLength(1);
       expect(fake.calls.filter((c) => c.kind === 'api' && c.body.channel === 'C0SECOND')).toEqual([]);
       const all = await bot.services.backups.list();
@@ -186,19 +181,19 @@ describe('/backup-now in Slack', () => {
         userId: 'U0DAVE',
         userName: 'dave',
       });
-      await fake.waitFor(inChannel('C0RUN'), 60_000);
+      await fake.waitFor(acceptedIn('C0RUN'), 60_000);
       expect(bot.services.backups.running()?.requestedBy).toBe('slack:U0DAVE');
       // A channel of its own: the test above answered /db-status in C0STATUS already.
       fake.sendSlashCommand({ command: '/db-status', channelId: 'C0RUNSTATUS', userId: 'U0CAROL' });
-      const answer = await fake.waitFor(inChannel('C0RUNSTATUS'), 60_000);
+      const answer = await fake.waitFor(acceptedIn('C0RUNSTATUS'), 60_000);
       expect(json(answer)).toMatch(
         /\*Backup running\*\\nstarted by slack:U0DAVE just now · (Starting|Dumping) \d+ (B|kB)/,
       );
       await holder.query('COMMIT');
-      await fake.waitFor((c) => inChannel('C0RUN')(c) && header(c).includes('complete'), 120_000);
+      await fake.waitFor((c) => acceptedIn('C0RUN')(c) && header(c).includes('complete'), 120_000);
       // Once it is done, status says nothing of it.
       fake.sendSlashCommand({ command: '/db-status', channelId: 'C0STATUS2' });
-      expect(json(await fake.waitFor(inChannel('C0STATUS2'), 60_000))).not.toContain('Backup running');
+      expect(json(await fake.waitFor(acceptedIn('C0STATUS2'), 60_000))).not.toContain('Backup running');
     } finally {
       await holder.end();
       await bot.stop();

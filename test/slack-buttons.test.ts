@@ -3,7 +3,13 @@ import { seedDemo } from '../src/demo/seed.js';
 import { loadWatchState } from '../src/guard/watch-state.js';
 import { runScheduledBackup } from '../src/serve/scheduled-jobs.js';
 import { useTestCluster } from './helpers/cluster.js';
-import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fake-slack.js';
+import {
+  type FakeSlack,
+  header,
+  type RecordedCall,
+  startFakeSlack,
+  viaResponseUrl,
+} from './helpers/fake-slack.js';
 import { type RunningBot, startBot } from './helpers/slack-bot.js';
 
 /** The buttons under a real data-loss warning, pressed through real Bolt against the fake Slack. */
@@ -22,10 +28,6 @@ afterAll(async () => {
 });
 
 const json = (c: RecordedCall) => JSON.stringify(c.body);
-const header = (c: RecordedCall) =>
-  String((c.body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text);
-const privately = (responseUrl: string) => (c: RecordedCall) =>
-  c.kind === 'response_url' && c.method === responseUrl.split('/').at(-1);
 const edits = (ts: string) => (c: RecordedCall) =>
   c.kind === 'api' && c.method === 'chat.update' && c.body.ts === ts;
 const notes = (ts: string) =>
@@ -83,7 +85,7 @@ describe('buttons on a data-loss warning in Slack', () => {
       userId: 'U0BOB',
       userName: 'bob',
     });
-    const answer = await fake.waitFor(privately(press.responseUrl));
+    const answer = await fake.waitFor(viaResponseUrl(press.responseUrl));
     expect(answer.body.response_type).toBe('ephemeral');
     expect(answer.body.replace_original).toBe(false);
     expect(header(answer)).toBe('✅ production · The way back: app');
@@ -99,7 +101,7 @@ describe('buttons on a data-loss warning in Slack', () => {
     const ts = String(fake.api('chat.postMessage').at(-1)!.answer!.ts);
     const before = (await bot.services.backups.list()).length;
     const mallory = fake.sendBlockAction({ ts, actionId: 'dbwarden.backup-now', userId: 'U0MALLORY' });
-    const no = await fake.waitFor(privately(mallory.responseUrl));
+    const no = await fake.waitFor(viaResponseUrl(mallory.responseUrl));
     expect(header(no)).toBe('⚠️ production · Not allowed');
     expect(json(no)).toContain('your user ID (U0MALLORY)');
 
@@ -112,7 +114,7 @@ describe('buttons on a data-loss warning in Slack', () => {
       userId: 'U0ALICE',
       triggerId: first.triggerId,
     });
-    const refused = await fake.waitFor(privately(second.responseUrl), 60_000);
+    const refused = await fake.waitFor(viaResponseUrl(second.responseUrl), 60_000);
     expect(header(refused)).toMatch(/Already in progress|Backup already running/);
     await fake.waitFor((c) => edits(ts)(c) && json(c).includes('taken by'), 120_000);
     const after = await bot.services.backups.list();
@@ -126,13 +128,15 @@ describe('buttons on a data-loss warning in Slack', () => {
     // The buttons stay: the warning is still open.
     const blocks = fake.message(ts)!.blocks as { block_id?: string }[];
     expect(blocks.some((b) => b.block_id === 'dbwarden-actions')).toBe(true);
-    expect(fake.calls.filter(privately(first.responseUrl))).toEqual([]);
+    expect(fake.calls.filter(viaResponseUrl(first.responseUrl))).toEqual([]);
   });
 
   it('"Accept this change": only listed users; accepted once, noted with who and when; then "already resolved"', async () => {
     const ts = String(fake.api('chat.postMessage').at(-1)!.answer!.ts);
     const mallory = fake.sendBlockAction({ ts, actionId: 'dbwarden.accept', userId: 'U0MALLORY' });
-    expect(header(await fake.waitFor(privately(mallory.responseUrl)))).toBe('⚠️ production · Not allowed');
+    expect(header(await fake.waitFor(viaResponseUrl(mallory.responseUrl)))).toBe(
+      '⚠️ production · Not allowed',
+    );
     expect((await loadWatchState(bot.services.store)).open['rows-dropped']).toBeDefined();
 
     const press = fake.sendBlockAction({ ts, actionId: 'dbwarden.accept', userId: 'U0ALICE' });
@@ -148,7 +152,7 @@ describe('buttons on a data-loss warning in Slack', () => {
     expect(state.open['rows-dropped']).toBeUndefined();
     expect(state.accepted?.by).toBe('slack:U0ALICE');
     expect((await bot.services.watch()).warnings.map((w) => w.code)).not.toContain('rows-dropped');
-    expect(fake.calls.filter(privately(press.responseUrl))).toEqual([]);
+    expect(fake.calls.filter(viaResponseUrl(press.responseUrl))).toEqual([]);
 
     // A press on an older copy of the message (another client had not refreshed): told it is settled, privately.
     const stale = fake.sendBlockAction({
@@ -157,7 +161,7 @@ describe('buttons on a data-loss warning in Slack', () => {
       userId: 'U0ALICE',
       blocks: warningBlocks,
     });
-    const settled = await fake.waitFor(privately(stale.responseUrl));
+    const settled = await fake.waitFor(viaResponseUrl(stale.responseUrl));
     expect(header(settled)).toBe('⚠️ production · Already resolved');
     expect(json(settled)).toContain('accepted by slack:U0ALICE at');
   });
@@ -189,7 +193,7 @@ describe('buttons on a failed backup in Slack', () => {
       userId: 'U0BOB',
       userName: 'bob',
     });
-    const why = await fake.waitFor(privately(cause.responseUrl));
+    const why = await fake.waitFor(viaResponseUrl(cause.responseUrl));
     expect(why.body.response_type).toBe('ephemeral');
     expect(header(why)).toBe('⚠️ production · Why the backup of app failed');
     expect(json(why)).toContain(recorded.id);
@@ -197,7 +201,9 @@ describe('buttons on a failed backup in Slack', () => {
     expect(json(why)).not.toContain(db.password);
 
     const mallory = fake.sendBlockAction({ ts, actionId: 'dbwarden.retry-backup', userId: 'U0MALLORY' });
-    expect(header(await fake.waitFor(privately(mallory.responseUrl)))).toBe('⚠️ production · Not allowed');
+    expect(header(await fake.waitFor(viaResponseUrl(mallory.responseUrl)))).toBe(
+      '⚠️ production · Not allowed',
+    );
 
     const before = (await bot.services.backups.list()).length;
     fake.sendBlockAction({ ts, actionId: 'dbwarden.retry-backup', userId: 'U0ALICE' });
@@ -239,10 +245,10 @@ describe('button presses in HTTP mode', () => {
       // A fresh, signed press works through the same endpoint as the commands.
       const good = fake.actionForm({ ts, blocks, actionId: 'dbwarden.show-cause', userId: 'U0BOB' });
       expect((await post(good.body, fake.sign(good.body))).status).toBe(200);
-      expect(header(await fake.waitFor(privately(good.responseUrl)))).toMatch(/failed|No failed backup/);
+      expect(header(await fake.waitFor(viaResponseUrl(good.responseUrl)))).toMatch(/failed|No failed backup/);
       await new Promise((r) => setTimeout(r, 300));
       expect((await http.services.backups.list()).length).toBe(before);
-      expect(fake.calls.filter(privately(stale.responseUrl))).toEqual([]);
+      expect(fake.calls.filter(viaResponseUrl(stale.responseUrl))).toEqual([]);
     } finally {
       await http.stop();
     }

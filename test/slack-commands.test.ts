@@ -9,7 +9,7 @@ import { loadConfig } from '../src/core/config.js';
 import { createLogger } from '../src/core/log.js';
 import type { Report } from '../src/core/report.js';
 import { createRedactor } from '../src/core/secrets.js';
-import { type FakeSlack, type RecordedCall, startFakeSlack } from './helpers/fake-slack.js';
+import { type FakeSlack, inChannel, startFakeSlack } from './helpers/fake-slack.js';
 
 /**
  * The adapter is generic: any ChatCommand is acknowledged, its first Report posted and later ones edited in place
@@ -101,11 +101,6 @@ afterAll(async () => {
   await bot?.stop();
   await fake?.close();
 });
-
-const inChannel = (channel: string) => (c: RecordedCall) =>
-  c.kind === 'api' &&
-  (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
-  c.body.channel === channel;
 
 describe('Slack adapter, any ChatCommand', () => {
   it('posts the first report, then edits the same message, throttled, ending with the result', async () => {

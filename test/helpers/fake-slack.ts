@@ -89,6 +89,25 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
+/** A post or an edit in this channel over the Web API; `accepted`: only those the fake answered with 200. */
+export const inChannel =
+  (channel: string, opts: { accepted?: boolean } = {}) =>
+  (c: RecordedCall): boolean =>
+    c.kind === 'api' &&
+    (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
+    c.body.channel === channel &&
+    (!opts.accepted || c.status === 200);
+
+/** The text of a message's first block (its header). */
+export const header = (c: RecordedCall): string =>
+  String((c.body.blocks as { type: string; text?: { text: string } }[])[0]?.text?.text);
+
+/** The answer posted to one command's or press's response_url: seen only by the person who asked. */
+export const viaResponseUrl =
+  (responseUrl: string) =>
+  (c: RecordedCall): boolean =>
+    c.kind === 'response_url' && c.method === responseUrl.split('/').at(-1);
+
 /**
  * Every recorded byte a secret must never be in: the bot token may travel only as the credential (the
  * Authorization header, which is not recorded, or auth.test's token parameter), so that parameter is left out.
