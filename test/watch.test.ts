@@ -57,6 +57,20 @@ async function reseed(): Promise<void> {
   await seedDemo(db.url);
 }
 
+/** The CLI on the test database (staging, the WATCH tables) with a fresh store of its own. */
+function cliOnStore(name: string) {
+  const dir = mkdtempSync(join(tmpdir(), `dbwarden-watch-${name}-`));
+  dirs.push(dir);
+  const env = {
+    DATABASE_URL: db.url,
+    DBWARDEN_STORE: dir,
+    DBWARDEN_ENV: 'staging',
+    DBWARDEN_WATCH_TABLES: WATCH.join(','),
+    LOG_LEVEL: 'silent',
+  };
+  return { dir, cli: (args: string[]) => runCliCaptured(args, env) };
+}
+
 /** A watch over the test database with a fresh store, as `dbwarden serve` builds it. */
 function setup(opts: { environment?: string; clock?: () => Date } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-'));
@@ -279,16 +293,7 @@ describe('watch against a real database', () => {
 
   it('`dbwarden preflight --backup` then a destructive deploy → the way back is that pre-migration backup', async () => {
     await reseed();
-    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-preflight-'));
-    dirs.push(dir);
-    const env = {
-      DATABASE_URL: db.url,
-      DBWARDEN_STORE: dir,
-      DBWARDEN_ENV: 'staging',
-      DBWARDEN_WATCH_TABLES: WATCH.join(','),
-      LOG_LEVEL: 'silent',
-    };
-    const cli = (args: string[]) => runCliCaptured(args, env);
+    const { cli } = cliOnStore('preflight');
     const nightly = JSON.parse((await cli(['backup', '--json'])).out).id as string;
     expect((await cli(['watch', '--once'])).code).toBe(0);
     await db.sql(`INSERT INTO auth_user (username, email, password)
@@ -433,16 +438,7 @@ describe('watch against a real database', () => {
 
   it('`dbwarden watch --once --json` and `dbwarden accept` from the CLI', async () => {
     await reseed();
-    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-watch-cli-'));
-    dirs.push(dir);
-    const env = {
-      DATABASE_URL: db.url,
-      DBWARDEN_STORE: dir,
-      DBWARDEN_ENV: 'staging',
-      DBWARDEN_WATCH_TABLES: WATCH.join(','),
-      LOG_LEVEL: 'silent',
-    };
-    const cli = (args: string[]) => runCliCaptured(args, env);
+    const { dir, cli } = cliOnStore('cli');
     await writeManifests(createFileStore(dir), [
       manifest({
         id: newBackupId(new Date(Date.now() - 60_000)),
