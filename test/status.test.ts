@@ -1,8 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { asDbwardenError } from '../src/core/errors.js';
 import { probeStatus } from '../src/core/status.js';
+import { statusReport } from '../src/core/status-report.js';
 import { createTarget } from '../src/core/target.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { buildServices } from '../src/main.js';
@@ -48,6 +51,65 @@ describe('status of a real database', () => {
       ['billing_meter', 600, true],
     ]);
     expect(s.warnings).toContainEqual(expect.objectContaining({ code: 'table-missing', level: 'critical' }));
+  });
+
+  it('reads around a table another session holds locked: reachable, the table named as locked, no timeout', async () => {
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    const deps = targetFor(db.url, ['auth_user', 'billing_customer']);
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE billing_customer IN ACCESS EXCLUSIVE MODE');
+      const started = Date.now();
+      const s = await probeStatus(deps);
+      expect(Date.now() - started).toBeLessThan(4500);
+      expect(s.reachable).toBe(true);
+      expect(s.error).toBeNull();
+      expect(s.tables.find((t) => t.name === 'auth_user')).toMatchObject({ exact: true, rows: 40 });
+      expect(s.tables.find((t) => t.name === 'billing_customer')).toMatchObject({
+        exact: false,
+        countProblem: 'locked',
+      });
+      const blind = s.warnings.find((w) => w.code === 'guard-blind');
+      expect(blind?.level).toBe('warn');
+      expect(blind?.message).toContain('another session holds it locked');
+      expect(blind?.message).toContain('pg_locks');
+      const text = statusReport(s).summary;
+      expect(text).not.toMatch(/unreachable|bug in dbwarden/);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+      await deps.target.close();
+    }
+  });
+
+  it('a query past the statement timeout: "not answering in time", never "a bug in dbwarden"', async () => {
+    const target = createTarget(db.url, {
+      environment: 'production',
+      connectTimeoutMs: 2000,
+      statementTimeoutMs: 200,
+    });
+    try {
+      const err = await target.readOnly((c) => c.query('SELECT pg_sleep(2)')).catch((e: unknown) => e);
+      expect(asDbwardenError(err).toJSON()).toMatchObject({ code: 'timeout' });
+      expect(asDbwardenError(err).hint).toContain('DBWARDEN_STATEMENT_TIMEOUT');
+      expect(asDbwardenError(err).hint).not.toContain('bug in dbwarden');
+      const report = statusReport({
+        ...(await probeStatus({
+          target: createTarget('postgres://x@127.0.0.1:1/app', {
+            environment: 'production',
+            connectTimeoutMs: 500,
+            statementTimeoutMs: 500,
+          }),
+          watchTables: null,
+        })),
+        error: asDbwardenError(err).toJSON(),
+      });
+      expect(report.summary).toContain('is not answering in time');
+      expect(report.fields.find((f) => f.label === 'Reachable')?.value).toMatch(/^connected, too slow/);
+    } finally {
+      await target.close();
+    }
   });
 
   it('detects Rails, Prisma and Knex migration tables', async () => {

@@ -17,13 +17,16 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
   if (!s.reachable) {
     // The summary already says unreachable; the guard's other open warnings still need saying.
     const others = warningLines.filter((_, i) => s.warnings[i]!.code !== 'unreachable');
+    // A query timeout is a server that answered slowly, not one that cannot be reached.
+    const slow = s.error?.code === 'timeout';
+    const reason = s.error?.message ?? 'unknown reason';
     return {
       title,
       level: 'critical',
-      summary: `🚨 ${s.target.environment} database ${s.target.name} is unreachable: ${s.error?.message ?? 'unknown reason'}`,
+      summary: `🚨 ${s.target.environment} database ${s.target.name} ${slow ? 'is not answering in time' : 'is unreachable'}: ${reason}`,
       fields: [
         { label: 'Database', value: s.target.display },
-        { label: 'Reachable', value: `no: ${s.error?.message ?? 'unknown reason'}` },
+        { label: 'Reachable', value: slow ? `connected, too slow: ${reason}` : `no: ${reason}` },
         ...(s.error?.hint ? [{ label: 'Hint', value: s.error.hint }] : []),
         { label: 'Last backup', value: lastBackupText(s) },
       ],

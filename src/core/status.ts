@@ -113,6 +113,10 @@ export interface StatusDeps {
 }
 
 const MAX_AUTO_WATCHED = 8;
+/** Longest status waits for any one table lock before it reads around the table. */
+const LOCK_WAIT_MS = 1000;
+/** SQLSTATE 55P03 lock_not_available: lock_timeout fired. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Probe the target once and describe it. Never throws for an unreachable database: that is a status too. */
 export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
@@ -148,6 +152,8 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
   );
   try {
     await deps.target.readOnly(async (client) => {
+      // A migration or a long transaction holding a table must slow status down a little, never make it fail.
+      await client.query(`SET LOCAL lock_timeout = ${LOCK_WAIT_MS}`);
       const t = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
         const started = performance.now();
         try {
@@ -248,9 +254,22 @@ function withGuardWarnings(
   return [...all.filter((w) => w.level === 'critical'), ...all.filter((w) => w.level !== 'critical')];
 }
 
-/** The database's tables (core/tables.ts: partitioned tables as one) with the planner's row estimates. */
+/**
+ * The database's tables (core/tables.ts: partitioned tables as one) with the planner's row estimates. Sizes come
+ * from the files; when a table is locked (pg_relation_size waits behind ACCESS EXCLUSIVE), from the catalog.
+ */
 async function listTables(client: pg.ClientBase): Promise<TableStatus[]> {
-  return (await listDbTables(client)).map((t) => ({
+  await client.query('SAVEPOINT dbwarden_tables');
+  let listed: Awaited<ReturnType<typeof listDbTables>>;
+  try {
+    listed = await listDbTables(client);
+    await client.query('RELEASE SAVEPOINT dbwarden_tables');
+  } catch (err) {
+    if ((err as { code?: string })?.code !== LOCK_NOT_AVAILABLE) throw err;
+    await client.query('ROLLBACK TO SAVEPOINT dbwarden_tables');
+    listed = await listDbTables(client, { sizes: false });
+  }
+  return listed.map((t) => ({
     schema: t.schema,
     name: t.name,
     rows: t.estimate,
@@ -312,10 +331,12 @@ async function countExactly(client: pg.ClientBase, tables: TableStatus[], timeou
   }
 }
 
-/** SQLSTATE 42501 insufficient_privilege, 57014 query_canceled (the statement timeout). */
+/** SQLSTATE 42501 insufficient_privilege, 57014 query_canceled (the statement timeout), 55P03 lock timeout. */
 function countProblem(err: unknown): CountProblem {
   const code = (err as { code?: string })?.code;
-  return code === '42501' ? 'permission-denied' : code === '57014' ? 'timeout' : 'error';
+  if (code === '42501') return 'permission-denied';
+  if (code === '57014') return 'timeout';
+  return code === LOCK_NOT_AVAILABLE ? 'locked' : 'error';
 }
 
 /** Warnings that one status reading shows by itself (the guard adds those that need history). */

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { TargetUnreachable, UsageError } from './errors.js';
+import { DbwardenError, TargetUnreachable, UsageError } from './errors.js';
 import { libpqEnvOf, type ParsedUrl } from './libpq.js';
 import { createRedactor, type Redactor } from './secrets.js';
 
@@ -287,6 +287,14 @@ function classifyQueryError(err: unknown, t: TargetInfo, redact: Redactor): Erro
     code === 'ECONNRESET'
   )
     return new TargetUnreachable('other', `Lost the connection to ${t.host}:${t.port}: ${redact(message)}`);
+  // 57014 query_canceled (statement_timeout), 55P03 lock_not_available: the server answered, it was slow or busy.
+  if (code === '57014' || code === '55P03')
+    return new DbwardenError(
+      'timeout',
+      `${t.host}:${t.port} answered, but a query ${code === '55P03' ? 'waited too long for a table lock' : 'ran past the statement timeout'}`,
+      'The database is overloaded or another session holds a lock (a migration or a long transaction; ' +
+        'pg_stat_activity and pg_locks show which). DBWARDEN_STATEMENT_TIMEOUT sets how long dbwarden waits.',
+    );
   if (err instanceof Error) {
     const safe = new Error(redact(message));
     (safe as Error & { code?: string }).code = code || undefined;

@@ -1,7 +1,10 @@
 /** The guard's findings, and the one both status and the guard show when they cannot see a table. */
 
-/** Why an exact count failed: the role may not read the table, the count took too long, or something else. */
-export type CountProblem = 'permission-denied' | 'timeout' | 'error';
+/**
+ * Why an exact count failed: the role may not read the table, the count took too long, another session holds
+ * the table locked, or something else.
+ */
+export type CountProblem = 'permission-denied' | 'timeout' | 'locked' | 'error';
 
 /** A watched table that could not be counted exactly, and why. */
 export interface BlindTable {
@@ -72,6 +75,7 @@ function sqlIdent(s: string): string {
 const PROBLEM_TEXT: Record<BlindTable['problem'], string> = {
   'permission-denied': 'permission denied',
   timeout: 'count(*) timed out (slow, not forbidden)',
+  locked: 'locked by another session (a migration or a long transaction)',
   error: 'count(*) failed',
 };
 
@@ -99,14 +103,20 @@ export function blindWarning(
       ctx.serverVersionNum !== null && ctx.serverVersionNum < 140000
         ? `As the tables' owner run \`${grant}\` PostgreSQL ${Math.floor(ctx.serverVersionNum / 10000)} has no pg_read_all_data: to cover tables created later too, see "PostgreSQL 13" in docs/deploy.md (GRANT SELECT ON ALL TABLES IN SCHEMA … and ALTER DEFAULT PRIVILEGES …).`
         : `As the tables' owner run \`${grant}\`, or for every table now and later \`GRANT pg_read_all_data TO ${role};\`.`;
-  } else
+  } else if (blind.every((b) => b.problem === 'locked'))
+    hint =
+      'Nothing to grant: another session holds a lock on it (a migration, VACUUM FULL, LOCK TABLE or a long ' +
+      'transaction; pg_locks shows which). It is counted again on the next reading once the lock is gone.';
+  else
     hint =
       'Nothing to grant: counting took longer than the count timeout. Watch tables that count in a few seconds ' +
       '(DBWARDEN_WATCH_TABLES); the guard compares only exact counts.';
   const why =
     denied.length > 0
       ? `role ${role} may not read ${denied.length < blind.length ? names(denied) : denied.length === 1 ? 'it' : 'them'}`
-      : 'counting them took too long';
+      : blind.every((b) => b.problem === 'locked')
+        ? 'another session holds it locked'
+        : 'counting them took too long';
   return {
     code: 'guard-blind',
     level: denied.length > 0 ? 'critical' : 'warn',

@@ -218,7 +218,11 @@ function unreachableWarning(input: GuardInput, cur: Unreachable): Warning | null
   return {
     code: 'unreachable',
     level: 'critical',
-    title: gone ? 'Database deleted' : 'Database unreachable',
+    title: gone
+      ? 'Database deleted'
+      : cur.unreachable.code === 'timeout'
+        ? 'Database not answering in time'
+        : 'Database unreachable',
     message: `${config.target.name} has not answered ${cur.failedChecks} checks in a row (since ${at(cur.since, config)}): ${cur.unreachable.message}.`,
     details: [],
     hint:
