@@ -1,6 +1,15 @@
-import { webApi } from '@slack/bolt';
+import { createRequire } from 'node:module';
+import type { webApi as WebApi } from '@slack/bolt';
 import { DbwardenError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+
+/**
+ * The @slack/web-api Bolt itself uses (what `import { webApi } from '@slack/bolt'` gives), without loading the rest
+ * of Bolt: a one-shot verb that posts a message needs the Web API client only.
+ */
+const webApi: typeof WebApi = createRequire(createRequire(import.meta.url).resolve('@slack/bolt'))(
+  '@slack/web-api',
+);
 
 /** How hard to try before a Slack call is given up. */
 export interface SlackRetryPolicy {
@@ -53,7 +62,7 @@ export function slackWebClient(
   token: string,
   apiUrl: string | null | undefined,
   logger: Logger,
-): webApi.WebClient {
+): WebApi.WebClient {
   return new webApi.WebClient(token, {
     ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
     retryConfig: { retries: 0 },
@@ -137,7 +146,7 @@ export async function withSlackRetry<T>(
 }
 
 /** Bolt's and the WebClient's logger interface over ours; never below info, as debug dumps payloads. */
-export function boltLogger(logger: Logger): webApi.Logger {
+export function boltLogger(logger: Logger): WebApi.Logger {
   const log = logger.child({ component: 'slack' });
   let level = webApi.LogLevel.INFO;
   const msg = (args: unknown[]) => args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ');

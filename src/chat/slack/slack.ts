@@ -1,16 +1,9 @@
-import {
-  App,
-  type BlockAction,
-  type ButtonAction,
-  HTTPReceiver,
-  type RespondFn,
-  SocketModeReceiver,
-  type types,
-} from '@slack/bolt';
+import type { BlockAction, ButtonAction, RespondFn, types } from '@slack/bolt';
 import { DbwardenError } from '../../core/errors.js';
 import type { Report } from '../../core/report.js';
 import { createRedactor, type Redactor } from '../../core/secrets.js';
 import type { ChatAdapter, ChatDeps } from '../adapter.js';
+import { App, HTTPReceiver, SocketModeReceiver } from './bolt.js';
 import { renderSlack, SLACK_ACTION_PREFIX, withNote } from './render-slack.js';
 import { boltLogger, SlackCallFailed, slackWebClient, withSlackRetry } from './slack-api.js';
 import { slackReply } from './slack-reply.js';
@@ -38,7 +31,7 @@ export async function startSlack(opts: ChatDeps): Promise<SlackBot> {
   let up = false;
   let stopped = false;
 
-  let receiver: SocketModeReceiver | HTTPReceiver;
+  let receiver: InstanceType<typeof SocketModeReceiver> | InstanceType<typeof HTTPReceiver>;
   if (slack.appToken) {
     const socket = new SocketModeReceiver({
       appToken: slack.appToken,
