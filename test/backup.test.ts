@@ -69,7 +69,7 @@ describe('backups of a real database with the real pg_dump', () => {
     const { service } = serviceFor(db.url, store, {}, { metrics });
     const phases: string[] = [];
     const m = await service.run({ requestedBy: 'cli', onProgress: (p) => phases.push(p.phase) });
-    const exposed = await metrics.registry.metrics();
+    const exposed = (await metrics.exposition()).text;
     expect(exposed).toMatch(/dbwarden_backups_total\{result="success"\} 1/);
     expect(exposed).toContain(`dbwarden_backup_last_size_bytes ${m.sizeBytes}`);
     expect(m).toMatchObject({
@@ -302,7 +302,7 @@ describe('backups of a real database with the real pg_dump', () => {
     const { service } = serviceFor(db.url, store, { PG_DUMP: skipping }, { metrics });
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
     expect(err.code).toBe('dump-incomplete');
-    expect(await metrics.registry.metrics()).toMatch(/dbwarden_backups_total\{result="failure"\} 1/);
+    expect((await metrics.exposition()).text).toMatch(/dbwarden_backups_total\{result="failure"\} 1/);
     expect(err.message).toBe('The dump holds data for 4 of 5 tables; missing: public.billing_meter');
     expect(await service.latestGood()).toBeNull();
     expect(dumpFiles(dir)).toEqual([]);

@@ -22,7 +22,8 @@ describe('metrics', () => {
     } as DbStatus);
     m.openWarnings(['backup-stale', 'rows-dropped', 'rows-dropped']);
     m.commandAnswered('slack', 'db-status', 0.2);
-    const text = await m.registry.metrics();
+    const { text, contentType } = await m.exposition();
+    expect(contentType).toMatch(/^text\/plain; version=0.0.4/);
     expect(text).toContain('dbwarden_backups_total{result="success"} 1');
     expect(text).toContain('dbwarden_backups_total{result="failure"} 1');
     expect(text).toContain('dbwarden_backup_last_success_timestamp_seconds 1795489210');
@@ -33,5 +34,28 @@ describe('metrics', () => {
     expect(text).not.toContain('django_session');
     expect(text).toContain('dbwarden_open_warnings{code="rows-dropped"} 2');
     expect(text).toContain('dbwarden_command_duration_seconds_count{platform="slack",command="db-status"} 1');
+    expect(text).toContain('# TYPE dbwarden_command_duration_seconds histogram');
+    // Cumulative buckets: 0.2 s is not within 0.1 s, within 0.25 s and every bucket above.
+    expect(text).toContain(
+      'dbwarden_command_duration_seconds_bucket{le="0.1",platform="slack",command="db-status"} 0',
+    );
+    expect(text).toContain(
+      'dbwarden_command_duration_seconds_bucket{le="0.25",platform="slack",command="db-status"} 1',
+    );
+    expect(text).toContain(
+      'dbwarden_command_duration_seconds_bucket{le="+Inf",platform="slack",command="db-status"} 1',
+    );
+    expect(text).toContain('dbwarden_command_duration_seconds_sum{platform="slack",command="db-status"} 0.2');
+    // A figure recorded after the first scrape shows in the next one.
+    m.commandAnswered('slack', 'db-status', 3);
+    m.backupFinished('failure');
+    const again = (await m.exposition()).text;
+    expect(again).toContain(
+      'dbwarden_command_duration_seconds_count{platform="slack",command="db-status"} 2',
+    );
+    expect(again).toContain(
+      'dbwarden_command_duration_seconds_bucket{le="2.5",platform="slack",command="db-status"} 1',
+    );
+    expect(again).toContain('dbwarden_backups_total{result="failure"} 2');
   });
 });

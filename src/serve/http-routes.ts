@@ -26,8 +26,8 @@ export function mountOpsRoutes(http: HttpServer, deps: OpsRoutesDeps): void {
   http.route('GET', '/metrics', async (_req, res) => {
     // A scrape must still answer when the database is down: the gauges then say so.
     await deps.refreshMetrics?.().catch(() => {});
-    const text = await deps.metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text);
+    const { contentType, text } = await deps.metrics.exposition();
+    res.writeHead(200, { 'content-type': contentType }).end(text);
   });
 }
 
