@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, realpathSync } from 'node:fs';
+import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { acceptVerb } from './cli/accept.js';
@@ -144,6 +145,11 @@ function parseArgsProblem(err: unknown): string {
 const isEntry =
   process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isEntry) {
+  // V8's compiled code for the modules a one-shot verb loads next, kept on disk (Node's own cache, in the temp
+  // directory; NODE_DISABLE_COMPILE_CACHE=1 turns it off): importing them takes ~20 % less. Not for `serve`, which
+  // starts once and then idles: the cached code it would load costs ~4 MB of resident memory for good. Without a
+  // writable temp directory the cache is simply not used.
+  if (process.argv[2] !== 'serve') module.enableCompileCache?.();
   loadDotEnv();
   runCli(process.argv.slice(2)).then(
     (code) => {

@@ -112,7 +112,12 @@ export function buildTables(rows: CatalogRow[]): DbTable[] {
       extension: top.extension,
     });
   }
-  return out.sort((a, b) => tableKey(a).localeCompare(tableKey(b)));
+  // Code-point order: the same on every machine, and no ICU collator to load (~10 ms) before a backup's pg_dump.
+  return out.sort((a, b) => {
+    const x = tableKey(a);
+    const y = tableKey(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
 }
 
 /**
