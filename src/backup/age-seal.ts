@@ -1,8 +1,18 @@
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { pipeline, Readable, Transform } from 'node:stream';
+import { pipeline as pipelineTo } from 'node:stream/promises';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
-import { ConfigError } from '../core/errors.js';
+import { BackupFailed, ConfigError } from '../core/errors.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
+import { collectEvery } from './young-gc.js';
+
+/**
+ * Bytes of ciphertext between two young collections while encrypting: every 64 KiB chunk age writes (and every pipe
+ * read of pg_dump's output) is a fresh buffer that only a collection frees (young-gc.ts). On the benchmark's 62 MB
+ * dump this took the peak RSS of an encrypted backup from 123 MB to 89 MB (plain: 78 MB), for no wall time we could measure.
+ */
+const COLLECT_EVERY = 512 * 1024;
 
 /** The age library (typage), loaded only where a backup is encrypted or decrypted: it costs ~200 ms to load. */
 export function loadAge(): Promise<typeof import('age-encryption')> {
@@ -35,6 +45,8 @@ export interface Sealed {
   /** The stored (encrypted) object's SHA-256 and size, hashed as it streamed into the store. */
   storedSha256: string;
   storedSizeBytes: number;
+  /** The store's object was read back and matched `storedSha256` (a directory store): no re-read needed. */
+  readBack: boolean;
   /** From the first byte in to the stored object's commit: encryption runs alongside pg_dump, not after it. */
   encryptMs: number;
 }
@@ -62,8 +74,10 @@ export function pulled(source: Readable): ReadableStream<Uint8Array> {
 
 /**
  * The stream `body` encrypted with age to `recipients`, written to `store` under `key` while the written bytes are
- * hashed: memory stays flat (age works in 64 KiB chunks, pulled), and `store.put` is atomic as ever, so a failure on
- * either side (pg_dump, a check, the store) commits nothing.
+ * hashed: memory stays flat (age works in 64 KiB chunks, pulled, and the chunks are collected as they go), and the
+ * store's write is atomic as ever, so a failure on either side (pg_dump, a check, the store) commits nothing. A
+ * directory store reads the file back once into one buffer, as for a plain dump, and that digest must be the
+ * streamed one; any other store (S3) is re-read by the backup after publishing.
  */
 export async function sealInto(
   store: BlobStore,
@@ -79,27 +93,50 @@ export async function sealInto(
   const sealed = Readable.fromWeb((await e.encrypt(pulled(body))) as unknown as WebReadable<Uint8Array>);
   const hash = createHash('sha256');
   let size = 0;
+  const collect = collectEvery(COLLECT_EVERY);
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       size += chunk.length;
+      collect(chunk.length);
       cb(null, chunk);
     },
   });
   // A failure of the plaintext (pg_dump, the dump's checks) ends the encrypted stream with it, and the store's put
   // then removes its temporary object.
   body.once('error', (err) => sealed.destroy(err));
-  const info = await store.put(
-    key,
-    pipeline(sealed, meter, () => {}),
-    opts,
-  );
+  let info: BlobInfo;
+  let storedSha256: string;
+  if (store.putFile) {
+    const stored = await store.putFile(
+      key,
+      (path) =>
+        pipelineTo(sealed, meter, createWriteStream(path), opts.signal ? { signal: opts.signal } : {}),
+      opts,
+    );
+    storedSha256 = hash.digest('hex');
+    if (stored.sha256 !== storedSha256 || stored.size !== size)
+      throw new BackupFailed(
+        `The encrypted dump read back from ${store.location} is not what was written: SHA-256 ${stored.sha256.slice(0, 12)}… (${stored.size} bytes), written ${storedSha256.slice(0, 12)}… (${size} bytes)`,
+        'Check the store’s disk, then run `dbwarden backup` again; older backups are untouched.',
+        'checksum-mismatch',
+      );
+    info = stored;
+  } else {
+    info = await store.put(
+      key,
+      pipeline(sealed, meter, () => {}),
+      opts,
+    );
+    storedSha256 = hash.digest('hex');
+  }
   return {
     info,
     sealed: {
       recipients,
-      storedSha256: hash.digest('hex'),
+      storedSha256,
       storedSizeBytes: size,
+      readBack: Boolean(store.putFile),
       encryptMs: Math.round(performance.now() - started),
     },
   };

@@ -127,9 +127,10 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       progress('verifying', taken.sizeBytes);
       // (a) The checksum must be of what the store holds. A file store's was taken reading the synced file back,
       // and (b) `pg_restore --list` read that file; a streamed dump (S3) was hashed and listed on its way, so the
-      // stored object is re-read here and must match.
+      // stored object is re-read here and must match. An encrypted one was listed as plaintext on its way, and its
+      // stored object read back (a file store) or is re-read here.
       const rereading = performance.now();
-      if (!taken.readBack) await verifyChecksum(store, manifest);
+      if (!(sealed ? sealed.readBack : taken.readBack)) await verifyChecksum(store, manifest);
       manifest.timings = {
         prepareMs: Math.round(taken.dumpStartedAt - t0),
         ...taken.timings,
