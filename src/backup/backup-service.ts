@@ -9,9 +9,10 @@ import type { BackupManifest } from '../store/manifest.js';
 import { dumpDestination } from './age-seal.js';
 import { storeFailed } from './dump.js';
 import { tryBackupLock } from './lock.js';
+import type { PgTool } from './pg-tools.js';
 import { applyRetention, planRetention } from './retention.js';
 import type { BackupProgress, BackupService, RunningBackup } from './service.js';
-import { asBackupFailed, takeDump } from './take-backup.js';
+import { asBackupFailed, findDumpTools, takeDump } from './take-backup.js';
 import { verifyChecksum } from './verify.js';
 
 /** What a backup tells /metrics; serve's Prometheus metrics implement it. */
@@ -47,7 +48,13 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
   const identity = deps.identity ?? (() => target.readOnly((c) => readIdentity(c)).catch(() => null));
   const latestGood = async () => catalog.newestGood(await identity());
 
-  async function execute(id: string, startedAt: Date, t0: number, req: Parameters<BackupService['run']>[0]) {
+  async function execute(
+    id: string,
+    startedAt: Date,
+    t0: number,
+    req: Parameters<BackupService['run']>[0],
+    tools: Promise<[PgTool, PgTool]>,
+  ) {
     // Only the progress line's estimate (the last good backup's size): looked up alongside, never waited for.
     let expectedBytes: number | null = null;
     latestGood().then(
@@ -87,6 +94,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         compression: deps.config.backup.compression,
         excludeTables: deps.config.backup.excludeTables,
         timeoutMs: deps.config.backup.timeoutMs,
+        tools,
         ...(req.signal ? { signal: req.signal } : {}),
         onBytes: (b) => {
           bytes = b;
@@ -238,6 +246,10 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       const t0 = performance.now();
       current = { requestedBy: req.requestedBy, startedAt };
       const id = newBackupId(startedAt);
+      // Looked for while the lock is taken: pg_dump then starts as soon as the database's snapshot is ready.
+      const tools = findDumpTools(deps.config.backup);
+      // The lock's connection and the snapshot's: set up side by side, not one after the other.
+      target.prewarm(2);
       try {
         let lock: Awaited<ReturnType<typeof tryBackupLock>>;
         try {
@@ -248,7 +260,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         }
         if ('busy' in lock) throw alreadyRunning(lock.holder, null, true);
         try {
-          return await execute(id, startedAt, t0, req);
+          return await execute(id, startedAt, t0, req, tools);
         } finally {
           await lock.release();
         }

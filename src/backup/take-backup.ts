@@ -22,6 +22,19 @@ export interface TakeOptions {
   signal?: AbortSignal;
   onBytes?: (bytes: number) => void;
   onSpawn?: (pid: number) => void;
+  /** pg_dump and pg_restore, when the caller started looking for them earlier (findDumpTools). */
+  tools?: Promise<[PgTool, PgTool]>;
+}
+
+/** The pg_dump and pg_restore a backup runs: configured, else the newest found. Each answer is a process start. */
+export function findDumpTools(o: {
+  pgDump: string | null;
+  pgRestore: string | null;
+}): Promise<[PgTool, PgTool]> {
+  const tools = Promise.all([findTool('pg_dump', o.pgDump), findTool('pg_restore', o.pgRestore)]);
+  // Awaited later by the backup; a failure until then is not an unhandled rejection.
+  tools.catch(() => {});
+  return tools;
 }
 
 /** A dump written to its temporary key and checked complete, with what the database held at that moment. */
@@ -59,9 +72,8 @@ interface Snapshot {
  * trusts it. (The stored bytes are proved equal to that stream by the checksum re-read after publishing.)
  */
 export async function takeDump(o: TakeOptions): Promise<TakenDump> {
-  // Finding the tools starts a process per candidate: done while the session connects, not before it.
-  const tools = Promise.all([findTool('pg_dump', o.pgDump), findTool('pg_restore', o.pgRestore)]);
-  tools.catch(() => {});
+  // Finding the tools starts a process per candidate: done while the session connects (or earlier), not before it.
+  const tools = o.tools ?? findDumpTools(o);
   let snap: Snapshot | null = null;
   let outcome: { ok: true; value: TakenDump } | { ok: false; error: unknown } | null = null;
 
