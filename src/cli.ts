@@ -152,8 +152,12 @@ if (isEntry) {
   if (process.argv[2] !== 'serve') module.enableCompileCache?.();
   loadDotEnv();
   runCli(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
+    async (code) => {
+      // The verb has awaited everything it started: once its output is flushed (pipes are asynchronous on macOS),
+      // exit rather than wait for idle sockets and timers to wind down (~0.1 s of every verb).
+      const flushed = (s: NodeJS.WriteStream) => new Promise<void>((r) => s.write('', () => r()));
+      await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+      process.exit(code);
     },
     (err) => {
       process.stderr.write(
