@@ -3,10 +3,8 @@
  * ~40 modules) and AwsLambdaReceiver, which dbwarden never uses: ~7 MB of an idle `serve`. Types still come from
  * the package itself (erased at build); the Slack tests run these over the wire, so a Bolt that moves them fails CI.
  */
-import { createRequire } from 'node:module';
 import type * as Bolt from '@slack/bolt';
-
-const fromBolt = createRequire(createRequire(import.meta.url).resolve('@slack/bolt'));
+import { fromBolt } from './slack-api.js';
 
 export const App: typeof Bolt.App = fromBolt('./App.js').default;
 export const HTTPReceiver: typeof Bolt.HTTPReceiver = fromBolt('./receivers/HTTPReceiver.js').default;

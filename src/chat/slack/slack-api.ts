@@ -3,13 +3,14 @@ import type { webApi as WebApi } from '@slack/bolt';
 import { DbwardenError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 
+/** `require` as Bolt's own files resolve: its parts (bolt.ts) and the very @slack/web-api it uses. */
+export const fromBolt = createRequire(createRequire(import.meta.url).resolve('@slack/bolt'));
+
 /**
  * The @slack/web-api Bolt itself uses (what `import { webApi } from '@slack/bolt'` gives), without loading the rest
  * of Bolt: a one-shot verb that posts a message needs the Web API client only.
  */
-const webApi: typeof WebApi = createRequire(createRequire(import.meta.url).resolve('@slack/bolt'))(
-  '@slack/web-api',
-);
+const webApi: typeof WebApi = fromBolt('@slack/web-api');
 
 /** How hard to try before a Slack call is given up. */
 export interface SlackRetryPolicy {
