@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -188,6 +188,20 @@ function filesIn(dir: string): string[] {
     .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
 }
 
+/** Live processes whose command line names `text` (a store directory: pg_dump's --file). */
+function processesNaming(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 /**
  * A backup held mid-dump: a session holds an ACCESS EXCLUSIVE lock on a table, so the real pg_dump (and the row
  * counts) wait on it with the dump's temporary file open in the store. Released by the returned function.
@@ -220,6 +234,12 @@ describe('an interrupted backup leaves nothing behind (issue 13)', () => {
       );
       p.child.kill('SIGKILL');
       await p.exited;
+      // pg_dump writes that file itself: it must die with dbwarden, not finish it behind the next backup's back.
+      await eventually(
+        'pg_dump to die with dbwarden',
+        () => processesNaming(own).length === 0 || undefined,
+        10_000,
+      );
     } finally {
       await release();
       p.kill();

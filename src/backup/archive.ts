@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { BackupFailed } from '../core/errors.js';
 import { createRedactor } from '../core/secrets.js';
-import { type PgTool, toolEnv } from './pg-tools.js';
+import { dyingWithUs, type PgTool, toolEnv } from './pg-tools.js';
 
 /** One line of `pg_restore --list`: "3345; 0 16390 TABLE DATA public orders app". */
 export interface ArchiveEntry {
@@ -121,7 +121,8 @@ export async function restoreArchive(
 ): Promise<{ warnings: string }> {
   const args = ['--no-owner', '--no-acl', '--no-password', '--exit-on-error', `--dbname=${o.env.PGDATABASE}`];
   if (o.clean) args.push('--clean', '--if-exists');
-  const child = spawn(pgRestore.path, args, {
+  // A restore cut off halfway must stop with us: its stdin ends, but it may still be applying what it read.
+  const child = spawn(...dyingWithUs(pgRestore.path, args), {
     env: toolEnv(o.env),
     stdio: ['pipe', 'ignore', 'pipe'],
     shell: false,

@@ -6,7 +6,7 @@ import { type Readable, Transform, type Writable } from 'node:stream';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { type PgTool, toolEnv } from './pg-tools.js';
+import { dyingWithUs, type PgTool, toolEnv } from './pg-tools.js';
 
 export interface DumpOptions {
   pgDump: PgTool;
@@ -91,7 +91,8 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
   let exitedAt = started;
   /** Start pg_dump writing to `file`, or to its stdout when there is none. */
   const start = (file: string | null) => {
-    const c = spawn(o.pgDump.path, [...pgDumpArgs(o), ...(file ? [`--file=${file}`] : [])], {
+    const [cmd, args] = dyingWithUs(o.pgDump.path, [...pgDumpArgs(o), ...(file ? [`--file=${file}`] : [])]);
+    const c = spawn(cmd, args, {
       env: toolEnv(o.target.libpqEnv()),
       stdio: ['ignore', file ? 'ignore' : 'pipe', 'pipe'],
       shell: false,

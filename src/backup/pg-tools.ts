@@ -100,3 +100,25 @@ export function toolEnv(libpq: Record<string, string>): NodeJS.ProcessEnv {
   if (process.env.TZ) env.TZ = process.env.TZ;
   return { ...env, ...libpq };
 }
+
+let setpriv: string | null | undefined;
+
+/**
+ * How to start a long-running tool so that it dies with dbwarden: on Linux through util-linux's `setpriv
+ * --pdeathsig KILL`, which execs the tool in place (same pid, same signals). Without it, a pg_dump writing its own
+ * file outlives a dbwarden killed by the OOM killer or SIGKILL, holds its snapshot open, and keeps writing a
+ * temporary dump the next backup must take for a live one and leave in place. Where setpriv is missing (macOS,
+ * Alpine without util-linux) the tool runs as is.
+ */
+export function dyingWithUs(path: string, args: string[]): [string, string[]] {
+  if (setpriv === undefined) {
+    setpriv = null;
+    if (process.platform === 'linux')
+      for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter))
+        if (dir && existsSync(join(dir, 'setpriv'))) {
+          setpriv = join(dir, 'setpriv');
+          break;
+        }
+  }
+  return setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', path, ...args]] : [path, args];
+}
