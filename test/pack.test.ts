@@ -41,7 +41,7 @@ describe('the published package', () => {
       'package.json',
       'package-lock.json',
       'tsconfig.json',
-      'tsconfig.build.json',
+      'scripts',
       'src',
       'README.md',
       ...pkg.files.filter((f) => !f.startsWith('dist') && !f.startsWith('!')),
