@@ -55,14 +55,16 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     req: Parameters<BackupService['run']>[0],
     tools: Promise<[PgTool, PgTool]>,
   ) {
-    // Only the progress line's estimate (the last good backup's size): looked up alongside, never waited for.
+    // Only the progress line's estimate (the last good backup's size): looked up once pg_dump runs (reading every
+    // manifest and the database's identity must not delay its start), never waited for.
     let expectedBytes: number | null = null;
-    latestGood().then(
-      (m) => {
-        expectedBytes = m?.sizeBytes ?? null;
-      },
-      () => {},
-    );
+    const estimate = () =>
+      latestGood().then(
+        (m) => {
+          expectedBytes = m?.sizeBytes ?? null;
+        },
+        () => {},
+      );
     const progress = (phase: BackupProgress['phase'], bytes: number) =>
       req.onProgress?.({ phase, bytes, elapsedMs: Math.round(performance.now() - t0), expectedBytes });
     const base = {
@@ -100,7 +102,10 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
           bytes = b;
           progress('dumping', b);
         },
-        ...(deps.onDumpSpawn ? { onSpawn: deps.onDumpSpawn } : {}),
+        onSpawn: (pid) => {
+          estimate();
+          deps.onDumpSpawn?.(pid);
+        },
       });
       const sealed = destination.sealed();
       progress('publishing', taken.sizeBytes);

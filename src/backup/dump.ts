@@ -27,10 +27,11 @@ export interface DumpOptions {
   /** The pg_dump process id, as soon as it runs (tests read its /proc entry). */
   onSpawn?: (pid: number) => void;
   /**
-   * Also fed the dump's bytes, with backpressure, for as long as it reads them (pg_restore --list stops after the
-   * table of contents); ended when the dump ends.
+   * Opens a side reader fed the dump's bytes, with backpressure, for as long as it reads them (pg_restore --list
+   * stops after the table of contents); ended when the dump ends. Opened once pg_dump runs: starting the reader (a
+   * process) must not delay the dump.
    */
-  tap?: Writable;
+  tap?: () => Writable;
 }
 
 export interface DumpResult {
@@ -89,6 +90,8 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
   let exited: Promise<Exit> = Promise.resolve({ code: null, signal: null });
   let spawnedAt = started;
   let exitedAt = started;
+  /** The side reader, once pg_dump runs (set inside start(), hence a holder TypeScript does not narrow). */
+  const side: { tap: Tap | null } = { tap: null };
   /** Start pg_dump writing to `file`, or to its stdout when there is none. */
   const start = (file: string | null) => {
     const [cmd, args] = dyingWithUs(o.pgDump.path, [...pgDumpArgs(o), ...(file ? [`--file=${file}`] : [])]);
@@ -112,6 +115,7 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
     });
     if (c.pid !== undefined) o.onSpawn?.(c.pid);
     if (abort.signal.aborted) kill();
+    else if (o.tap) side.tap = feeder(o.tap());
     return c;
   };
   const kill = () => {
@@ -134,7 +138,6 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
       'pg-dump-failed',
     );
   };
-  const tap = o.tap ? feeder(o.tap) : null;
 
   try {
     let stored: { size: number; sha256: string };
@@ -155,13 +158,13 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
           if (abort.signal.aborted) throw abort.signal.reason;
           if (exit.code !== 0) throw fileError(stderr, path) ?? failure(exit);
           // pg_restore --list reads the table of contents from the file, alongside the store's read-back.
-          if (tap) feedFile(path, tap);
+          if (side.tap) feedFile(path, side.tap);
         },
         { signal: abort.signal },
       );
     } else {
       const out = start(null).stdout as Readable;
-      stored = await streamToStore(o, out, exited, failure, tap, abort.signal, (bytes) =>
+      stored = await streamToStore(o, out, exited, failure, side.tap, abort.signal, (bytes) =>
         o.onProgress?.(bytes, performance.now() - started),
       );
     }
@@ -180,7 +183,7 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
     };
   } catch (err) {
     kill();
-    tap?.end();
+    side.tap?.end();
     const exit = await exited;
     await o.store.delete(o.key).catch(() => {});
     if (abort.signal.aborted && abort.signal.reason instanceof Error) throw abort.signal.reason;

@@ -1,11 +1,11 @@
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity } from '../core/identity.js';
-import { countDumped, type DumpPlan, listTables, planDump } from '../core/tables.js';
+import { countDumped, listTables, planDump } from '../core/tables.js';
 import type { Target } from '../core/target.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { assertComplete, type Catalog } from '../store/catalog.js';
 import type { BackupTimings } from '../store/manifest.js';
-import { startListing } from './archive.js';
+import { type ArchiveListing, startListing } from './archive.js';
 import { dumpHint, runPgDump } from './dump.js';
 import { assertNewEnough, findTool, type PgTool } from './pg-tools.js';
 
@@ -59,8 +59,6 @@ export interface TakenDump {
 interface Snapshot {
   serverVersion: string;
   serverMajor: number;
-  identity: DbIdentity;
-  plan: DumpPlan;
   snapshot: string;
   pid: number;
 }
@@ -86,11 +84,24 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
                 pg_backend_pid() AS pid, pg_export_snapshot() AS snapshot`,
       );
       const row = v.rows[0]!;
+      // On this session, one after the other while pg_dump starts: the identity and the table list under the
+      // status timeout, then (below) the counts, bounded by the backup's own timeout only.
+      const identity = readIdentity(client);
+      const plan = identity
+        .then(() => listTables(client, { sizes: false }))
+        .then((t) => planDump(t, o.excludeTables));
+      // The counts run alongside the dump in one backend: a parallel plan would take the server's workers from the
+      // app, and on a small server CPU from the dump itself.
+      const unbounded = plan.then(() =>
+        client.query(
+          `SELECT set_config('statement_timeout', '0', true), set_config('max_parallel_workers_per_gather', '0', true)`,
+        ),
+      );
+      const prepared = Promise.all([identity, plan, unbounded]);
+      prepared.catch(() => {});
       snap = {
         serverVersion: row.version.split(' ')[0]!,
         serverMajor: Math.floor(Number(row.num) / 10000),
-        identity: await readIdentity(client),
-        plan: planDump(await listTables(client, { sizes: false }), o.excludeTables),
         snapshot: row.snapshot,
         pid: row.pid,
       };
@@ -98,22 +109,31 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
       assertNewEnough(pgDump, snap.serverMajor, snap.serverVersion, 'back up');
       // pg_restore must read what this pg_dump writes.
       assertNewEnough(pgRestore, pgDump.major, pgDump.version, 'read archives of pg_dump');
-      // The backup's own timeout bounds the counts; the status statement timeout must not.
-      await client.query('SET LOCAL statement_timeout = 0');
+      // pg_dump's arguments depend on the table list only through DBWARDEN_EXCLUDE_TABLES (partitions included).
+      const excludeData = o.excludeTables.length > 0 ? (await plan).excludeData : [];
       const dumpStartedAt = performance.now();
       let countsMs = 0;
-      const counted = countDumped(client, snap.plan).then((t) => {
-        countsMs = Math.round(performance.now() - dumpStartedAt);
-        return t;
-      });
+      const counted = prepared
+        .then(([, p]) => countDumped(client, p))
+        .then((t) => {
+          countsMs = Math.round(performance.now() - dumpStartedAt);
+          return t;
+        });
       counted.catch(() => {});
-      const lister = startListing(pgRestore);
-      let listedAt = 0;
-      const listed = lister.listing.then((l) => {
-        listedAt = performance.now();
-        return l;
-      });
-      listed.catch(() => {});
+      // pg_restore --list starts once pg_dump runs (its tap), and reads the archive's table list from it.
+      const side: { listed: Promise<ArchiveListing> | null; listedAt: number } = {
+        listed: null,
+        listedAt: 0,
+      };
+      const openListing = () => {
+        const lister = startListing(pgRestore);
+        side.listed = lister.listing.then((l) => {
+          side.listedAt = performance.now();
+          return l;
+        });
+        side.listed.catch(() => {});
+        return lister.input;
+      };
       try {
         const dump = await runPgDump({
           pgDump,
@@ -121,18 +141,20 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
           store: o.store,
           key: o.catalog.stagingKey(o.id),
           compression: o.compression,
-          excludeTables: snap.plan.excludeData,
+          excludeTables: excludeData,
           snapshot: snap.snapshot,
           timeoutMs: o.timeoutMs,
-          tap: lister.input,
+          tap: openListing,
           ...(o.signal ? { signal: o.signal } : {}),
           onProgress: (bytes) => o.onBytes?.(bytes),
           ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
         });
         const storedAt = performance.now();
+        const [dbIdentity, dumpPlan] = await prepared;
         const tables = await counted;
-        const listing = await listed;
-        assertComplete(snap.plan.expectedData, listing.tableData, dump.sizeBytes);
+        if (!side.listed) throw new BackupFailed('pg_restore --list was not started');
+        const listing = await side.listed;
+        assertComplete(dumpPlan.expectedData, listing.tableData, dump.sizeBytes);
         outcome = {
           ok: true,
           value: {
@@ -141,9 +163,9 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
             pgDump,
             pgRestore,
             serverVersion: snap.serverVersion,
-            identity: snap.identity,
+            identity: dbIdentity,
             tables,
-            leftOut: snap.plan.leftOut,
+            leftOut: dumpPlan.leftOut,
             warnings: dump.stderr,
             readBack: dump.readBack,
             dumpStartedAt,
@@ -151,22 +173,27 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
               dumpMs: dump.pgDumpMs,
               countsMs,
               // What the listing added once the dump was stored (0: it was done by then).
-              listMs: Math.max(0, Math.round(listedAt - storedAt)),
+              listMs: Math.max(0, Math.round(side.listedAt - storedAt)),
               // The store's sync and read-back after pg_dump exited (a streamed dump was hashed on its way).
               checksumMs: Math.round(storedAt - dump.exitedAt),
             },
           },
         };
       } catch (error) {
-        // A failed count ends the snapshot's transaction, and then pg_dump fails too: the count's error is the cause.
-        const countError = await Promise.race([
-          counted.then(
-            () => null,
+        // A failed query on this session (the table list, a count) ends the snapshot's transaction, and then
+        // pg_dump fails too: the query's error is the cause.
+        const sessionError = await Promise.race([
+          prepared.then(
+            () =>
+              counted.then(
+                () => null,
+                (e: unknown) => countFailed(e, o.target.redact),
+              ),
             (e: unknown) => e,
           ),
           new Promise((r) => setTimeout(() => r(null), 50)),
         ]);
-        outcome = { ok: false, error: countError ? countFailed(countError, o.target.redact) : error };
+        outcome = { ok: false, error: sessionError ?? error };
         await cancelBackend(o.target, snap.pid);
         await counted.catch(() => {});
       }
