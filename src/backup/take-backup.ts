@@ -78,6 +78,8 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   // target.withClient rewraps errors thrown inside it, so failures travel out as values.
   const session = o.target.withClient(async (client) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // This session's queries still running when the backup stops early (a pg_dump too old): the ROLLBACK waits.
+    let busy: Promise<unknown> = Promise.resolve();
     try {
       const v = await client.query<{ version: string; num: string; pid: number; snapshot: string }>(
         `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
@@ -99,6 +101,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
       );
       const prepared = Promise.all([identity, plan, unbounded]);
       prepared.catch(() => {});
+      busy = prepared;
       snap = {
         serverVersion: row.version.split(' ')[0]!,
         serverMajor: Math.floor(Number(row.num) / 10000),
@@ -200,6 +203,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
     } catch (error) {
       outcome ??= { ok: false, error };
     } finally {
+      await busy.catch(() => {});
       await client.query('ROLLBACK').catch(() => {});
     }
   });
