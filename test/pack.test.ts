@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, wr
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { heavy, loaded } from './helpers/import-recorder.js';
 
 /**
  * The package as the registry would serve it: `npm pack` (its prepack builds dist/), then the tarball installed
@@ -77,6 +78,18 @@ describe('the published package', () => {
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(`dbwarden ${pkg.version}\n`);
+  });
+
+  it('the bundled dist loads no heavy SDK for `--help` or `backup --help` (they stay external and lazy)', () => {
+    expect(installed).not.toBe('');
+    for (const args of [['--help'], ['backup', '--help']]) {
+      const r = loaded([join(installed, 'node_modules/dbwarden', pkg.bin.dbwarden!), ...args], {
+        cwd: installed,
+      });
+      expect(r.status).toBe(0);
+      expect(r.modules.some((m) => m.includes('/node_modules/dbwarden/dist/'))).toBe(true);
+      expect(heavy(r.modules)).toEqual([]);
+    }
   });
 
   it('lints a migration with `dbwarden preflight --sql FILE`, no database needed', () => {

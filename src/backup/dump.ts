@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import type { ReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { type Readable, Transform, type Writable } from 'node:stream';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import type { Target } from '../core/target.js';
@@ -158,7 +158,7 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
           if (abort.signal.aborted) throw abort.signal.reason;
           if (exit.code !== 0) throw fileError(stderr, path) ?? failure(exit);
           // pg_restore --list reads the table of contents from the file, alongside the store's read-back.
-          if (side.tap) feedFile(path, side.tap);
+          if (side.tap) await feedFile(path, side.tap);
         },
         { signal: abort.signal },
       );
@@ -250,9 +250,18 @@ async function streamToStore(
   return { size: bytes, sha256: hash.digest('hex') };
 }
 
-/** Feed a finished file to a tap, from its start, until the tap stops reading. */
-function feedFile(path: string, tap: Tap): void {
-  const file = createReadStream(path);
+/**
+ * Feed a finished file to a tap, from its start, until the tap stops reading. Resolves once the file is open: the
+ * store renames it as soon as it has hashed it, which for a small dump can come before a lazily opened stream opens.
+ */
+async function feedFile(path: string, tap: Tap): Promise<void> {
+  let file: ReadStream;
+  try {
+    file = (await open(path, 'r')).createReadStream();
+  } catch {
+    tap.end();
+    return;
+  }
   file.on('error', () => tap.end());
   file.on('end', () => tap.end());
   file.on('data', (chunk) => {
