@@ -48,7 +48,7 @@ function candidates(name: string): string[] {
   if (existsSync(root))
     for (const v of readdirSync(root).filter((d) => /^\d+$/.test(d))) out.push(join(root, v, 'bin', name));
   const versioned = out.some((p) => existsSync(p));
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) out.push(join(dir, name));
+  out.push(...onPath(name));
   const seen = new Set<string>();
   return out.filter((p) => {
     if (!existsSync(p)) return false;
@@ -57,6 +57,15 @@ function candidates(name: string): string[] {
     seen.add(real);
     return true;
   });
+}
+
+/** Every `name` on PATH, in PATH's order. */
+function onPath(name: string): string[] {
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, name))
+    .filter((p) => existsSync(p));
 }
 
 /** The configured binary, else the newest one found. */
@@ -111,14 +120,6 @@ let setpriv: string | null | undefined;
  * Alpine without util-linux) the tool runs as is.
  */
 export function dyingWithUs(path: string, args: string[]): [string, string[]] {
-  if (setpriv === undefined) {
-    setpriv = null;
-    if (process.platform === 'linux')
-      for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter))
-        if (dir && existsSync(join(dir, 'setpriv'))) {
-          setpriv = join(dir, 'setpriv');
-          break;
-        }
-  }
+  if (setpriv === undefined) setpriv = process.platform === 'linux' ? (onPath('setpriv')[0] ?? null) : null;
   return setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', path, ...args]] : [path, args];
 }
