@@ -1,5 +1,5 @@
 import cron from 'node-cron';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseIdentities, parseRecipients } from './age-keys.js';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './format.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DbwardenError } from '../core/errors.js';
 import type { PendingSql } from './pending-sql.js';
 import type { PreflightResult } from './preflight-report.js';

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A deploy as dbwarden cares about it, whichever host sent it. */
 export interface DeployEvent {

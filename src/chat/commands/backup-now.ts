@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { backupDoneReport, backupFailedReport, backupProgressReport } from '../../backup/backup-report.js';
 import type { BackupService } from '../../backup/service.js';
 import type { Config } from '../../core/config.js';
