@@ -8,7 +8,7 @@ import { type Catalog, createCatalog, dumpKey, newBackupId } from '../store/cata
 import type { BackupManifest } from '../store/manifest.js';
 import { dumpDestination } from './age-seal.js';
 import { storeFailed } from './dump.js';
-import { tryBackupLock } from './lock.js';
+import { type HeldLock, tryBackupLock } from './lock.js';
 import type { PgTool } from './pg-tools.js';
 import { applyRetention, planRetention } from './retention.js';
 import type { BackupProgress, BackupService, RunningBackup } from './service.js';
@@ -54,17 +54,20 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     t0: number,
     req: Parameters<BackupService['run']>[0],
     tools: Promise<[PgTool, PgTool]>,
+    withSession: HeldLock['withSession'],
   ) {
     // Only the progress line's estimate (the last good backup's size): looked up once pg_dump runs (reading every
     // manifest and the database's identity must not delay its start), never waited for.
     let expectedBytes: number | null = null;
-    const estimate = () =>
-      latestGood().then(
-        (m) => {
-          expectedBytes = m?.sizeBytes ?? null;
-        },
-        () => {},
-      );
+    const estimate = (dbIdentity: Promise<DbIdentity | null>) =>
+      dbIdentity
+        .then((i) => catalog.newestGood(i))
+        .then(
+          (m) => {
+            expectedBytes = m?.sizeBytes ?? null;
+          },
+          () => {},
+        );
     const progress = (phase: BackupProgress['phase'], bytes: number) =>
       req.onProgress?.({ phase, bytes, elapsedMs: Math.round(performance.now() - t0), expectedBytes });
     const base = {
@@ -102,10 +105,11 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
           bytes = b;
           progress('dumping', b);
         },
-        onSpawn: (pid) => {
-          estimate();
+        onSpawn: (pid, dbIdentity) => {
+          estimate(dbIdentity);
           deps.onDumpSpawn?.(pid);
         },
+        withSession,
       });
       const sealed = destination.sealed();
       progress('publishing', taken.sizeBytes);
@@ -253,8 +257,6 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       const id = newBackupId(startedAt);
       // Looked for while the lock is taken: pg_dump then starts as soon as the database's snapshot is ready.
       const tools = findDumpTools(deps.config.backup);
-      // The lock's connection and the snapshot's: set up side by side, not one after the other.
-      target.prewarm(2);
       try {
         let lock: Awaited<ReturnType<typeof tryBackupLock>>;
         try {
@@ -265,7 +267,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         }
         if ('busy' in lock) throw alreadyRunning(lock.holder, null, true);
         try {
-          return await execute(id, startedAt, t0, req, tools);
+          return await execute(id, startedAt, t0, req, tools, lock.withSession);
         } finally {
           await lock.release();
         }

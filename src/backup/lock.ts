@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Target } from '../core/target.js';
 
 /** Advisory lock keys: "db" and 1, the backup of this database (advisory locks are per database). */
@@ -5,6 +6,11 @@ const LOCK_CLASS = 0x6462;
 const LOCK_BACKUP = 1;
 
 export interface HeldLock {
+  /**
+   * Run `fn` on the lock's own connection: the backup's snapshot session is this one, so a backup sets up one
+   * connection (a backend start and SCRAM) where it took two. Queries queue on it; `fn` must finish before release.
+   */
+  withSession<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   release(): Promise<void>;
 }
 
@@ -22,10 +28,13 @@ export async function tryBackupLock(
   });
   return new Promise((resolve, reject) => {
     const session = target.withClient(async (client) => {
-      const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [
-        LOCK_CLASS,
-        LOCK_BACKUP,
-      ]);
+      // One round trip: the lock, and when it is ours the label that tells a second replica who holds it
+      // (application_name is at most 63 bytes).
+      const r = await client.query<{ ok: boolean }>(
+        `SELECT ok, CASE WHEN ok THEN set_config('application_name', $3, false) END
+           FROM (SELECT pg_try_advisory_lock($1, $2) AS ok) lock`,
+        [LOCK_CLASS, LOCK_BACKUP, `dbwarden backup: ${label}`.slice(0, 63)],
+      );
       if (!r.rows[0]?.ok) {
         const h = await client.query<{ app: string }>(
           `SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -40,19 +49,18 @@ export async function tryBackupLock(
         });
         return;
       }
-      // The label tells a second replica who holds the lock (application_name is at most 63 bytes).
-      await client.query(`SELECT set_config('application_name', $1, false)`, [
-        `dbwarden backup: ${label}`.slice(0, 63),
-      ]);
       resolve({
+        withSession: (fn) => fn(client),
         release: async () => {
           release();
           await session.catch(() => {});
         },
       });
       await released;
-      await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS, LOCK_BACKUP]);
-      await client.query(`SELECT set_config('application_name', 'dbwarden', false)`);
+      await client.query(
+        `SELECT pg_advisory_unlock($1, $2), set_config('application_name', 'dbwarden', false)`,
+        [LOCK_CLASS, LOCK_BACKUP],
+      );
     });
     session.catch(reject);
   });

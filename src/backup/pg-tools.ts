@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ToolMissing } from '../core/errors.js';
@@ -15,8 +17,22 @@ export interface PgTool {
   major: number;
 }
 
-/** Ask a binary its version ("pg_dump (PostgreSQL) 15.18 (Debian …)"); ToolMissing when it cannot run. */
+/**
+ * Ask a binary its version ("pg_dump (PostgreSQL) 15.18 (Debian …)"); ToolMissing when it cannot run. The answer is
+ * remembered for that very file (its inode, size and times; in memory, and in the user's cache directory across runs):
+ * each asking is a process start, two per backup, which a one-shot `dbwarden backup` pays before pg_dump can start.
+ */
 export async function toolVersion(name: PgTool['name'], path: string): Promise<PgTool> {
+  const stamp = fileStamp(path);
+  const known = stamp ? rememberedVersions().get(path) : undefined;
+  if (known && known.stamp === stamp && known.name === name)
+    return { name, path, version: known.version, major: known.major };
+  const tool = await askVersion(name, path);
+  if (stamp) rememberVersion(path, { name, stamp, version: tool.version, major: tool.major });
+  return tool;
+}
+
+async function askVersion(name: PgTool['name'], path: string): Promise<PgTool> {
   let out: string;
   try {
     out = (await run(path, ['--version'], { timeout: 15_000, env: { PATH: process.env.PATH ?? '' } })).stdout;
@@ -35,6 +51,65 @@ export async function toolVersion(name: PgTool['name'], path: string): Promise<P
   // Before PostgreSQL 10 the major version had two parts (9.6).
   const version = m[2] !== undefined ? `${m[1]}.${m[2]}${m[3] !== undefined ? `.${m[3]}` : ''}` : m[1]!;
   return { name, path, version, major: major < 10 && m[2] ? Number(`${m[1]}.${m[2]}`) : major };
+}
+
+type Remembered = { name: string; stamp: string; version: string; major: number };
+
+/** Where the versions are kept between runs: $XDG_CACHE_HOME/dbwarden, else ~/.cache/dbwarden (none without a home). */
+function versionsFile(): string | null {
+  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(homedir(), '.cache') : '');
+  return base ? join(base, 'dbwarden', 'pg-tools.json') : null;
+}
+
+let remembered: Map<string, Remembered> | null = null;
+
+function rememberedVersions(): Map<string, Remembered> {
+  if (remembered) return remembered;
+  remembered = new Map();
+  const file = versionsFile();
+  try {
+    if (file)
+      for (const [k, v] of Object.entries(
+        JSON.parse(readFileSync(file, 'utf8')) as Record<string, Remembered>,
+      ))
+        if (
+          typeof v?.stamp === 'string' &&
+          typeof v.version === 'string' &&
+          Number.isFinite(v.major) &&
+          v.name
+        )
+          remembered.set(k, v);
+  } catch {
+    // No cache yet, or an unreadable one: the versions are asked again.
+  }
+  return remembered;
+}
+
+/**
+ * Kept for the next run too, written whole then renamed, without the binaries that are gone or changed since; a cache
+ * that cannot be written is only slower.
+ */
+function rememberVersion(path: string, v: Remembered): void {
+  const all = rememberedVersions();
+  all.set(path, v);
+  for (const [p, r] of all) if (fileStamp(p) !== r.stamp) all.delete(p);
+  const file = versionsFile();
+  if (!file) return;
+  const temp = `${file}.${process.pid}`;
+  void mkdir(join(file, '..'), { recursive: true })
+    .then(() => writeFile(temp, JSON.stringify(Object.fromEntries(all))))
+    .then(() => rename(temp, file))
+    .catch(() => {});
+}
+
+/** What changes when the file at `path` is replaced, upgraded or touched; null when it cannot be read. */
+function fileStamp(path: string): string | null {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, readIdentity } from '../core/identity.js';
 import { countDumped, listTables, planDump } from '../core/tables.js';
@@ -21,7 +22,10 @@ export interface TakeOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   onBytes?: (bytes: number) => void;
-  onSpawn?: (pid: number) => void;
+  /** pg_dump runs, with the database's identity as the snapshot session reads it alongside. */
+  onSpawn?: (pid: number, identity: Promise<DbIdentity | null>) => void;
+  /** The connection to take the snapshot on (the backup lock's); default: one of the target's. */
+  withSession?: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
   /** pg_dump and pg_restore, when the caller started looking for them earlier (findDumpTools). */
   tools?: Promise<[PgTool, PgTool]>;
 }
@@ -76,16 +80,21 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   let outcome: { ok: true; value: TakenDump } | { ok: false; error: unknown } | null = null;
 
   // target.withClient rewraps errors thrown inside it, so failures travel out as values.
-  const session = o.target.withClient(async (client) => {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const withSession = o.withSession ?? ((fn) => o.target.withClient(fn));
+  const session = withSession(async (client) => {
     // This session's queries still running when the backup stops early (a pg_dump too old): the ROLLBACK waits.
     let busy: Promise<unknown> = Promise.resolve();
     try {
-      const v = await client.query<{ version: string; num: string; pid: number; snapshot: string }>(
-        `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+      // The transaction and its snapshot in one round trip (two statements in one simple query: two results).
+      const results = (await client.query(
+        `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+         SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
                 pg_backend_pid() AS pid, pg_export_snapshot() AS snapshot`,
-      );
-      const row = v.rows[0]!;
+      )) as unknown as [
+        pg.QueryResult,
+        pg.QueryResult<{ version: string; num: string; pid: number; snapshot: string }>,
+      ];
+      const row = results[1].rows[0]!;
       // On this session, one after the other while pg_dump starts: the identity and the table list under the
       // status timeout, then (below) the counts, bounded by the backup's own timeout only.
       const identity = readIdentity(client);
@@ -150,7 +159,7 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
           tap: openListing,
           ...(o.signal ? { signal: o.signal } : {}),
           onProgress: (bytes) => o.onBytes?.(bytes),
-          ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
+          onSpawn: (pid) => o.onSpawn?.(pid, identity),
         });
         const storedAt = performance.now();
         const [dbIdentity, dumpPlan] = await prepared;

@@ -22,12 +22,6 @@ export interface Target extends TargetInfo {
   readOnly<T>(fn: (client: pg.PoolClient) => Promise<T>, opts?: { statementTimeoutMs?: number }): Promise<T>;
   /** Run `fn` with a plain (writable) connection; for the few jobs that must write, like restores and locks. */
   withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
-  /**
-   * Open `n` pooled connections at once, in the background, for a job about to use several one after another (a
-   * backup: its lock, then its snapshot): each set-up is a round trip, a backend start and SCRAM, ~20 ms on a local
-   * server, more across a network. Failures are left to the connection that needs one to report.
-   */
-  prewarm(n: number): void;
   redact: Redactor;
   close(): Promise<void>;
 }
@@ -211,14 +205,6 @@ export function createTarget(url: string, opts: TargetOptions): Target {
       } finally {
         client.release();
       }
-    },
-    prewarm(n) {
-      const wanted = Math.max(0, Math.min(n, pool.options.max) - pool.totalCount);
-      for (let i = 0; i < wanted; i++)
-        connect().then(
-          (c) => c.release(),
-          () => {},
-        );
     },
     async close() {
       await pool.end().catch(() => {});
