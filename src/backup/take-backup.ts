@@ -24,8 +24,8 @@ export interface TakeOptions {
   onBytes?: (bytes: number) => void;
   /** pg_dump runs, with the database's identity as the snapshot session reads it alongside. */
   onSpawn?: (pid: number, identity: Promise<DbIdentity | null>) => void;
-  /** The connection to take the snapshot on (the backup lock's); default: one of the target's. */
-  withSession?: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+  /** The connection to take the snapshot on: the backup lock's, so a backup sets up one connection. */
+  withSession: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
   /** pg_dump and pg_restore, when the caller started looking for them earlier (findDumpTools). */
   tools?: Promise<[PgTool, PgTool]>;
 }
@@ -79,9 +79,8 @@ export async function takeDump(o: TakeOptions): Promise<TakenDump> {
   let snap: Snapshot | null = null;
   let outcome: { ok: true; value: TakenDump } | { ok: false; error: unknown } | null = null;
 
-  // target.withClient rewraps errors thrown inside it, so failures travel out as values.
-  const withSession = o.withSession ?? ((fn) => o.target.withClient(fn));
-  const session = withSession(async (client) => {
+  // The session's target.withClient rewraps errors thrown inside it, so failures travel out as values.
+  const session = o.withSession(async (client) => {
     // This session's queries still running when the backup stops early (a pg_dump too old): the ROLLBACK waits.
     let busy: Promise<unknown> = Promise.resolve();
     try {
