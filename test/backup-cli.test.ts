@@ -180,6 +180,66 @@ describe('dbwarden backup, backups, verify, restore', () => {
   });
 });
 
+describe('restore by `latest` and by a unique prefix, end to end', () => {
+  it('restores the newest good backup or the one a prefix names; an ambiguous or unknown id changes nothing', async () => {
+    // Its own database and store: two backups that differ in one table, told apart after each restore.
+    const own = mkdtempSync(join(tmpdir(), 'dbwarden-cli-ids-'));
+    const url = (name: string) => db.url.replace(/\/app$/, `/${name}`);
+    for (const name of ['ids_src', 'ids_latest', 'ids_prefix', 'ids_untouched'])
+      await adminQuery(db.url, `CREATE DATABASE ${name}`);
+    const env = { DATABASE_URL: url('ids_src'), DBWARDEN_STORE: own };
+    const marks = async (name: string) =>
+      (await adminQuery(url(name), 'SELECT v FROM mark ORDER BY v')).rows.map((r) => r.v);
+    const backup = async () => {
+      const r = await cli(['backup', '--json'], env);
+      expect(r.code).toBe(0);
+      return JSON.parse(r.out).id as string;
+    };
+    await adminQuery(url('ids_src'), `CREATE TABLE mark (v text); INSERT INTO mark VALUES ('older')`);
+    const older = await backup();
+    await adminQuery(url('ids_src'), `INSERT INTO mark VALUES ('newer')`);
+    const newer = await backup();
+
+    const latest = await cli(['restore', 'latest', '--to', url('ids_latest'), '--json'], env);
+    expect(latest.code).toBe(0);
+    expect(JSON.parse(latest.out)).toMatchObject({ id: newer, tables: [{ name: 'public.mark', rows: 2 }] });
+    expect(await marks('ids_latest')).toEqual(['newer', 'older']);
+
+    // The shortest prefix that names the older backup alone: one character past what both ids share.
+    let shared = 0;
+    while (older[shared] === newer[shared]) shared++;
+    const byPrefix = await cli(
+      ['restore', older.slice(0, shared + 1), '--to', url('ids_prefix'), '--json'],
+      env,
+    );
+    expect(byPrefix.code).toBe(0);
+    expect(JSON.parse(byPrefix.out)).toMatchObject({ id: older, tables: [{ name: 'public.mark', rows: 1 }] });
+    expect(await marks('ids_prefix')).toEqual(['older']);
+
+    const storeBefore = filesIn(own).sort();
+    const ambiguous = await cli(
+      ['restore', older.slice(0, shared), '--to', url('ids_untouched'), '--json'],
+      env,
+    );
+    expect(ambiguous.code).toBe(1);
+    expect(JSON.parse(ambiguous.out).error).toMatchObject({ code: 'backup-ambiguous' });
+    expect(JSON.parse(ambiguous.out).error.message).toContain('matches 2 backups');
+    // Unknown: a whole id that is not in the store, and a short one that matches nothing.
+    for (const ref of ['20200101T000000.000Z-abcdef', 'ffffffff']) {
+      const unknown = await cli(['restore', ref, '--to', url('ids_untouched'), '--json'], env);
+      expect(unknown.code).toBe(1);
+      expect(JSON.parse(unknown.out).error).toMatchObject({ code: 'backup-not-found' });
+      expect(unknown.err).toContain(`No backup ${ref} in ${own}`);
+    }
+    const tables = await adminQuery(
+      url('ids_untouched'),
+      `SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace`,
+    );
+    expect(tables.rows[0].n).toBe(0);
+    expect(filesIn(own).sort()).toEqual(storeBefore);
+  });
+});
+
 /** Files under a store directory, as paths relative to it. */
 function filesIn(dir: string): string[] {
   if (!existsSync(dir)) return [];

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,29 @@ describe('pending migration SQL', () => {
     const err = await django({ DATABASE_URL: db.url.replace(/\/app$/, '/nope') }).catch((e) => e);
     expect(err.message).toMatch(/Asking Django for unapplied migrations failed \(exit 1\): OperationalError/);
     expect(err.message).not.toContain(db.password);
+  });
+
+  it('without DBWARDEN_PYTHON, prefers python3 when python is there too', async () => {
+    // Two stand-ins for the user's interpreters on PATH, each recording that it ran and answering "nothing pending".
+    const bin = mkdtempSync(join(tmpdir(), 'dbwarden-pythons-'));
+    const ran = join(bin, 'ran.log');
+    for (const name of ['python3', 'python']) {
+      writeFileSync(join(bin, name), `#!/bin/sh\necho "${name} $*" >> "${ran}"\necho '[]'\n`);
+      chmodSync(join(bin, name), 0o755);
+    }
+    try {
+      const got = await pendingFromDjango({
+        python: null,
+        cwd,
+        env: { PATH: bin },
+        timeoutMs: 5000,
+        redact: (s) => s,
+      });
+      expect(got).toEqual([]);
+      expect(readFileSync(ran, 'utf8')).toBe('python3 - --pending-json\n');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it.runIf(hasDjango)('without DBWARDEN_PYTHON, runs python3, else python', async () => {
