@@ -5,7 +5,7 @@ import { pipeline as pipelineTo } from 'node:stream/promises';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
 import { BackupFailed, ConfigError } from '../core/errors.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
-import { collectEvery } from './young-gc.js';
+import { collectEvery, shrinkHeap } from './young-gc.js';
 
 /**
  * Bytes of ciphertext between two young collections while encrypting: every 64 KiB chunk age writes (and every pipe
@@ -87,10 +87,24 @@ export async function sealInto(
   opts: { signal?: AbortSignal } = {},
 ): Promise<{ info: BlobInfo; sealed: Sealed }> {
   const started = performance.now();
+  // A failure of the plaintext (pg_dump, the dump's checks) ends the encrypted stream with it, and the store's put
+  // then removes its temporary object; one that comes while the library loads is kept for the stream once it exists.
+  const ends: { sealed: Readable | null; failed: Error | null } = { sealed: null, failed: null };
+  body.once('error', (err) => {
+    ends.failed = err;
+    ends.sealed?.destroy(err);
+  });
   const { Encrypter } = await loadAge();
+  // Before the stream starts, and after loading the library: its start-up garbage goes too.
+  shrinkHeap();
   const e = new Encrypter();
   for (const r of recipients) e.addRecipient(r);
   const sealed = Readable.fromWeb((await e.encrypt(pulled(body))) as unknown as WebReadable<Uint8Array>);
+  // The store's pipeline reads the stream's stored error when it starts (a directory store first creates its
+  // temporary file); until then a failure must not surface as an uncaught 'error' event.
+  sealed.on('error', () => {});
+  ends.sealed = sealed;
+  if (ends.failed) sealed.destroy(ends.failed);
   const hash = createHash('sha256');
   let size = 0;
   const collect = collectEvery(COLLECT_EVERY);
@@ -102,9 +116,6 @@ export async function sealInto(
       cb(null, chunk);
     },
   });
-  // A failure of the plaintext (pg_dump, the dump's checks) ends the encrypted stream with it, and the store's put
-  // then removes its temporary object.
-  body.once('error', (err) => sealed.destroy(err));
   let info: BlobInfo;
   let storedSha256: string;
   if (store.putFile) {

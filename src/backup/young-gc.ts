@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-type Gc = (opts: { type: 'minor' }) => void;
+type Gc = (opts: { type: 'minor' | 'major'; execution?: 'sync'; flavor?: 'last-resort' }) => void;
 
 let found: Gc | null | undefined;
 
@@ -46,4 +46,15 @@ export function collectEvery(bytes: number): (chunk: number) => void {
     since = 0;
     gc({ type: 'minor' });
   };
+}
+
+/**
+ * One memory-reducing full collection (V8's "last resort" flavour): besides what is dead, it gives back the young
+ * generation's grown semi-spaces. Start-up and loading a library (the age library) grow them to 8 MB; a stream
+ * that then allocates a chunk after another touches every page of them, collected or not, so they stay resident for
+ * the whole backup. Called once before such a stream starts: ~4 MB less peak RSS for an encrypted backup, for a
+ * pause of tens of milliseconds while pg_dump is still reading the catalog and has written nothing yet.
+ */
+export function shrinkHeap(): void {
+  engineGc()?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
