@@ -160,8 +160,19 @@ if (isEntry) {
       process.exit(code);
     },
     (err) => {
+      // Reached only when runCli's own error handling failed (a broken install: a package missing from
+      // node_modules). Say what broke, with every value of a variable that may hold a secret masked: the config
+      // module that names them may be what failed to load.
+      const redact = createRedactor(
+        Object.entries(process.env)
+          .filter(([name]) => /URL|PASSWORD|TOKEN|SECRET|KEY|IDENTITY|CREDENTIAL/i.test(name))
+          .map(([, value]) => value),
+      );
+      const message = err instanceof Error ? err.message : String(err);
       process.stderr.write(
-        `dbwarden: ${err instanceof DbwardenError ? err.message : 'unexpected failure'}\n`,
+        err instanceof DbwardenError
+          ? `dbwarden: ${redact(message)}\n`
+          : `dbwarden: unexpected failure: ${redact(message)}\n  → If a package is missing, reinstall dbwarden (npm ci in its directory, or pull the image again); otherwise please report this.\n`,
       );
       process.exitCode = EXIT.failure;
     },
