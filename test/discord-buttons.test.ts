@@ -35,16 +35,20 @@ const followUps = (p: { token: string }) => (c: RecordedCall) =>
   c.method === 'POST' && c.path === `/webhooks/${APP}/${p.token}`;
 const warningEdits = () =>
   fake.calls.filter((c) => c.method === 'PATCH' && c.path === `/channels/${CHANNEL}/messages/${warning.id}`);
+/** The open rows-dropped warning as its buttons name it: its code and when it opened. */
+const openRef = async () =>
+  `rows-dropped@${Date.parse((await loadWatchState(services.store)).open['rows-dropped']!.since)}`;
 const customIds = (m: { components: { components: { custom_id: string }[] }[] }) =>
   m.components.flatMap((r) => r.components.map((b) => b.custom_id));
 
 describe('buttons on a data-loss warning on Discord', () => {
   it('are posted as one row of buttons naming the action and a value, never a secret', async () => {
     const good = (await services.backups.latestGood())!;
+    const ref = await openRef();
     expect(customIds(warning)).toEqual([
       `dbw|way-back|${good.id}`,
-      'dbw|backup-now|rows-dropped',
-      'dbw|accept|rows-dropped',
+      `dbw|backup-now|${ref}`,
+      `dbw|accept|${ref}`,
     ]);
     expect(JSON.stringify(warning)).not.toContain(db.password);
   });
@@ -67,7 +71,7 @@ describe('buttons on a data-loss warning on Discord', () => {
     const before = (await services.backups.list()).length;
     const press = fake.pressButton({
       message: warning,
-      customId: 'dbw|backup-now|rows-dropped',
+      customId: `dbw|backup-now|${await openRef()}`,
       userId: ALICE,
       token,
     });
@@ -79,21 +83,22 @@ describe('buttons on a data-loss warning on Discord', () => {
   });
 
   it('"Accept this change": refused to others; a private confirm; accepted once and noted on the warning', async () => {
-    const bob = fake.pressButton({ message: warning, customId: 'dbw|accept|rows-dropped', userId: BOB });
+    const ref = await openRef();
+    const bob = fake.pressButton({ message: warning, customId: `dbw|accept|${ref}`, userId: BOB });
     const no = await fake.waitForCall(followUps(bob));
     expect(no.body.embeds[0].title).toBe('Not allowed');
     expect(no.body.flags).toBe(64);
 
     const alice = fake.pressButton({
       message: warning,
-      customId: 'dbw|accept|rows-dropped',
+      customId: `dbw|accept|${ref}`,
       userId: ALICE,
       username: 'alice',
     });
     const prompt = await fake.waitForCall(followUps(alice));
     expect(prompt.body.flags).toBe(64);
     expect(prompt.body.embeds[0].title).toBe('Accept this change?');
-    const confirmId = `dbw|accept!|rows-dropped|${CHANNEL}:${warning.id}`;
+    const confirmId = `dbw|accept!|${ref}|${CHANNEL}:${warning.id}`;
     expect(customIds(prompt.body)).toEqual([confirmId]);
     expect((await loadWatchState(services.store)).open['rows-dropped']).toBeDefined();
 
@@ -122,7 +127,7 @@ describe('buttons on a data-loss warning on Discord', () => {
       id: yes.id,
       token: yes.token,
     });
-    const late = fake.pressButton({ message: warning, customId: 'dbw|accept|rows-dropped', userId: ALICE });
+    const late = fake.pressButton({ message: warning, customId: `dbw|accept|${ref}`, userId: ALICE });
     const settled = await fake.waitForCall(followUps(late));
     expect(settled.body.embeds[0].title).toBe('Already resolved');
     expect(warningEdits()).toHaveLength(1);

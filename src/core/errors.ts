@@ -108,6 +108,8 @@ export class ToolMissing extends DbwardenError {
 }
 
 export class BackupFailed extends DbwardenError {
+  /** The failed run's backup id (the id of its failed manifest), set when a run failed: what its buttons name. */
+  backupId: string | undefined;
   constructor(message: string, hint?: string, code: ErrorCode = 'backup-failed') {
     super(code, message, hint);
   }
