@@ -210,13 +210,15 @@ export function drillSkippedReport(target: string): Report {
 }
 
 /**
- * A restore drill that failed (the backup may not restore), or that could not run at all (no scratch database:
- * a setup problem that says nothing about the backup, so a warning that names the fix).
+ * A restore drill that failed (the backup may not restore), or that could not run at all (no scratch database, or
+ * another drill running: nothing said about the backup, so a warning that names the fix).
  */
 export function drillFailedReport(target: string, backupId: string, err: DbwardenError): Report {
   // An encrypted backup without DBWARDEN_AGE_IDENTITY here is skipped on purpose (the key belongs off the server).
   const skipped = err.code === 'drill-no-identity';
-  const setup = skipped || ['drill-no-scratch', 'drill-is-target', 'age-wrong-identity'].includes(err.code);
+  const setup =
+    skipped ||
+    ['drill-no-scratch', 'drill-is-target', 'age-wrong-identity', 'drill-running'].includes(err.code);
   const what = skipped ? 'skipped' : setup ? 'could not run' : 'failed';
   return {
     title: `Restore drill ${what}: ${target}`,

@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'drill-is-target',
   'drill-no-scratch',
   'drill-no-identity',
+  'drill-running',
   'age-identity-missing',
   'age-wrong-identity',
   'restore-refused',
