@@ -74,7 +74,10 @@ export interface Services {
    * Check a stored backup (checksum, archive; with `drill`, a restore into the scratch database) and record the
    * outcome in its manifest: the one way `verify`, `/backup-verify` and the scheduled drill run it.
    */
-  verify(m: BackupManifest, opts: { drill: boolean }): ReturnType<typeof verifyAndRecord>;
+  verify(
+    m: BackupManifest,
+    opts: { drill: boolean; requestedBy: string },
+  ): ReturnType<typeof verifyAndRecord>;
   /** The manifests in the store: read, rewrite after verify, restore from. */
   readonly catalog: Catalog;
   /** Whose backups count: the database that answers, else the one last seen at this address; null when unknown. */
@@ -306,7 +309,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
         catalog: rawBackups.catalog,
         whoseBackups,
         // As `dbwarden verify --drill` runs it.
-        drill: (m) => verify(m, { drill: true }),
+        drill: (m, requestedBy) => verify(m, { drill: true, requestedBy }),
         config,
         target,
         clock,

@@ -1,7 +1,10 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEVEL_COLOUR } from '../src/chat/discord/render-discord.js';
 import { seedDemo } from '../src/demo/seed.js';
-import { useTestCluster } from './helpers/cluster.js';
+import { runScheduledDrill } from '../src/serve/scheduled-jobs.js';
+import { runCliCaptured } from './helpers/cli.js';
+import { adminQuery, useTestCluster } from './helpers/cluster.js';
 import { APP, useDiscordBot } from './helpers/discord-bot.js';
 import { type FakeSlack, header, inChannel, startFakeSlack, viaResponseUrl } from './helpers/fake-slack.js';
 import { startBot } from './helpers/slack-bot.js';
@@ -102,3 +105,86 @@ describe('/backup-verify on Discord', () => {
     }
   });
 });
+
+describe('one restore drill at a time: chat, the schedule and the CLI', () => {
+  it('a drill running elsewhere refuses the others clearly, naming it; nothing is recorded for them', async () => {
+    // Every drill restores into this one scratch database.
+    const scratch = new URL(db.url);
+    const database = scratch.pathname.slice(1);
+    await db.sql(`CREATE DATABASE ${database}_drill`);
+    scratch.pathname = `/${database}_drill`;
+    const drillUrl = scratch.toString();
+    await adminQuery(drillUrl, 'CREATE TABLE held (id int)');
+    const bot = await startBot(fake, {
+      mode: 'socket',
+      databaseUrl: db.url,
+      env: { DBWARDEN_BACKUP_USERS: 'U0ALICE', DBWARDEN_DRILL_URL: drillUrl },
+    });
+    const { services } = bot;
+    const holder = new pg.Client({ connectionString: drillUrl });
+    await holder.connect();
+    try {
+      const taken = await services.backups.run({ requestedBy: 'cli' });
+      const recorded = (await services.catalog.read(taken.id))!;
+      // A drill that stays running: the scratch database's table is held, so its wipe waits for the test.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE held IN ACCESS SHARE MODE');
+      const running = services.verify(taken, { drill: true, requestedBy: 'discord:500000000000000042' });
+      await until(async () => {
+        const r = await db.sql(
+          "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'dbwarden drill:%' AND datname = $1",
+          [database],
+        );
+        return r.rowCount;
+      });
+      const named = `A restore drill of app (backup …${taken.id.slice(-6)}) is already running, started by discord:500000000000000042`;
+
+      // The schedule's drill (another replica's alike): refused, posted as a drill that could not run.
+      await expect(services.verify(taken, { drill: true, requestedBy: 'schedule' })).rejects.toMatchObject({
+        code: 'drill-running',
+        message: `${named}: drills run one at a time`,
+      });
+      await runScheduledDrill(services);
+      const scheduled = fake.api('chat.postMessage').at(-1)!;
+      expect(header(scheduled)).toBe('⚠️ production · Restore drill could not run: app');
+      expect(JSON.stringify(scheduled.body)).toContain(named);
+
+      // `dbwarden verify --drill` in another process.
+      const cli = await runCliCaptured(['verify', taken.id, '--drill'], {
+        DATABASE_URL: db.url,
+        DBWARDEN_STORE: services.store.location,
+        DBWARDEN_DRILL_URL: drillUrl,
+      });
+      expect(cli.code).toBe(1);
+      expect(cli.err).toContain(named);
+
+      // /backup-verify: this process runs no drill of its own, the target's drill lock says who does.
+      fake.sendSlashCommand({ command: '/backup-verify', channelId: 'C0BUSY', text: 'latest' });
+      const busy = await fake.waitFor(
+        (c) => inChannel('C0BUSY')(c) && header(c).includes('Drill already running'),
+        60_000,
+      );
+      expect(JSON.stringify(busy.body)).toContain(named);
+      // None of them checked or recorded anything.
+      expect(await services.catalog.read(taken.id)).toEqual(recorded);
+
+      // The running drill goes on once its scratch database is free, and is the one recorded.
+      await holder.query('COMMIT');
+      const done = await running;
+      expect(done.problem).toBeNull();
+      expect(done.manifest.drill?.ok).toBe(true);
+      // Released: the next drill runs.
+      const next = await services.verify(taken, { drill: true, requestedBy: 'cli' });
+      expect(next.problem).toBeNull();
+      for (const c of fake.calls) expect(JSON.stringify(c.body)).not.toContain(db.password);
+    } finally {
+      await holder.end().catch(() => {});
+      await bot.stop();
+    }
+  });
+});
+
+/** Resolves once `probe` answers something truthy (the test's own timeout bounds it). */
+async function until(probe: () => Promise<unknown>): Promise<void> {
+  while (!(await probe())) await new Promise((r) => setTimeout(r, 50));
+}

@@ -70,7 +70,10 @@ describe('buttons on a data-loss warning in Slack', () => {
       'dbwarden.accept',
     ]);
     const good = (await bot.services.backups.latestGood())!;
-    expect(actions.elements!.map((e) => e.value)).toEqual([good.id, 'rows-dropped', 'rows-dropped']);
+    // The warning's buttons name this occurrence of it (when it opened), not just its kind.
+    const open = (await loadWatchState(bot.services.store)).open['rows-dropped']!;
+    const ref = `rows-dropped@${Date.parse(open.since)}`;
+    expect(actions.elements!.map((e) => e.value)).toEqual([good.id, ref, ref]);
     expect((actions.elements![2]!.confirm as { title: { text: string } }).title.text).toBe(
       'Accept this change?',
     );

@@ -119,6 +119,7 @@ export function backupFailedReport(
   if (err.code === 'backup-running')
     return { ...errorReport(`Backup of ${target} not started`, err), level: 'warn' };
   const by = requestedBy ? ` (started by ${startedBy(requestedBy)})` : '';
+  const runId = 'backupId' in err ? err.backupId : undefined;
   return {
     title: `Backup of ${target} failed`,
     level: 'critical',
@@ -133,26 +134,39 @@ export function backupFailedReport(
         ],
       },
     ],
-    // The failed run's id is in its manifest, not in the error: the buttons name the target, the press finds the run.
-    actions: [
-      { id: 'retry-backup', label: 'Retry now', style: 'primary', value: target },
-      { id: 'show-cause', label: 'Show the cause', value: target },
-    ],
+    // Both buttons name this failed run (its id, no secret): Show the cause shows this run's error, not a later
+    // one's, and Retry now can tell that a good backup came since. A failure that was no run (cancelled) has none.
+    ...(runId
+      ? {
+          actions: [
+            { id: 'retry-backup', label: 'Retry now', style: 'primary' as const, value: runId },
+            { id: 'show-cause', label: 'Show the cause', value: runId },
+          ],
+        }
+      : {}),
   };
 }
 
-/** The cause of the newest failed backup, in full, for whoever pressed "Show the cause". */
-export function failureCauseReport(target: string, m: BackupManifest | null, timeZone = 'UTC'): Report {
+/** The cause of one failed backup (`id`, its manifest `m` when the store has it), in full, for "Show the cause". */
+export function failureCauseReport(
+  target: string,
+  id: string,
+  m: BackupManifest | null,
+  timeZone = 'UTC',
+): Report {
   if (!m?.error)
     return {
-      title: `No failed backup of ${target}`,
+      title: `No record of failed backup ${id}`,
       level: 'ok',
-      summary: `No failed backup of ${target} is recorded in the store.`,
+      summary: `The failed backup ${id} of ${target} is not recorded in the store.`,
       fields: [],
       sections: [
         {
-          lead: ['The failure may have been cleaned up by retention, or a later backup replaced it.'],
+          lead: [
+            `The failed backup ${id} of ${target} is not recorded in the store: retention may have removed it, or the store could not take its record when it failed.`,
+          ],
           lines: [],
+          tail: ['→ /db-backups lists the backups the store has, failed ones too.'],
         },
       ],
     };
@@ -196,13 +210,15 @@ export function drillSkippedReport(target: string): Report {
 }
 
 /**
- * A restore drill that failed (the backup may not restore), or that could not run at all (no scratch database:
- * a setup problem that says nothing about the backup, so a warning that names the fix).
+ * A restore drill that failed (the backup may not restore), or that could not run at all (no scratch database, or
+ * another drill running: nothing said about the backup, so a warning that names the fix).
  */
 export function drillFailedReport(target: string, backupId: string, err: DbwardenError): Report {
   // An encrypted backup without DBWARDEN_AGE_IDENTITY here is skipped on purpose (the key belongs off the server).
   const skipped = err.code === 'drill-no-identity';
-  const setup = skipped || ['drill-no-scratch', 'drill-is-target', 'age-wrong-identity'].includes(err.code);
+  const setup =
+    skipped ||
+    ['drill-no-scratch', 'drill-is-target', 'age-wrong-identity', 'drill-running'].includes(err.code);
   const what = skipped ? 'skipped' : setup ? 'could not run' : 'failed';
   return {
     title: `Restore drill ${what}: ${target}`,

@@ -241,6 +241,8 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
     });
     logger.error({ backup: id, code: e.code, error: e.message }, 'backup failed');
     deps.metrics?.backupFinished('failure');
+    // Set even when the manifest could not be written: the id still dates the failure (Retry now compares with it).
+    e.backupId = id;
     return e;
   }
 

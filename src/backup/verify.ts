@@ -10,6 +10,7 @@ import type { Catalog } from '../store/catalog.js';
 import { type BackupManifest, storedDigest } from '../store/manifest.js';
 import { noIdentity, openArchive } from './age-open.js';
 import { listArchive, restoreArchive } from './archive.js';
+import { tryDrillLock } from './lock.js';
 import type { PgTool } from './pg-tools.js';
 import { listDataRelations } from './table-counts.js';
 
@@ -216,7 +217,11 @@ async function wipeUserSchemas(c: pg.ClientBase): Promise<void> {
 /** Problems that prove a dump bad (as opposed to failing to look at it). */
 const VERDICTS = new Set(['dump-missing', 'checksum-mismatch', 'archive-unreadable']);
 
-/** Run checks on a stored backup and record the outcome in its manifest (rewritten atomically). */
+/**
+ * Run checks on a stored backup and record the outcome in its manifest (rewritten atomically). With `drill`, only
+ * while holding the target's drill lock: a drill running elsewhere (chat, the schedule, the CLI, a replica) refuses
+ * this one with `drill-running` before anything is checked or recorded.
+ */
 export async function verifyAndRecord(
   deps: {
     store: BlobStore;
@@ -224,6 +229,34 @@ export async function verifyAndRecord(
     pgRestore: PgTool;
     clock?: () => Date;
   } & Partial<DrillDeps>,
+  m: BackupManifest,
+  opts: { drill: boolean; requestedBy?: string },
+): Promise<{ manifest: BackupManifest; problem: DbwardenError | null }> {
+  if (!opts.drill || !deps.target) return checkAndRecord(deps, m, opts);
+  const target = deps.target;
+  // The label names the backup by its random suffix (a short id people can type) and who asked, within the 63
+  // bytes of application_name.
+  const lock = await tryDrillLock(target, `${m.id.slice(-6)} by ${opts.requestedBy ?? 'dbwarden'}`);
+  if ('busy' in lock) throw drillRunning(target.name, lock.holder);
+  try {
+    return await checkAndRecord(deps, m, opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The refusal of a second drill: which backup the running one drills and who started it, when the server tells. */
+function drillRunning(target: string, holder: string | null): DbwardenError {
+  const [suffix, by] = holder?.split(' by ') ?? [];
+  return new DbwardenError(
+    'drill-running',
+    `A restore drill of ${target}${suffix ? ` (backup …${suffix})` : ''} is already running${by ? `, started by ${by}` : ''}: drills run one at a time`,
+    'Wait for it to finish (its result is recorded in that backup’s manifest), then run this one again.',
+  );
+}
+
+async function checkAndRecord(
+  deps: Parameters<typeof verifyAndRecord>[0],
   m: BackupManifest,
   opts: { drill: boolean },
 ): Promise<{ manifest: BackupManifest; problem: DbwardenError | null }> {

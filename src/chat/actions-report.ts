@@ -1,3 +1,4 @@
+import { startedBy } from '../backup/backup-report.js';
 import { formatTime } from '../core/format.js';
 import type { Level, Report } from '../core/report.js';
 
@@ -27,25 +28,48 @@ export function backupNote(by: string, at: Date, timezone: string, result: Repor
   return { text: `✅ ${result.summary} — taken by ${by} at ${when}`, level: result.level };
 }
 
-/** The press of a settled warning: nothing to do, and who settled it when the store says. */
+/**
+ * The press of a settled warning: nothing to do. Says who accepted it when that acceptance came after it opened,
+ * and points at the newer warning of the same kind when one is open now.
+ */
 export function alreadyResolvedReport(
-  code: string,
+  pressed: { code: string; sinceMs: number },
+  openNow: { since: string } | undefined,
   accepted: { by: string; at: string } | null,
   timezone: string,
 ): Report {
+  const byAccept =
+    accepted && Date.parse(accepted.at) >= pressed.sinceMs
+      ? `: accepted by ${accepted.by} at ${formatTime(new Date(accepted.at), timezone)}`
+      : '';
+  const newer = openNow
+    ? [
+        `A newer ${pressed.code} warning is open since ${formatTime(new Date(openNow.since), timezone)}: use the buttons on its message.`,
+      ]
+    : [];
+  const text = `The ${pressed.code} warning on this message (opened ${formatTime(new Date(pressed.sinceMs), timezone)}) is no longer open${byAccept}.`;
   return {
     title: 'Already resolved',
     level: 'warn',
-    summary: `The ${code} warning is no longer open.`,
+    summary: `The ${pressed.code} warning is no longer open.`,
     fields: [],
-    sections: [
-      {
-        lead: [
-          `The ${code} warning is no longer open${accepted ? `: accepted by ${accepted.by} at ${formatTime(new Date(accepted.at), timezone)}` : ''}.`,
-        ],
-        lines: [],
-      },
-    ],
+    sections: [{ lead: [text, ...newer], lines: [] }],
+  };
+}
+
+/** "Retry now" on a failure a later good backup has settled: no second backup, and which one settled it. */
+export function failureSettledReport(
+  failedId: string,
+  good: { id: string; finishedAt: string; requestedBy: string },
+  timezone: string,
+): Report {
+  const text = `Backup ${failedId} failed, but a good backup was taken since: ${good.id} at ${formatTime(new Date(good.finishedAt), timezone)} (started by ${startedBy(good.requestedBy)}).`;
+  return {
+    title: 'Already resolved',
+    level: 'warn',
+    summary: `A good backup (${good.id}) was taken since this failure.`,
+    fields: [],
+    sections: [{ lead: [text], lines: [], tail: ['→ Nothing to retry; /backup-now takes another backup.'] }],
   };
 }
 

@@ -7,8 +7,8 @@ import type { Logger } from '../core/log.js';
 import { errorReport, type Report, type ReportAction } from '../core/report.js';
 import { DATA_LOSS, type WarningCode } from '../core/warning.js';
 import { restoreCommand } from '../guard/guard.js';
-import { WARNING_ACTIONS, wayBackReport } from '../guard/warning-report.js';
-import { attemptsOf, type Catalog } from '../store/catalog.js';
+import { isOccurrence, parseWarningRef, WARNING_ACTIONS, wayBackReport } from '../guard/warning-report.js';
+import { type Catalog, isBackupId } from '../store/catalog.js';
 import { isGood } from '../store/manifest.js';
 import {
   type ActionNote,
@@ -17,10 +17,11 @@ import {
   backupNote,
   confirmPromptReport,
   doneReport,
+  failureSettledReport,
   inProgressReport,
   unknownActionReport,
 } from './actions-report.js';
-import { backupUsers, displayName } from './commands/backup-users.js';
+import { backupUsers, displayName, requesterOf } from './commands/backup-users.js';
 import { type ChatCommand, type ChatUser, refusalReport } from './commands.js';
 import { throttledReply } from './throttle.js';
 
@@ -54,13 +55,13 @@ export interface ActionDeps {
   /** The /backup-now command: its check (who, single-flight, cooldown) and its run are the buttons' too. */
   backupNow: ChatCommand;
   backups: Pick<BackupService, 'running'>;
-  catalog: Pick<Catalog, 'read' | 'list'>;
+  catalog: Pick<Catalog, 'read' | 'newestGood'>;
   whoseBackups: () => Promise<DbIdentity | null>;
   /** `dbwarden accept`: the database as it is now is what is expected; resolves with the codes it closed. */
   accept: (by: string) => Promise<{ cleared: WarningCode[] }>;
   /** The guard's open warnings and its last acceptance, as the store has them now. */
   watchState: () => Promise<{
-    open: Partial<Record<WarningCode, unknown>>;
+    open: Partial<Record<WarningCode, { since: string }>>;
     accepted: { by: string; at: string } | null;
   }>;
   clock: () => Date;
@@ -89,9 +90,17 @@ export function createActionHandler(deps: ActionDeps): ActionHandler {
     ['show-cause', 'Show the cause'],
   ]);
 
-  /** A backup from a button: /backup-now's own check and run, its reports turned into notes on the message. */
-  async function backup(press: ActionPress, answer: ActionAnswer, closeWhenDone: boolean): Promise<void> {
-    const refusal = deps.backupNow.check?.('', press.user) ?? null;
+  /**
+   * A backup from a button: /backup-now's own check and run, its reports turned into notes on the message. `settled`
+   * says (after the check: who may act comes first) that what the message reported needs no backup any more.
+   */
+  async function backup(
+    press: ActionPress,
+    answer: ActionAnswer,
+    closeWhenDone: boolean,
+    settled: () => Promise<Report | null>,
+  ): Promise<void> {
+    const refusal = deps.backupNow.check?.('', press.user) ?? (await settled());
     if (refusal) return answer.private(refusal);
     const by = displayName(press.user);
     const at = deps.clock();
@@ -119,17 +128,13 @@ export function createActionHandler(deps: ActionDeps): ActionHandler {
           ),
         ),
       );
-    const refusal = users.refuse(press.user, what);
+    const refusal = users.refuse(press.user, what) ?? (await warningSettled(press));
     if (refusal) return answer.private(refusal);
-    const state = await deps.watchState();
-    const code = press.value as WarningCode;
-    if (!DATA_LOSS.has(code) || !state.open[code])
-      return answer.private(alreadyResolvedReport(code, state.accepted, tz));
     const action = WARNING_ACTIONS.accept;
     if (!press.confirmed && answer.confirm)
       return answer.confirm(confirmPromptReport(action.confirm), { ...action, value: press.value });
     const by = displayName(press.user);
-    const r = await deps.accept(`${press.user.platform}:${press.user.id}`);
+    const r = await deps.accept(requesterOf(press.user));
     await answer.note(acceptedNote(by, deps.clock(), tz, r.cleared), true);
     if (press.confirmed && answer.confirm)
       await answer.private(doneReport(`Accepted ${deps.target.name} as it is now.`));
@@ -153,10 +158,38 @@ export function createActionHandler(deps: ActionDeps): ActionHandler {
     await answer.private(wayBackReport(way, deps.target, tz));
   }
 
-  async function cause(answer: ActionAnswer): Promise<void> {
-    const attempts = attemptsOf(await deps.catalog.list(), await deps.whoseBackups());
-    const failed = attempts.find((m) => m.status === 'failed') ?? null;
-    await answer.private(failureCauseReport(deps.target.name, failed, tz));
+  /**
+   * Is the warning this button is under (its value: warningRef) settled? Accepted, cleared, or replaced by a newer
+   * warning of the same kind (another occurrence): then the press is refused, so an old message never accepts or
+   * backs up for a warning it did not report. A null answer: it is still the open one.
+   */
+  async function warningSettled(press: ActionPress): Promise<Report | null> {
+    const ref = parseWarningRef(press.value);
+    if (!ref || !DATA_LOSS.has(ref.code)) return unknownActionReport();
+    const state = await deps.watchState();
+    const open = state.open[ref.code];
+    return isOccurrence(open, ref) ? null : alreadyResolvedReport(ref, open, state.accepted, tz);
+  }
+
+  /**
+   * Is the failure this Retry now is under (its value: the failed run's id) settled? A good backup of this database
+   * taken after it (ids sort by start time) is: another retry from a stale copy of the message, /backup-now or the
+   * schedule got there first. A newer failure is not: the retry still runs.
+   */
+  async function failureSettled(failedId: string): Promise<Report | null> {
+    // An older dbwarden's buttons named the target, not the run.
+    if (!isBackupId(failedId)) return unknownActionReport();
+    const good = await deps.catalog.newestGood(await deps.whoseBackups());
+    return good && good.id > failedId ? failureSettledReport(failedId, good, tz) : null;
+  }
+
+  /** The cause of the failed run the message reported (its id is the value), not of whichever failed last. */
+  async function cause(press: ActionPress, answer: ActionAnswer): Promise<void> {
+    if (!isBackupId(press.value)) return answer.private(unknownActionReport());
+    const m = await deps.catalog.read(press.value);
+    await answer.private(
+      failureCauseReport(deps.target.name, press.value, m?.status === 'failed' ? m : null, tz),
+    );
   }
 
   return {
@@ -182,11 +215,11 @@ export function createActionHandler(deps: ActionDeps): ActionHandler {
           case 'way-back':
             return await wayBack(press, answer);
           case 'show-cause':
-            return await cause(answer);
+            return await cause(press, answer);
           case 'backup-now':
-            return await backup(press, answer, false);
+            return await backup(press, answer, false, () => warningSettled(press));
           case 'retry-backup':
-            return await backup(press, answer, true);
+            return await backup(press, answer, true, () => failureSettled(press.value));
           case 'accept':
             return await accept(press, answer);
           default:

@@ -28,7 +28,10 @@ export const verifyVerb: Verb = {
           `No backup ${echo(id)} in ${services.store.location}`,
           'List backups with `dbwarden backups`.',
         );
-      const { manifest, problem } = await services.verify(m, { drill: Boolean(values.drill) });
+      const { manifest, problem } = await services.verify(m, {
+        drill: Boolean(values.drill),
+        requestedBy: 'cli',
+      });
       if (values.json) {
         const { verified, verifiedAt, drill } = manifest;
         stdout.write(

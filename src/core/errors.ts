@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'drill-is-target',
   'drill-no-scratch',
   'drill-no-identity',
+  'drill-running',
   'age-identity-missing',
   'age-wrong-identity',
   'restore-refused',
@@ -108,6 +109,8 @@ export class ToolMissing extends DbwardenError {
 }
 
 export class BackupFailed extends DbwardenError {
+  /** The failed run's backup id (the id of its failed manifest), set when a run failed: what its buttons name. */
+  backupId: string | undefined;
   constructor(message: string, hint?: string, code: ErrorCode = 'backup-failed') {
     super(code, message, hint);
   }

@@ -1,13 +1,18 @@
 import { formatBytes, formatTime } from '../core/format.js';
 import { type Level, type Report, type ReportAction, type ReportSection, worst } from '../core/report.js';
 import type { TargetInfo } from '../core/target.js';
-import { DATA_LOSS, type Warning, type WayBack } from '../core/warning.js';
+import { DATA_LOSS, WARNING_CODES, type Warning, type WarningCode, type WayBack } from '../core/warning.js';
 import { type OpenWarning, restoreCommand } from './guard.js';
 
 export interface WarningReportContext {
   target: Pick<TargetInfo, 'name' | 'environment' | 'display'>;
   timezone: string;
   now: Date;
+  /**
+   * When each warning opened, as the watch records it (OpenWarning.since): the buttons name that occurrence. Without
+   * it, `now`: when a new warning opens (watch.ts).
+   */
+  since?: (w: Warning) => string;
 }
 
 /** One warning: what happened, the details (shortened to fit), what to do and the way back (never dropped). */
@@ -34,6 +39,7 @@ export function warningsReport(
 ): Report {
   const level = warnings.reduce<Level>((l, w) => worst(l, w.level), 'ok');
   const first = warnings[0];
+  const actions = warningActions(warnings, ctx.since ?? (() => ctx.now.toISOString()));
   const title = !first
     ? `No warnings on ${ctx.target.name}`
     : warnings.length === 1
@@ -50,23 +56,45 @@ export function warningsReport(
     ],
     sections: warnings.map((w) => warningSection(w, ctx.timezone, reminders.includes(w.code))),
     footer: 'dbwarden guard · each warning is posted once, then daily while it stays open',
-    ...(warningActions(warnings).length ? { actions: warningActions(warnings) } : {}),
+    ...(actions.length ? { actions } : {}),
   };
 }
 
 /**
  * The buttons under a data-loss warning: the way back (when there is one), a backup now, and accepting the change.
- * Values are the backup id and the warning code: what to act on is looked up again when a button is pressed.
+ * Values are the backup id and the warning's reference (warningRef): what to act on is looked up again when a button
+ * is pressed.
  */
-export function warningActions(warnings: Warning[]): ReportAction[] {
+export function warningActions(warnings: Warning[], since: (w: Warning) => string): ReportAction[] {
   const loss = warnings.find((w) => DATA_LOSS.has(w.code));
   if (!loss) return [];
   const way = warnings.find((w) => w.wayBack)?.wayBack;
+  const ref = warningRef(loss.code, since(loss));
   return [
     ...(way ? [{ ...WARNING_ACTIONS.wayBack, value: way.backupId }] : []),
-    { ...WARNING_ACTIONS.backupNow, value: loss.code },
-    { ...WARNING_ACTIONS.accept, value: loss.code },
+    { ...WARNING_ACTIONS.backupNow, value: ref },
+    { ...WARNING_ACTIONS.accept, value: ref },
   ];
+}
+
+/**
+ * One occurrence of a warning, as its buttons name it: "rows-dropped@1795579200000", the code and when it opened
+ * (ms). A code alone would let an old message act on a newer warning of the same kind.
+ */
+export function warningRef(code: WarningCode, since: string): string {
+  return `${code}@${Date.parse(since)}`;
+}
+
+/** The occurrence a button names, or null when the value is not a warning reference (another version's button). */
+export function parseWarningRef(value: string): { code: WarningCode; sinceMs: number } | null {
+  const m = /^([a-z-]{1,40})@(\d{1,15})$/.exec(value);
+  if (!m || !(WARNING_CODES as readonly string[]).includes(m[1]!)) return null;
+  return { code: m[1] as WarningCode, sinceMs: Number(m[2]) };
+}
+
+/** Is `open` (the warning open now, if any) the occurrence the button named? */
+export function isOccurrence(open: { since: string } | undefined, ref: { sinceMs: number }): boolean {
+  return open !== undefined && Date.parse(open.since) === ref.sinceMs;
 }
 
 /** The data-loss warning's buttons, without their values: one definition for the report and the dispatcher. */

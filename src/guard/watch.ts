@@ -171,13 +171,16 @@ async function watchRound(deps: WatchDeps): Promise<WatchResult> {
       return false;
     }
   };
-  const ctx = { target: status.target, timezone: deps.timezone, now };
+  // When each warning opened: a reminder keeps its first post's, a new one opens now. The buttons name it, so a press
+  // on this message acts on this occurrence only (guard/warning-report.ts warningRef).
+  const since = (w: Warning) => state.open[w.code]?.since ?? now.toISOString();
+  const ctx = { target: status.target, timezone: deps.timezone, now, since };
   const opened = (w: Warning) => {
     state.open[w.code] = {
       code: w.code,
       level: w.level,
       title: w.title,
-      since: now.toISOString(),
+      since: since(w),
       lastPostedAt: now.toISOString(),
     };
     posted.push({ code: w.code, kind: 'new' });

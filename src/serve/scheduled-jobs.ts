@@ -6,7 +6,7 @@ import {
   drillSkippedReport,
 } from '../backup/backup-report.js';
 import type { BackupService } from '../backup/service.js';
-import { asDbwardenError } from '../core/errors.js';
+import { asDbwardenError, DbwardenError } from '../core/errors.js';
 import { notePosted } from '../guard/watch.js';
 import type { Services } from '../main.js';
 import type { BackupManifest } from '../store/manifest.js';
@@ -43,7 +43,16 @@ export async function runScheduledDrill(services: Services): Promise<void> {
     await services.notifier.post(drillSkippedReport(services.target.name));
     return;
   }
-  const { manifest, problem } = await services.verify(m, { drill: true });
+  const drilled = await services.verify(m, { drill: true, requestedBy: 'schedule' }).catch((err: unknown) => {
+    // A drill running elsewhere (/backup-verify, the CLI): this one is skipped and says so, not a job failure.
+    if (asDbwardenError(err).code === 'drill-running') return asDbwardenError(err);
+    throw err;
+  });
+  if (drilled instanceof DbwardenError) {
+    await services.notifier.post(drillFailedReport(services.target.name, m.id, drilled));
+    return;
+  }
+  const { manifest, problem } = drilled;
   if (problem) {
     await services.notifier.post(drillFailedReport(services.target.name, m.id, asDbwardenError(problem)));
     // No age identity where the drill runs: skipped, by design (the key stays off the server); not a job failure.

@@ -6,7 +6,7 @@ import { asDbwardenError, DbwardenError } from '../../core/errors.js';
 import { formatAge, formatDuration, formatTime } from '../../core/format.js';
 import type { Report } from '../../core/report.js';
 import { type ChatCommand, type ChatUser, refusalReport, usageReport } from '../commands.js';
-import { backupUsers, displayName } from './backup-users.js';
+import { backupUsers, displayName, requesterOf } from './backup-users.js';
 
 export interface BackupNowDeps {
   backups: BackupService;
@@ -78,7 +78,7 @@ export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
       }
       const who = displayName(user);
       const now = clock();
-      const requestedBy = `${user.platform ?? 'chat'}:${user.id}`;
+      const requestedBy = requesterOf(user);
       names.set(requestedBy, who);
       lastStart = now;
       let updates = Promise.resolve();

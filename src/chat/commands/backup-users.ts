@@ -36,6 +36,11 @@ export function backupUsers(config: Pick<Config, 'backup'>): BackupUsers {
   };
 }
 
+/** Who asked, as manifests, locks and the guard record it: "slack:U123". */
+export function requesterOf(user: ChatUser): string {
+  return `${user.platform ?? 'chat'}:${user.id}`;
+}
+
 /** Who did something, as the channel reads it: "alice (slack:U123)". */
 export function displayName(user: ChatUser): string {
   const id = `${user.platform ? `${user.platform}:` : ''}${user.id}`;

@@ -9,14 +9,20 @@ import type { Catalog } from '../../store/catalog.js';
 import { LATEST } from '../../store/catalog.js';
 import type { BackupManifest } from '../../store/manifest.js';
 import { type ChatCommand, type ChatUser, refusalReport, usageReport } from '../commands.js';
-import { backupUsers, displayName } from './backup-users.js';
+import { backupUsers, displayName, requesterOf } from './backup-users.js';
 
 export interface BackupVerifyDeps {
   catalog: Pick<Catalog, 'resolve' | 'read'>;
   /** services.whoseBackups: whose newest good backup `latest` names. */
   whoseBackups: () => Promise<DbIdentity | null>;
-  /** Checksum, archive list and restore drill, recorded in the manifest: verifyAndRecord as `verify --drill` runs it. */
-  drill: (m: BackupManifest) => Promise<{ manifest: BackupManifest; problem: DbwardenError | null }>;
+  /**
+   * Checksum, archive list and restore drill, recorded in the manifest: verifyAndRecord as `verify --drill` runs it.
+   * Throws `drill-running` when a drill runs elsewhere (the schedule, the CLI, a replica).
+   */
+  drill: (
+    m: BackupManifest,
+    requestedBy: string,
+  ) => Promise<{ manifest: BackupManifest; problem: DbwardenError | null }>;
   config: Pick<Config, 'backup' | 'timezone'>;
   target: { name: string };
   clock?: () => Date;
@@ -106,7 +112,13 @@ export function backupVerifyCommand(deps: BackupVerifyDeps): ChatCommand {
         const timer = setInterval(() => void progress().catch(() => {}), deps.tickMs ?? 5_000);
         let result: Awaited<ReturnType<BackupVerifyDeps['drill']>>;
         try {
-          result = await deps.drill(m);
+          result = await deps.drill(m, requesterOf(user));
+        } catch (err) {
+          const e = asDbwardenError(err);
+          if (e.code !== 'drill-running') throw e;
+          // Another process's drill: the in-process check above cannot see it, the target's drill lock did.
+          await reply.update(refusalReport('Drill already running', e));
+          return;
         } finally {
           clearInterval(timer);
         }
