@@ -43,9 +43,13 @@ RUN apt-get update \
 RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 
+# MALLOC_ARENA_MAX: glibc gives each thread that allocates an arena of its own, and V8's background compile threads
+# keep theirs grown after compiling the age library's cipher: an encrypted backup's peak RSS 79 → 75 MB (issue 16;
+# a plain one 71 → 71 MB), only settable before node starts.
 ENV NODE_ENV=production \
     PORT=8080 \
-    DBWARDEN_STORE=/data
+    DBWARDEN_STORE=/data \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
