@@ -70,6 +70,29 @@ export interface UnreadableManifest {
   reason: string;
 }
 
+/**
+ * Manifests read at once when listing: every backup's tail (retention), status, the digest and /db-backups read them
+ * all, and one after another that is a round trip each (an S3 GET, or a few file-system calls on node's thread pool).
+ */
+const SCAN_CONCURRENCY = 8;
+
+/** Run `fn` on every item, at most `limit` at a time; the first failure rejects, and no further item is started. */
+async function eachAtMost<T>(limit: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 /** The catalog of backups kept in a store. */
 export function createCatalog(store: BlobStore): Catalog {
   const catalog: Catalog = {
@@ -98,7 +121,7 @@ export function createCatalog(store: BlobStore): Catalog {
         .filter((k) => /^[^/]+\.json$/.test(k.slice(MANIFEST_PREFIX.length)));
       const manifests: BackupManifest[] = [];
       const unreadable: UnreadableManifest[] = [];
-      for (const key of keys) {
+      await eachAtMost(SCAN_CONCURRENCY, keys, async (key) => {
         const id = key.slice(MANIFEST_PREFIX.length, -'.json'.length);
         // A manifest that cannot be read is not a backup anyone can trust: never used, but shown as such.
         const parsed = await readText(store, key).then(parseManifest, (err: unknown) => ({
@@ -106,7 +129,7 @@ export function createCatalog(store: BlobStore): Catalog {
         }));
         if ('reason' in parsed) unreadable.push({ id, key, status: 'unreadable', reason: parsed.reason });
         else manifests.push(parsed.manifest);
-      }
+      });
       const newestFirst = (a: { id: string }, b: { id: string }) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
       return { manifests: manifests.sort(newestFirst), unreadable: unreadable.sort(newestFirst) };
     },
