@@ -94,7 +94,10 @@ export async function runPgDump(o: DumpOptions): Promise<DumpResult> {
   const side: { tap: Tap | null } = { tap: null };
   /** Start pg_dump writing to `file`, or to its stdout when there is none. */
   const start = (file: string | null) => {
-    const [cmd, args] = dyingWithUs(o.pgDump.path, [...pgDumpArgs(o), ...(file ? [`--file=${file}`] : [])]);
+    // Into a file, --no-sync: the store syncs it itself (before it is renamed into place) while it reads it back to
+    // hash it, rather than pg_dump syncing it first and the read-back waiting for that.
+    const output = file ? ['--no-sync', `--file=${file}`] : [];
+    const [cmd, args] = dyingWithUs(o.pgDump.path, [...pgDumpArgs(o), ...output]);
     const c = spawn(cmd, args, {
       env: toolEnv(o.target.libpqEnv()),
       stdio: ['ignore', file ? 'ignore' : 'pipe', 'pipe'],

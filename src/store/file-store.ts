@@ -60,7 +60,7 @@ export function createFileStore(root: string): BlobStore {
   }
 
   /**
-   * Fill a temporary file next to the key, sync it, let `check` read it, rename it into place, sync the directory:
+   * Fill a temporary file next to the key, sync it while `check` reads it, rename it into place, sync the directory:
    * readers see the whole object or nothing.
    */
   async function writeVia(
@@ -77,8 +77,9 @@ export function createFileStore(root: string): BlobStore {
       await fill(temp);
       const fh = await open(temp, 'r+');
       try {
-        await fh.sync();
-        await check?.(fh);
+        // Synced and checked side by side: the flush to disk and the read-back hash of a just-written file (from the
+        // page cache) overlap, and the file is still on disk before anyone can see it under its name.
+        await Promise.all([fh.sync(), check?.(fh)]);
       } finally {
         await fh.close();
       }
