@@ -5,14 +5,7 @@ import { pipeline as pipelineTo } from 'node:stream/promises';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
 import { BackupFailed, ConfigError } from '../core/errors.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
-import { collectEvery, shrinkHeap } from './young-gc.js';
-
-/**
- * Bytes of ciphertext between two young collections while encrypting: every 64 KiB chunk age writes (and every pipe
- * read of pg_dump's output) is a fresh buffer that only a collection frees (young-gc.ts). On the benchmark's 62 MB
- * dump this took the peak RSS of an encrypted backup from 123 MB to 89 MB (plain: 78 MB), for no wall time we could measure.
- */
-const COLLECT_EVERY = 512 * 1024;
+import { collectEvery, STREAM_COLLECT_BYTES, shrinkHeap } from './young-gc.js';
 
 /** The age library (typage), loaded only where a backup is encrypted or decrypted: it costs ~200 ms to load. */
 export function loadAge(): Promise<typeof import('age-encryption')> {
@@ -107,7 +100,7 @@ export async function sealInto(
   if (ends.failed) sealed.destroy(ends.failed);
   const hash = createHash('sha256');
   let size = 0;
-  const collect = collectEvery(COLLECT_EVERY);
+  const collect = collectEvery(STREAM_COLLECT_BYTES);
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);

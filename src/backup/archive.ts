@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { BackupFailed } from '../core/errors.js';
 import { createRedactor } from '../core/secrets.js';
 import { dyingWithUs, type PgTool, toolEnv } from './pg-tools.js';
+import { collectEvery, STREAM_COLLECT_BYTES, shrinkHeap } from './young-gc.js';
 
 /** One line of `pg_restore --list`: "3345; 0 16390 TABLE DATA public orders app". */
 export interface ArchiveEntry {
@@ -138,6 +139,11 @@ export async function restoreArchive(
   });
   const onAbort = () => child.kill('SIGTERM');
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  // The whole archive passes through node, a fresh buffer per read: collected as it goes, and the young generation
+  // given back first (~6 MB of a drill's peak on the 62 MB bench dump).
+  shrinkHeap();
+  const collect = collectEvery(STREAM_COLLECT_BYTES);
+  archive.on('data', (chunk: Buffer) => collect(chunk.length));
   archive.pipe(child.stdin);
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
