@@ -344,7 +344,15 @@ describe('backups of a real database with the real pg_dump', () => {
       db.url,
       store,
       {},
-      { onDumpSpawn: (pid) => (cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')) },
+      {
+        onDumpSpawn: (pid) => {
+          // pg_dump starts through setpriv, which execs it in place: during that exec the process's command line
+          // reads empty for a moment. Both setpriv's and pg_dump's carry the dump's arguments.
+          const until = Date.now() + 2000;
+          do cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          while (!cmdline && Date.now() < until);
+        },
+      },
     );
     const m = await service.run({ requestedBy: 'cli' });
     expect(cmdline).toContain('--format=custom');
