@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { delimiter } from 'node:path';
 import { enginesNodeBin } from './engines-node.mjs';
+import { ensurePg13 } from './pg13.mjs';
 
 let bin;
 try {
@@ -30,7 +31,10 @@ if (stale) {
   }
 }
 
-const [command, ...args] = process.argv.slice(2);
+// `--with-pg13` (npm test): the PostgreSQL 13 server its tests run, fetched once into .cache/pg13 (scripts/pg13.mjs).
+const withPg13 = process.argv[2] === '--with-pg13';
+if (withPg13) ensurePg13();
+const [command, ...args] = process.argv.slice(withPg13 ? 3 : 2);
 if (command) {
   const child = spawn(command, args, { stdio: 'inherit', env });
   // Ctrl-C reaches the whole foreground process group, the command included: only stay alive for its exit.

@@ -4,11 +4,10 @@ import { probeStatus } from '../src/core/status.js';
 import { createTarget } from '../src/core/target.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
-import { findPg13, PG13_PACKAGE, usePg13Cluster } from './helpers/pg13.js';
+import { findPg13, usePg13Cluster } from './helpers/pg13.js';
 
 const found = await findPg13();
-if ('missing' in found)
-  console.log(`skipping the PostgreSQL 13 tests: ${found.missing}; add the dev dependency ${PG13_PACKAGE}`);
+if ('missing' in found) console.log(`skipping the PostgreSQL 13 tests: ${found.missing}`);
 const pg13 = usePg13Cluster(found);
 
 const probe = async (url: string, watchTables: string[] | null) => {

