@@ -25,6 +25,28 @@ export function satisfies(version, min) {
   return true;
 }
 
+/**
+ * Install one package from the npm registry into a cache directory of its own (under .cache, gitignored), outside
+ * the project's node_modules and lockfile. Returns npm's result; its errors go to stderr.
+ */
+export function fetchIntoCache(dir, spec, extraArgs = []) {
+  return spawnSync(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      dir,
+      '--no-save',
+      '--no-package-lock',
+      '--no-audit',
+      '--no-fund',
+      ...extraArgs,
+      spec,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+}
+
 const versionOf = (node) => spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout?.trim() || 'unknown';
 
 /**
@@ -43,20 +65,7 @@ export function enginesNodeBin({ log = (line) => process.stderr.write(`${line}\n
       `dbwarden: this is Node ${process.versions.node}; package.json needs Node ${range}. ` +
         `Fetching ${pkg}@${min[0]} from the npm registry into .cache/node (once; install Node ${min[0]} to skip this)…`,
     );
-    const r = spawnSync(
-      'npm',
-      [
-        'install',
-        '--prefix',
-        cacheDir,
-        '--no-save',
-        '--no-package-lock',
-        '--no-audit',
-        '--no-fund',
-        `${pkg}@${min[0]}`,
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
+    const r = fetchIntoCache(cacheDir, `${pkg}@${min[0]}`);
     if (r.status !== 0 || !existsSync(node) || !satisfies(versionOf(node), min))
       throw new Error(
         `dbwarden needs Node ${range} (this is Node ${process.versions.node}) and could not fetch ${pkg}@${min[0]} ` +

