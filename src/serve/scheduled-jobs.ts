@@ -45,7 +45,8 @@ export async function runScheduledDrill(services: Services): Promise<void> {
   }
   const drilled = await services.verify(m, { drill: true, requestedBy: 'schedule' }).catch((err: unknown) => {
     // A drill running elsewhere (/backup-verify, the CLI): this one is skipped and says so, not a job failure.
-    if (asDbwardenError(err).code === 'drill-running') return asDbwardenError(err);
+    const e = asDbwardenError(err);
+    if (e.code === 'drill-running') return e;
     throw err;
   });
   if (drilled instanceof DbwardenError) {
