@@ -85,6 +85,8 @@ function rememberedVersions(): Map<string, Remembered> {
   return remembered;
 }
 
+let writing: Promise<void> = Promise.resolve();
+
 /**
  * Kept for the next run too, written whole then renamed, without the binaries that are gone or changed since; a cache
  * that cannot be written is only slower.
@@ -96,7 +98,10 @@ function rememberVersion(path: string, v: Remembered): void {
   const file = versionsFile();
   if (!file) return;
   const temp = `${file}.${process.pid}`;
-  void mkdir(join(file, '..'), { recursive: true })
+  // One write at a time: pg_dump's and pg_restore's versions are often learnt together, and two writes to one temp
+  // file could interleave.
+  writing = writing
+    .then(() => mkdir(join(file, '..'), { recursive: true }))
     .then(() => writeFile(temp, JSON.stringify(Object.fromEntries(all))))
     .then(() => rename(temp, file))
     .catch(() => {});
