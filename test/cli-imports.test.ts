@@ -29,4 +29,21 @@ describe('dbwarden --help loads no heavy SDK', () => {
       expect(heavy(r.modules)).toEqual([]);
     },
   );
+
+  it('reading the configuration loads node-cron only when a cron variable is set (its defaults are known good)', () => {
+    const read = (env: string) =>
+      fromSource([
+        '--input-type=module',
+        '-e',
+        `const { loadConfig } = await import('./src/core/config.ts'); loadConfig(${env});`,
+      ]);
+    const cron = (modules: string[]) => modules.filter((m) => m.includes('/node_modules/node-cron/'));
+    const none = read('{}');
+    expect(none.status).toBe(0);
+    expect(none.modules.some((m) => m.endsWith('/src/core/config.ts'))).toBe(true);
+    expect(cron(none.modules)).toEqual([]);
+    const set = read(`{ DBWARDEN_BACKUP_CRON: '30 2 * * *' }`);
+    expect(set.status).toBe(0);
+    expect(cron(set.modules).length).toBeGreaterThan(0);
+  });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import cron from 'node-cron';
 import { describe, expect, it } from 'vitest';
-import { configTableMarkdown, envExample, loadConfig, VARS } from '../src/core/config.js';
+import { CRON_DEFAULTS, configTableMarkdown, envExample, loadConfig, VARS } from '../src/core/config.js';
 import { ConfigError } from '../src/core/errors.js';
 import { maskUrl, parsePostgresUrl } from '../src/core/target.js';
 
@@ -65,6 +66,10 @@ describe('config', () => {
       'postgres://app@db.internal:5432/railway',
     );
     expect(maskUrl('postgresql://u:pw@[::1]/x')).toBe('postgres://u@[::1]:5432/x');
+  });
+
+  it('the schedules’ defaults, accepted without asking node-cron, are ones node-cron accepts', () => {
+    for (const expr of Object.values(CRON_DEFAULTS)) expect(cron.validate(expr), expr).toBe(true);
   });
 
   it('refuses at start-up what would fail later: crons out of range, unbounded durations, bad %-escapes', () => {

@@ -1,6 +1,6 @@
-import cron from 'node-cron';
 import * as z from 'zod';
 import { parseIdentities, parseRecipients } from './age-keys.js';
+import { cronLib } from './cron.js';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './format.js';
 import { parsePostgresUrl } from './target.js';
@@ -72,12 +72,21 @@ const postgresUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+/**
+ * The schedules' defaults. A test checks them with node-cron, so that a verb started without any cron variable
+ * set (a backup, a preflight) does not load node-cron only to accept them.
+ */
+export const CRON_DEFAULTS = { watch: '*/5 * * * *', backup: '0 3 * * *', digest: '0 9 * * *' } as const;
+const defaultCron = new Set<string>(Object.values(CRON_DEFAULTS));
+
 // node-cron's own validator: what passes here is what the scheduler runs. A cron expression is no secret.
 const cronExpr = z.string().superRefine((v, ctx) => {
-  if (cron.validate(v)) return;
+  if (defaultCron.has(v) || cronLib().validate(v)) return;
   let why = '';
   try {
-    void cron.createTask(v, () => {}).destroy();
+    void cronLib()
+      .createTask(v, () => {})
+      .destroy();
   } catch (err) {
     why = `: ${(err as Error).message.replace(/ is a invalid /, ' is an invalid ')}`;
   }
@@ -268,11 +277,19 @@ export const VARS = {
 
   DBWARDEN_WATCH_CRON: {
     schema: cronExpr,
-    default: '*/5 * * * *',
+    default: CRON_DEFAULTS.watch,
     doc: 'How often to check the database for data loss.',
   },
-  DBWARDEN_BACKUP_CRON: { schema: cronExpr, default: '0 3 * * *', doc: 'When to take the scheduled backup.' },
-  DBWARDEN_DIGEST_CRON: { schema: cronExpr, default: '0 9 * * *', doc: 'When to post the daily digest.' },
+  DBWARDEN_BACKUP_CRON: {
+    schema: cronExpr,
+    default: CRON_DEFAULTS.backup,
+    doc: 'When to take the scheduled backup.',
+  },
+  DBWARDEN_DIGEST_CRON: {
+    schema: cronExpr,
+    default: CRON_DEFAULTS.digest,
+    doc: 'When to post the daily digest.',
+  },
   DBWARDEN_BACKUP_MAX_AGE: {
     schema: duration('1h', '60d'),
     default: '26h',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import cron, { type ScheduledTask, type TaskOptions } from 'node-cron';
+import type { ScheduledTask, TaskOptions } from 'node-cron';
+import { cronLib } from '../core/cron.js';
 import type { Logger } from '../core/log.js';
 import { compactTime } from '../core/snapshot.js';
 import type { Target } from '../core/target.js';
@@ -75,7 +76,7 @@ export function createScheduler(jobs: Job[], deps: SchedulerDeps): Scheduler {
   const tasks = new Map<string, ScheduledTask>();
   const log = deps.logger;
   for (const j of jobs)
-    if (!cron.validate(j.cron)) throw new Error(`invalid cron expression for ${j.name}: ${j.cron}`);
+    if (!cronLib().validate(j.cron)) throw new Error(`invalid cron expression for ${j.name}: ${j.cron}`);
 
   const markerBody = (state: string) =>
     JSON.stringify({ by: instanceId, state, at: deps.clock().toISOString() });
@@ -227,7 +228,7 @@ export function createScheduler(jobs: Job[], deps: SchedulerDeps): Scheduler {
     runTick,
     start() {
       for (const j of jobs) {
-        const task = cron.schedule(
+        const task = cronLib().schedule(
           j.cron,
           async (ctx) => {
             // Nothing may reach node-cron: it would print its own non-JSON lines, past the redactor.
@@ -255,7 +256,7 @@ export function createScheduler(jobs: Job[], deps: SchedulerDeps): Scheduler {
       if (live) return live.getNextRun();
       const j = jobs.find((x) => x.name === name);
       if (!j) return null;
-      const t = cron.createTask(j.cron, () => {}, { timezone: deps.timezone });
+      const t = cronLib().createTask(j.cron, () => {}, { timezone: deps.timezone });
       const next = t.getNextRun();
       void t.destroy();
       return next;
