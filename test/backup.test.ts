@@ -198,6 +198,25 @@ describe('backups of a real database with the real pg_dump', () => {
     expect(dumpFiles(dir)).toEqual([`${next.id}.dump`]);
   });
 
+  it('cleaning leftovers (alongside a dump) never touches the cleaning backup’s own objects', async () => {
+    const { store, dir } = tempStore();
+    const { createCatalog } = await import('../src/store/catalog.js');
+    const own = '20261101T000000Z-cccccc';
+    mkdirSync(join(dir, 'backups', 'incoming'), { recursive: true });
+    for (const id of [own, '20261101T000000Z-aaaaaa'])
+      writeFileSync(join(dir, 'backups', 'incoming', `${id}.dump`), 'being written');
+    // A store without rename stages the dump under its final key, so it is also not an orphan while it is written.
+    for (const id of [own, '20261101T000000Z-bbbbbb'])
+      writeFileSync(join(dir, 'backups', `${id}.dump`), 'no manifest yet');
+    const removed = await createCatalog(store).cleanLeftovers(new Date(), own);
+    expect(removed.sort()).toEqual([
+      'backups/20261101T000000Z-bbbbbb.dump',
+      'backups/incoming/20261101T000000Z-aaaaaa.dump',
+    ]);
+    expect(readdirSync(join(dir, 'backups', 'incoming'))).toEqual([`${own}.dump`]);
+    expect(readdirSync(join(dir, 'backups')).filter((f) => f.endsWith('.dump'))).toEqual([`${own}.dump`]);
+  });
+
   it('stops a backup at the timeout or when cancelled: pg_dump killed; a timeout is a failed manifest, a cancel leaves nothing', async () => {
     const { store, dir } = tempStore();
     let pid = 0;
@@ -465,7 +484,7 @@ describe('a store that cannot be written', () => {
     const err = await service.run({ requestedBy: 'cli' }).catch((e) => e);
     expect(err.code).toBe('fs-failed');
     expect(err.message).toMatch(
-      /^Cannot read the backup store .*file: not a directory on .*file\/backups \(ENOTDIR\)\.$/,
+      /^Cannot write to the backup store .*file: not a directory on .*file\/backups\/incoming \(ENOTDIR\)\.$/,
     );
   });
 });

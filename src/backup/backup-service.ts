@@ -79,16 +79,25 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       requestedBy: req.requestedBy,
     };
     let bytes = 0;
+    let cleaned: Promise<void> = Promise.resolve();
     try {
       progress('starting', 0);
       // Checked at start-up too (serve, backup): this service never writes a plain backup when told not to.
       if (deps.config.encryption) assertEncryptionReady({ encryption: deps.config.encryption });
       // DBWARDEN_AGE_RECIPIENTS: the dump is hashed and listed as plaintext while it streams, and stored encrypted.
       const destination = dumpDestination(store, deps.config.encryption?.recipients ?? null);
-      const removed = await catalog.cleanLeftovers(startedAt).catch((err) => {
-        throw storeFailed(store, err);
-      });
-      if (removed.length > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
+      // Alongside the dump, under the same lock: listing the store (an S3 round trip, or a stat per file) need not
+      // delay pg_dump's start. This backup's own objects are left alone, and the cleaning ends before it publishes,
+      // so its dump is never seen without its manifest.
+      cleaned = catalog.cleanLeftovers(startedAt, id).then(
+        (removed) => {
+          if (removed.length > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
+        },
+        (err) => {
+          throw storeFailed(store, err);
+        },
+      );
+      cleaned.catch(() => {});
       const taken = await takeDump({
         target,
         store: destination.store,
@@ -111,6 +120,7 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
         },
         withSession,
       });
+      await cleaned;
       const sealed = destination.sealed();
       progress('publishing', taken.sizeBytes);
       const published = performance.now();
@@ -177,6 +187,8 @@ export function createBackupService(deps: BackupServiceDeps): BackupService & { 
       logger.debug({ backup: id, retentionMs: Math.round(performance.now() - pruning) }, 'retention applied');
       return manifest;
     } catch (err) {
+      // Still under the lock: the cleaning has ended before another run may start.
+      await cleaned.catch(() => {});
       await catalog.removeDump(id);
       throw await recordFailure(id, startedAt, req.requestedBy, err, bytes);
     }

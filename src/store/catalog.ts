@@ -55,9 +55,10 @@ export interface Catalog {
   /**
    * Remove what crashed runs left: temporary dumps, published dumps without a manifest, and the store's
    * unfinished writes (a killed process's `.partial-` files) from before `startedAt`, the cleaning backup's start.
-   * Call only while holding the backup lock, so no running backup owns them.
+   * Call only while holding the backup lock, so no running backup owns them but the cleaning one, `ownId`, whose
+   * objects are never touched.
    */
-  cleanLeftovers(startedAt?: Date): Promise<string[]>;
+  cleanLeftovers(startedAt?: Date, ownId?: string): Promise<string[]>;
   /** Remove a backup's dump and temporary dump (not its manifest). */
   removeDump(id: string): Promise<void>;
 }
@@ -146,8 +147,9 @@ export function createCatalog(store: BlobStore): Catalog {
         identityKnown: identity !== null,
       });
     },
-    async cleanLeftovers(startedAt) {
-      const all = await store.list(MANIFEST_PREFIX);
+    async cleanLeftovers(startedAt, ownId) {
+      const own = ownId ? new Set([incomingKey(ownId), dumpKey(ownId)]) : new Set<string>();
+      const all = (await store.list(MANIFEST_PREFIX)).filter((b) => !own.has(b.key));
       const manifests = new Set(all.map((b) => b.key).filter((k) => k.endsWith('.json')));
       const removed: string[] = [];
       for (const b of all) {
