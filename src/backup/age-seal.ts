@@ -5,7 +5,7 @@ import { pipeline as pipelineTo } from 'node:stream/promises';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
 import { BackupFailed, ConfigError } from '../core/errors.js';
 import type { BlobInfo, BlobStore } from '../store/blob-store.js';
-import { collectEvery, STREAM_COLLECT_BYTES, shrinkHeap } from './young-gc.js';
+import { collectEvery, SEALED_COLLECT_BYTES, shrinkHeap } from './young-gc.js';
 
 /** The age library (typage), loaded only where a backup is encrypted or decrypted: it costs ~200 ms to load. */
 export function loadAge(): Promise<typeof import('age-encryption')> {
@@ -100,7 +100,7 @@ export async function sealInto(
   if (ends.failed) sealed.destroy(ends.failed);
   const hash = createHash('sha256');
   let size = 0;
-  const collect = collectEvery(STREAM_COLLECT_BYTES);
+  const collect = collectEvery(SEALED_COLLECT_BYTES);
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
