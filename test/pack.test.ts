@@ -57,6 +57,8 @@ describe('the published package', () => {
     const files = packed!.files.map((f) => f.path);
     expect(files).toContain(pkg.bin.dbwarden);
     expect(files).toContain('package.json');
+    // The licence package.json names travels with the code.
+    expect(files).toContain('LICENSE');
     // Only what runs and what documents it: no sources, tests, maps or local state.
     expect(files.filter((f) => /^(src|test|bench|scripts|\.dbwarden)\/|\.map$|^\.env$/.test(f))).toEqual([]);
 
