@@ -45,6 +45,7 @@ describe('the published package', () => {
       'scripts',
       'src',
       'README.md',
+      'LICENSE',
       ...pkg.files.filter((f) => !f.startsWith('dist') && !f.startsWith('!')),
     ])
       cpSync(entry, join(src, entry), { recursive: true });
