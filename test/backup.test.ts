@@ -208,12 +208,20 @@ describe('backups of a real database with the real pg_dump', () => {
     // A store without rename stages the dump under its final key, so it is also not an orphan while it is written.
     for (const id of [own, '20261101T000000Z-bbbbbb'])
       writeFileSync(join(dir, 'backups', `${id}.dump`), 'no manifest yet');
-    const removed = await createCatalog(store).cleanLeftovers(new Date(), own);
+    // Its temporary file too, even dated before its start (a network file system's clock may lag ours).
+    const ownTemp = `${own}.dump.partial-0a0b0c0d`;
+    writeFileSync(join(dir, 'backups', 'incoming', ownTemp), 'pg_dump writing');
+    writeFileSync(
+      join(dir, 'backups', 'incoming', '20261101T000000Z-dddddd.dump.partial-01020304'),
+      'crashed',
+    );
+    const removed = await createCatalog(store).cleanLeftovers(new Date(Date.now() + 60_000), own);
     expect(removed.sort()).toEqual([
       'backups/20261101T000000Z-bbbbbb.dump',
       'backups/incoming/20261101T000000Z-aaaaaa.dump',
+      'backups/incoming/20261101T000000Z-dddddd.dump.partial-01020304',
     ]);
-    expect(readdirSync(join(dir, 'backups', 'incoming'))).toEqual([`${own}.dump`]);
+    expect(readdirSync(join(dir, 'backups', 'incoming')).sort()).toEqual([`${own}.dump`, ownTemp]);
     expect(readdirSync(join(dir, 'backups')).filter((f) => f.endsWith('.dump'))).toEqual([`${own}.dump`]);
   });
 

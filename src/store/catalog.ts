@@ -148,8 +148,10 @@ export function createCatalog(store: BlobStore): Catalog {
       });
     },
     async cleanLeftovers(startedAt, ownId) {
-      const own = ownId ? new Set([incomingKey(ownId), dumpKey(ownId)]) : new Set<string>();
-      const all = (await store.list(MANIFEST_PREFIX)).filter((b) => !own.has(b.key));
+      // This backup's objects, finished or still being written (a temporary file's name extends its key).
+      const own = ownId ? [incomingKey(ownId), dumpKey(ownId)] : [];
+      const isOwn = (key: string) => own.some((k) => key.startsWith(k));
+      const all = (await store.list(MANIFEST_PREFIX)).filter((b) => !isOwn(b.key));
       const manifests = new Set(all.map((b) => b.key).filter((k) => k.endsWith('.json')));
       const removed: string[] = [];
       for (const b of all) {
@@ -163,7 +165,7 @@ export function createCatalog(store: BlobStore): Catalog {
       // Only writes older than this backup: a manifest being rewritten right now (a drill) is not a leftover.
       const before = startedAt?.getTime() ?? Date.now();
       for (const b of (await store.listUnfinished?.(MANIFEST_PREFIX)) ?? [])
-        if (b.modified.getTime() < before) {
+        if (b.modified.getTime() < before && !isOwn(b.key)) {
           await store.delete(b.key);
           removed.push(b.key);
         }
