@@ -58,7 +58,7 @@ export interface Catalog {
    * Call only while holding the backup lock, so no running backup owns them but the cleaning one, `ownId`, whose
    * objects are never touched.
    */
-  cleanLeftovers(startedAt?: Date, ownId?: string): Promise<string[]>;
+  cleanLeftovers(startedAt: Date, ownId: string): Promise<string[]>;
   /** Remove a backup's dump and temporary dump (not its manifest). */
   removeDump(id: string): Promise<void>;
 }
@@ -149,7 +149,7 @@ export function createCatalog(store: BlobStore): Catalog {
     },
     async cleanLeftovers(startedAt, ownId) {
       // This backup's objects, finished or still being written (a temporary file's name extends its key).
-      const own = ownId ? [incomingKey(ownId), dumpKey(ownId)] : [];
+      const own = [incomingKey(ownId), dumpKey(ownId)];
       const isOwn = (key: string) => own.some((k) => key.startsWith(k));
       const all = (await store.list(MANIFEST_PREFIX)).filter((b) => !isOwn(b.key));
       const manifests = new Set(all.map((b) => b.key).filter((k) => k.endsWith('.json')));
@@ -163,9 +163,8 @@ export function createCatalog(store: BlobStore): Catalog {
         }
       }
       // Only writes older than this backup: a manifest being rewritten right now (a drill) is not a leftover.
-      const before = startedAt?.getTime() ?? Date.now();
       for (const b of (await store.listUnfinished?.(MANIFEST_PREFIX)) ?? [])
-        if (b.modified.getTime() < before && !isOwn(b.key)) {
+        if (b.modified < startedAt && !isOwn(b.key)) {
           await store.delete(b.key);
           removed.push(b.key);
         }
