@@ -43,6 +43,7 @@ export function requesterOf(user: ChatUser): string {
 
 /** Who did something, as the channel reads it: "alice (slack:U123)". */
 export function displayName(user: ChatUser): string {
-  const id = `${user.platform ? `${user.platform}:` : ''}${user.id}`;
+  // The recorded requester, without the "chat:" stand-in for a platform the user came without.
+  const id = user.platform ? requesterOf(user) : user.id;
   return user.name && user.name !== user.id ? `${user.name} (${id})` : id;
 }
