@@ -44,8 +44,8 @@ RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash 
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 
 # MALLOC_ARENA_MAX: glibc gives each thread that allocates an arena of its own, and V8's background compile threads
-# keep theirs grown after compiling the age library's cipher: an encrypted backup's peak RSS 79 → 75 MB (issue 16;
-# a plain one 71 → 71 MB), only settable before node starts.
+# keep theirs grown after compiling the age library's cipher: an encrypted backup's peak RSS 77 → 73–76 MiB (issue
+# 16; GNU time, 3 alternated runs; a plain one 69 MiB either way), only settable before node starts.
 ENV NODE_ENV=production \
     PORT=8080 \
     DBWARDEN_STORE=/data \
