@@ -38,7 +38,7 @@ export const STREAM_COLLECT_BYTES = 512 * 1024;
 
 /**
  * The same for an encrypted backup's stream, which makes three fresh buffers of each 64 KiB (pg_dump's pipe read, the
- * age chunk, its write): every 256 KiB took its peak RSS from 79.6 to 77.5 MB on the benchmark database for no wall
+ * age chunk, its write): every 256 KiB took its peak RSS from 77.7 to 75.9 MB on the benchmark database for no wall
  * time we could measure (20 ms of 6.4 s, within the spread). A re-read (verify, a drill) gains nothing from it.
  */
 export const SEALED_COLLECT_BYTES = 256 * 1024;
