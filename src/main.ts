@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { abortableBackups } from './backup/abortable.js';
+import { checkIdentities } from './backup/age-open.js';
 import { checkRecipients } from './backup/age-seal.js';
 import { runningBackupField } from './backup/backup-report.js';
 import { type BackupMetrics, createBackupService } from './backup/backup-service.js';
@@ -115,6 +116,8 @@ export interface BuildOptions {
    * before anything starts, so a refusal is a start-up error rather than a failed backup later.
    */
   writesBackups?: boolean;
+  /** The caller decrypts backups on its own (serve's scheduled drills): DBWARDEN_AGE_IDENTITY is checked now too. */
+  drillsUnattended?: boolean;
 }
 
 /** Load config, start the demo database when no DATABASE_URL is set, and wire the core. */
@@ -125,6 +128,8 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     assertEncryptionReady(config);
     if (config.encryption.recipients) await checkRecipients(config.encryption.recipients);
   }
+  if (opts.drillsUnattended && config.encryption.identities)
+    await checkIdentities(config.encryption.identities);
   let demo: LocalCluster | null = null;
   let url = config.databaseUrl;
   let store: BlobStore;
@@ -237,6 +242,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     rowsDropPct: config.guard.rowsDropPct,
     unreachableChecks: config.guard.unreachableChecks,
     drillsConfigured: config.backup.drillCron !== null,
+    drillIdentity: config.encryption.identities !== null,
     excludeTables: config.backup.excludeTables,
     timezone: config.timezone,
   };

@@ -180,6 +180,37 @@ describe('encrypted backups with age (file store)', () => {
     expect(Number(tables.rows[0].n)).toBe(0);
   });
 
+  it('a mistyped identity: restore and drills refuse naming DBWARDEN_AGE_IDENTITY, never quoting it; the backup stays verified; serve refuses to start', async () => {
+    // One character changed: still the shape of a key, but its checksum breaks (the library's error quotes the key).
+    const at = 30;
+    const typo = identity.slice(0, at) + (identity[at] === 'Q' ? 'P' : 'Q') + identity.slice(at + 1);
+    const to = await freshDb('not_restored_typo');
+    const r = await cli(['restore', sealedId, '--to', to], { DBWARDEN_AGE_IDENTITY: typo });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${sealedId}: 1 of 1 key(s) is not a valid age private key`,
+    );
+    const tables = await adminQuery(to, `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`);
+    expect(Number(tables.rows[0].n)).toBe(0);
+
+    const drill = await cli(['verify', sealedId, '--drill'], { DBWARDEN_AGE_IDENTITY: typo });
+    expect(drill.code).toBe(1);
+    expect(drill.out).toContain(`! ${sealedId}: checksum and archive not checked`);
+    expect(drill.err).toContain('is not a valid age private key');
+    const json = JSON.parse(
+      (await cli(['verify', sealedId, '--drill', '--json'], { DBWARDEN_AGE_IDENTITY: typo })).out,
+    );
+    expect(json).toMatchObject({ ok: false, verified: true, error: { code: 'age-wrong-identity' } });
+
+    const env = { LOG_LEVEL: 'warn', DATABASE_URL: db.url, DBWARDEN_STORE: store, ...QUIET_SCHEDULE };
+    const refused = await serveInProcess({ ...env, DBWARDEN_AGE_IDENTITY: typo }).then(
+      () => null,
+      (err: Error) => err.message,
+    );
+    expect(refused).toMatch(/DBWARDEN_AGE_IDENTITY: 1 of 1 key\(s\) is not a valid age private key/);
+    expect(refused).not.toContain(typo.slice(16, 40));
+  });
+
   it('restore with the identity (a key file) gives identical row counts; the plain one restores beside it without a key', async () => {
     const to = await freshDb('restored_sealed');
     const r = await cli(['restore', sealedId, '--to', to, '--json'], withKey());

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadable } from 'node:stream/web';
 import { shortRecipient } from '../core/age-keys.js';
-import { DbwardenError } from '../core/errors.js';
+import { ConfigError, DbwardenError } from '../core/errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { BackupManifest } from '../store/manifest.js';
 import { loadAge, pulled } from './age-seal.js';
@@ -24,6 +24,37 @@ export function noIdentity(m: BackupManifest, forDrill = false): DbwardenError {
 }
 
 /**
+ * A Decrypter holding every identity, or how many of them the age library refused: a typo breaks a key's checksum,
+ * and the library's error quotes the key, so only the count ever leaves here.
+ */
+async function decrypterFor(identities: string[]) {
+  const { Decrypter } = await loadAge();
+  const d = new Decrypter();
+  let refused = 0;
+  for (const i of identities) {
+    try {
+      d.addIdentity(i);
+    } catch {
+      refused++;
+    }
+  }
+  return { d, refused };
+}
+
+const refusedText = (refused: number, total: number) =>
+  `${refused} of ${total} key(s) is not a valid age private key (a typo breaks its checksum)`;
+
+/**
+ * Check every DBWARDEN_AGE_IDENTITY key with the age library (serve, whose scheduled drills use it): a typo is a
+ * start-up error naming the variable, never a drill that "could not run" every night.
+ */
+export async function checkIdentities(identities: string[]): Promise<void> {
+  const { refused } = await decrypterFor(identities);
+  if (refused > 0)
+    throw new ConfigError([`DBWARDEN_AGE_IDENTITY: ${refusedText(refused, identities.length)}`]);
+}
+
+/**
  * The archive of a backup as pg_restore reads it: the stored object itself, or for an encrypted backup the stored
  * object decrypted as it streams (nothing written to disk). The age header is checked before this resolves, so a
  * missing or wrong identity fails here, naming the backup's recipients; a damaged payload fails mid-stream.
@@ -36,9 +67,14 @@ export async function openArchive(
 ): Promise<Readable> {
   if (!m.encrypted) return store.get(m.dumpKey);
   if (!identities || identities.length === 0) throw noIdentity(m, opts.forDrill);
-  const { Decrypter } = await loadAge();
-  const d = new Decrypter();
-  for (const i of identities) d.addIdentity(i);
+  const { d, refused } = await decrypterFor(identities);
+  // A setup problem, like a wrong key: it says nothing about the backup.
+  if (refused > 0)
+    throw new DbwardenError(
+      'age-wrong-identity',
+      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${m.id}: ${refusedText(refused, identities.length)}`,
+      'Copy the whole AGE-SECRET-KEY-1… line again from where the key is kept (`age-keygen -y key.txt` prints the public key of a valid one).',
+    );
   const stored = await store.get(m.dumpKey);
   try {
     const plain = await d.decrypt(pulled(stored));

@@ -32,10 +32,14 @@ export const verifyVerb: Verb = {
         drill: Boolean(values.drill),
         requestedBy: 'cli',
       });
+      // The problem is returned, not thrown, so cli.ts's redaction never sees it: masked here (an age identity).
+      const { redact } = services;
       if (values.json) {
         const { verified, verifiedAt, drill } = manifest;
         stdout.write(
-          `${JSON.stringify({ id, ok: problem === null, verified, verifiedAt, drill, ...(problem ? { error: problem.toJSON() } : {}) }, null, 2)}\n`,
+          redact(
+            `${JSON.stringify({ id, ok: problem === null, verified, verifiedAt, drill, ...(problem ? { error: problem.toJSON() } : {}) }, null, 2)}\n`,
+          ),
         );
       } else {
         // Without the key an encrypted backup's stored object is checked, not listed (its archive was at backup time).
@@ -43,14 +47,22 @@ export const verifyVerb: Verb = {
           manifest.encrypted && !services.config.encryption.identities
             ? 'checksum of the encrypted object (no key needed)'
             : 'checksum and archive';
+        // A problem that is no verdict on the backup (no key, a wrong key, the store not answering) leaves its record
+        // as it was: this run checked nothing, and must not print the old record as a fresh ✓.
+        const checked = manifest.verifiedAt !== m.verifiedAt;
         stdout.write(
-          `${manifest.verified ? '✓' : '✗'} ${id}: ${what} ${manifest.verified ? 'ok' : 'FAILED'}\n`,
+          checked
+            ? `${manifest.verified ? '✓' : '✗'} ${id}: ${what} ${manifest.verified ? 'ok' : 'FAILED'}\n`
+            : `! ${id}: ${what} not checked (see below; its record is unchanged)\n`,
         );
         if (manifest.drill && values.drill)
           stdout.write(
-            `${manifest.drill.ok ? '✓' : '✗'} restore drill: ${manifest.drill.tables} tables, ${formatCount(manifest.drill.rows)} rows in ${formatDuration(manifest.drill.durationMs)}${manifest.drill.problem ? ` — ${manifest.drill.problem}` : ''}\n`,
+            redact(
+              `${manifest.drill.ok ? '✓' : '✗'} restore drill: ${manifest.drill.tables} tables, ${formatCount(manifest.drill.rows)} rows in ${formatDuration(manifest.drill.durationMs)}${manifest.drill.problem ? ` — ${manifest.drill.problem}` : ''}\n`,
+            ),
           );
-        if (problem) stderr.write(`${problem.message}${problem.hint ? `\n  → ${problem.hint}` : ''}\n`);
+        if (problem)
+          stderr.write(redact(`${problem.message}${problem.hint ? `\n  → ${problem.hint}` : ''}\n`));
       }
       return problem ? EXIT.failure : EXIT.ok;
     } finally {

@@ -64,6 +64,7 @@ export async function startServe(opts: ServeOptions): Promise<Serving> {
     postPolicy: 'patient',
     backupMetrics: metrics,
     writesBackups: true,
+    drillsUnattended: true,
   });
   const { config, logger } = services;
   // The pg_dump backups will use, named once at start: which client an image carries is a build choice.
