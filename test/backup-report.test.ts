@@ -16,6 +16,22 @@ describe('backup done report', () => {
     const r = backupDoneReport(manifest({ id: '20261124T030000000Z-aaaa' }), 's3://acme-backups/prod');
     expect(r.footer).toBe('stored in s3://acme-backups/prod');
   });
+
+  it('an encrypted backup: the stored object’s size and SHA-256 (what sha256sum in the store gives), then the archive’s', () => {
+    const m = manifest({
+      id: '20261124T030000000Z-aaaa',
+      sizeBytes: 1_000_000,
+      sha256: 'a'.repeat(64),
+      encrypted: 'age',
+      recipients: ['age1cy458pgk0pawwuzc8z6kt62e2kzpqdac0hkmwvaeqxsy2fwh94ssguk4y3'],
+      storedSizeBytes: 1_000_500,
+      storedSha256: 'b'.repeat(64),
+    });
+    const fields = Object.fromEntries(backupDoneReport(m, '/srv/x').fields.map((f) => [f.label, f.value]));
+    expect(fields['SHA-256']).toBe(`${'b'.repeat(12)}… stored, ${'a'.repeat(12)}… decrypted`);
+    expect(fields.Size).toMatch(/^\S+ \S+ stored, \S+ \S+ decrypted$/);
+    expect(fields.Encrypted).toBe('age, to age1cy458pgk…guk4y3');
+  });
 });
 
 describe('manifests from before the timings', () => {

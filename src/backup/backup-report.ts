@@ -88,8 +88,22 @@ export function backupDoneReport(m: BackupManifest, location: string, timeZone =
     summary: `Backup ${m.id} of ${m.target.name}: ${formatBytes(m.sizeBytes)} in ${formatDuration(m.durationMs)}${m.verified ? ', verified' : ', NOT verified'}`,
     fields: [
       { label: 'Backup', value: m.id },
-      { label: 'Size', value: formatBytes(m.sizeBytes) },
-      { label: 'SHA-256', value: `${m.sha256.slice(0, 12)}…` },
+      // Encrypted: the stored object's figures first (what `sha256sum` of it in the store gives), the archive's after.
+      ...(m.encrypted && m.storedSha256 && m.storedSizeBytes !== undefined
+        ? [
+            {
+              label: 'Size',
+              value: `${formatBytes(m.storedSizeBytes)} stored, ${formatBytes(m.sizeBytes)} decrypted`,
+            },
+            {
+              label: 'SHA-256',
+              value: `${m.storedSha256.slice(0, 12)}… stored, ${m.sha256.slice(0, 12)}… decrypted`,
+            },
+          ]
+        : [
+            { label: 'Size', value: formatBytes(m.sizeBytes) },
+            { label: 'SHA-256', value: `${m.sha256.slice(0, 12)}…` },
+          ]),
       {
         label: 'Encrypted',
         value: m.encrypted

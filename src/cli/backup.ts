@@ -16,7 +16,8 @@ export const backupVerb: Verb = {
   usage: 'dbwarden backup [--json]',
   help: [
     '--json   print {id, startedAt, finishedAt, sizeBytes, sha256, verified, location} (encrypted: also encrypted,',
-    '         recipients, storedSha256), or {error} on failure',
+    '         recipients, storedSizeBytes, storedSha256: the stored object; sizeBytes, sha256: the archive), or',
+    '         {error} on failure',
     'Exit 0 when the backup is complete and verified, 1 when it failed (nothing partial is left behind).',
     'Ctrl-C (SIGINT) or SIGTERM stops the dump cleanly: no manifest, the temporary dump removed, exit 1.',
   ],
@@ -44,7 +45,12 @@ export const backupVerb: Verb = {
       if (values.json) {
         const { id, startedAt, finishedAt, sizeBytes, sha256, verified } = m;
         const sealed = m.encrypted
-          ? { encrypted: m.encrypted, recipients: m.recipients, storedSha256: m.storedSha256 }
+          ? {
+              encrypted: m.encrypted,
+              recipients: m.recipients,
+              storedSizeBytes: m.storedSizeBytes,
+              storedSha256: m.storedSha256,
+            }
           : {};
         stdout.write(
           `${JSON.stringify({ id, startedAt, finishedAt, sizeBytes, sha256, verified, location, ...sealed }, null, 2)}\n`,

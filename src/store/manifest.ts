@@ -40,8 +40,9 @@ export interface BackupManifest {
   /** Who asked: "schedule", "cli", "slack:U123", "discord:123", "preflight", "deploy". */
   requestedBy: string;
   /**
-   * The SHA-256 is of the stored bytes (a file read back after pg_dump wrote it, an S3 object re-read after upload
-   * and equal to the streamed hash) and `pg_restore --list` of the archive listed every table; `verify` re-reads.
+   * The stored bytes match their SHA-256 (`sha256`, or `storedSha256` when encrypted: a file read back after it was
+   * written, an S3 object re-read after upload and equal to the streamed hash) and `pg_restore --list` of the archive
+   * listed every table; `verify` re-reads.
    */
   verified: boolean;
   verifiedAt: string | null;
