@@ -284,6 +284,17 @@ describe('guard: each warning', () => {
     expect(codes({ manifests: [drilled(30)] })).toEqual([]); // drills not configured
   });
 
+  it('backup-unverified of an encrypted backup where no age identity is set: says drills are skipped here and where to run one', () => {
+    const sealed = manifest({ ...nightly, encrypted: 'age', recipients: ['age1xyz'] });
+    const drills = { ...config, drillsConfigured: true };
+    const [w] = run({ config: drills, manifests: [sealed] });
+    expect(w!.code).toBe('backup-unverified');
+    expect(w!.hint).toContain('is encrypted and this dbwarden has no DBWARDEN_AGE_IDENTITY');
+    expect(w!.hint).toContain(`dbwarden verify ${sealed.id} --drill`);
+    const [keyed] = run({ config: { ...drills, drillIdentity: true }, manifests: [sealed] });
+    expect(keyed!.hint).toContain('Check DBWARDEN_DRILL_URL');
+  });
+
   it('backup-shrunk: under half the previous size, fewer tables or rows than the database had', () => {
     const small = manifest({ ...nightly, sizeBytes: 400_000 });
     expect(run({ manifests: [older, small] })[0]).toMatchObject({ code: 'backup-shrunk', level: 'warn' });

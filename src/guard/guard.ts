@@ -23,6 +23,8 @@ export interface GuardConfig {
   unreachableChecks: number;
   /** Restore drills are scheduled, so one should have succeeded lately. */
   drillsConfigured: boolean;
+  /** DBWARDEN_AGE_IDENTITY is set here: those drills can decrypt encrypted backups (without it they are skipped). */
+  drillIdentity?: boolean;
   /** DBWARDEN_EXCLUDE_TABLES: for manifests older than their own record of what was left out (leftOut). */
   excludeTables?: string[];
   /** Times in messages are shown in this zone (default UTC). */
@@ -295,7 +297,10 @@ function backupWarnings(input: GuardInput): Warning[] {
           lastTry && !lastTry.ok
             ? [`last drill ${at(lastTry.at, config)}: ${lastTry.problem ?? 'failed'}`]
             : [],
-        hint: `Check DBWARDEN_DRILL_URL and the drill schedule; run \`dbwarden verify ${latest.id} --drill\` by hand.`,
+        hint:
+          latest.encrypted && !config.drillIdentity
+            ? `${latest.id} is encrypted and this dbwarden has no DBWARDEN_AGE_IDENTITY, so its scheduled drills are skipped: run \`dbwarden verify ${latest.id} --drill\` where the key is kept (DBWARDEN_AGE_IDENTITY set there), and unset DBWARDEN_DRILL_CRON here.`
+            : `Check DBWARDEN_DRILL_URL and the drill schedule; run \`dbwarden verify ${latest.id} --drill\` by hand.`,
         wayBack: null,
       });
     }
