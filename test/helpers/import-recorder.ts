@@ -3,13 +3,18 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** The SDKs a verb must load only when it uses them (issue 14): chat, S3, the SQL parser, age (~200 ms). */
+/**
+ * What a verb must load only when it uses it (issue 14): the chat SDKs, S3, the SQL parser, age (~200 ms), metrics
+ * (prom-client, at the first /metrics scrape) and the scheduler (node-cron, when a cron variable is set or serve runs).
+ */
 const HEAVY = [
   /\/node_modules\/@slack\/bolt\//,
   /\/node_modules\/discord\.js\//,
   /\/node_modules\/@aws-sdk\//,
   /\/node_modules\/libpg-query\//,
   /\/node_modules\/age-encryption\//,
+  /\/node_modules\/prom-client\//,
+  /\/node_modules\/node-cron\//,
 ];
 
 /** Which of `modules` are heavy SDKs. (A bundled dist holds age in a chunk of its own: its SDK rows are the others.) */
