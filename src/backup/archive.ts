@@ -5,37 +5,26 @@ import { createRedactor } from '../core/secrets.js';
 import { dyingWithUs, type PgTool, toolEnv } from './pg-tools.js';
 import { collectEvery, STREAM_COLLECT_BYTES, shrinkHeap } from './young-gc.js';
 
-/** One line of `pg_restore --list`: "3345; 0 16390 TABLE DATA public orders app". */
-export interface ArchiveEntry {
-  type: string;
-  schema: string;
-  name: string;
-}
-
 export interface ArchiveListing {
-  entries: ArchiveEntry[];
-  /** "schema.table" of every TABLE DATA entry. */
+  /** "schema.table" of every TABLE DATA entry: what the completeness check needs of the table of contents. */
   tableData: string[];
 }
 
+/** A line of `pg_restore --list`: "3345; 0 16390 TABLE DATA public orders app". */
 const ENTRY = /^\d+;\s+\d+\s+\d+\s+(TABLE DATA|[A-Z][A-Z ]*?)\s+(\S+)\s+(.+?)\s+(\S+)\s*$/;
 
-/** Parse pg_restore's table of contents; throws when the output is not a TOC. */
-export function parseArchiveList(text: string): ArchiveListing {
-  const parser = archiveListParser();
-  parser.push(text);
-  return parser.end();
-}
-
-/** The same parse line by line, as pg_restore prints: only the entries are kept, never the whole text. */
+/**
+ * pg_restore's table of contents parsed line by line as it prints: only the table-data names are kept, never the
+ * whole text nor the other entries (a schema of thousands of objects lists them all).
+ */
 function archiveListParser(): { push(text: string): void; end(): ArchiveListing } {
-  const entries: ArchiveEntry[] = [];
+  const tableData: string[] = [];
   let header = false;
   let rest = '';
   const line = (l: string) => {
     if (/^;\s*Archive created at/.test(l)) header = true;
     const m = ENTRY.exec(l);
-    if (m) entries.push({ type: m[1]!, schema: m[2]!, name: m[3]! });
+    if (m && m[1] === 'TABLE DATA') tableData.push(`${m[2]}.${m[3]}`);
   };
   return {
     push(text) {
@@ -51,10 +40,7 @@ function archiveListParser(): { push(text: string): void; end(): ArchiveListing 
           undefined,
           'archive-unreadable',
         );
-      return {
-        entries,
-        tableData: entries.filter((e) => e.type === 'TABLE DATA').map((e) => `${e.schema}.${e.name}`),
-      };
+      return { tableData };
     },
   };
 }
