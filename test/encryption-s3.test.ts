@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { describe, expect, it } from 'vitest';
 import { findTool } from '../src/backup/pg-tools.js';
@@ -19,7 +23,7 @@ async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
 }
 
 describe('encrypted backups into an S3 store', () => {
-  it('uploads only the encrypted object, verifies it without a key, drills and restores it with the identity', async () => {
+  it('uploads only the encrypted object; verifies it without a key; drills and restores it with the identity, refuses without; age | pg_restore reads it; a flipped byte fails verify', async () => {
     await seedDemo(db.url);
     const identity = await generateX25519Identity();
     const recipient = await identityToRecipient(identity);
@@ -74,8 +78,51 @@ describe('encrypted backups into an S3 store', () => {
       pgRestore: config.backup.pgRestore,
       identities: [identity],
     });
-    await target.close();
     expect(r.tables.length).toBe(5);
     for (const t of r.tables) expect(t.rows).toBe(t.atBackup);
+
+    // Without the identity: refused before touching the database, naming the variable and the recipient.
+    await adminQuery(db.url, 'CREATE DATABASE not_restored_from_s3');
+    to.pathname = '/not_restored_from_s3';
+    await expect(
+      restoreBackup({
+        store,
+        catalog: service.catalog,
+        id: m.id,
+        toUrl: to.toString(),
+        clean: false,
+        iKnowThisIsProduction: false,
+        production: { url: db.url, target },
+        pgRestore: config.backup.pgRestore,
+        identities: null,
+      }),
+    ).rejects.toMatchObject({
+      code: 'age-identity-missing',
+      message: expect.stringContaining('DBWARDEN_AGE_IDENTITY'),
+    });
+    const none = await adminQuery(
+      to.toString(),
+      `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`,
+    );
+    expect(Number(none.rows[0].n)).toBe(0);
+    await target.close();
+
+    // The object as the bucket holds it opens with the age command-line tool, piped into plain pg_restore.
+    const dir = mkdtempSync(join(tmpdir(), 'dbwarden-age-s3-'));
+    writeFileSync(join(dir, 'key.txt'), `${identity}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'object.age'), stored);
+    const listed = execFileSync('sh', ['-c', `age -d -i key.txt object.age | "${pgRestore.path}" --list`], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(listed).toMatch(/TABLE DATA public auth_user /);
+
+    // One flipped byte in the bucket: verify, with no key, says so and the backup is no longer good.
+    const flipped = Buffer.from(stored);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
+    await store.put(m.dumpKey, flipped);
+    const damaged = await verifyAndRecord(deps, m, { drill: false });
+    expect(damaged.problem?.code).toBe('checksum-mismatch');
+    expect(damaged.manifest.verified).toBe(false);
   });
 });
