@@ -64,44 +64,37 @@ describe('encrypted backups into an S3 store', () => {
     expect(drilled.problem).toBeNull();
     expect(drilled.manifest.drill).toMatchObject({ ok: true, tables: 5, rows: 20896 });
 
-    await adminQuery(db.url, 'CREATE DATABASE restored_from_s3');
-    const to = new URL(db.url);
-    to.pathname = '/restored_from_s3';
-    const r = await restoreBackup({
-      store,
-      catalog: service.catalog,
-      id: m.id,
-      toUrl: to.toString(),
-      clean: false,
-      iKnowThisIsProduction: false,
-      production: { url: db.url, target },
-      pgRestore: config.backup.pgRestore,
-      identities: [identity],
-    });
-    expect(r.tables.length).toBe(5);
-    for (const t of r.tables) expect(t.rows).toBe(t.atBackup);
-
-    // Without the identity: refused before touching the database, naming the variable and the recipient.
-    await adminQuery(db.url, 'CREATE DATABASE not_restored_from_s3');
-    to.pathname = '/not_restored_from_s3';
-    await expect(
+    const newDb = async (name: string) => {
+      await adminQuery(db.url, `CREATE DATABASE ${name}`);
+      const to = new URL(db.url);
+      to.pathname = `/${name}`;
+      return to.toString();
+    };
+    /** Restore the backup into `toUrl`, with or without the identity. */
+    const restoreTo = (toUrl: string, identities: string[] | null) =>
       restoreBackup({
         store,
         catalog: service.catalog,
         id: m.id,
-        toUrl: to.toString(),
+        toUrl,
         clean: false,
         iKnowThisIsProduction: false,
         production: { url: db.url, target },
         pgRestore: config.backup.pgRestore,
-        identities: null,
-      }),
-    ).rejects.toMatchObject({
+        identities,
+      });
+    const r = await restoreTo(await newDb('restored_from_s3'), [identity]);
+    expect(r.tables.length).toBe(5);
+    for (const t of r.tables) expect(t.rows).toBe(t.atBackup);
+
+    // Without the identity: refused before touching the database, naming the variable and the recipient.
+    const untouched = await newDb('not_restored_from_s3');
+    await expect(restoreTo(untouched, null)).rejects.toMatchObject({
       code: 'age-identity-missing',
       message: expect.stringContaining('DBWARDEN_AGE_IDENTITY'),
     });
     const none = await adminQuery(
-      to.toString(),
+      untouched,
       `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`,
     );
     expect(Number(none.rows[0].n)).toBe(0);
