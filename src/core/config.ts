@@ -519,8 +519,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /**
  * serve and backup write backups: with DBWARDEN_REQUIRE_ENCRYPTION they refuse to start unless every backup will be
  * encrypted. Other verbs (status, restore, keygen) need no recipients and are not refused; preflight, which fails
- * open, still runs its checks, and its pre-migration backup is refused (a failed backup its report names; --strict fails
- * on it) rather than taken unencrypted.
+ * open, still runs its checks, and its pre-migration backup is refused (a failed backup its report names; --strict
+ * fails on it) rather than taken unencrypted.
  */
 export function assertEncryptionReady(config: Pick<Config, 'encryption'>): void {
   if (config.encryption.required && !config.encryption.recipients)
