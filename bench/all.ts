@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure of the issue's table in one table, each module's rows in turn (start-up, backup,
  * status and serve), with the machine's core count and load above it. `npm run build` first; BENCH_MB picks the
- * backup's database size. Prints figures; asserts nothing.
+ * backup's database size (or sizes, comma-separated). Prints figures; asserts nothing.
  */
 import { bench as backup } from './backup.js';
 import { bench as serve } from './serve.js';

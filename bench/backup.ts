@@ -1,10 +1,12 @@
 /**
  * What a backup costs next to the pg_dump it runs. Generates an app-like database (BENCH_MB, default 200 MB:
  * users, transactions, events with random text), then runs, alternated and in both orders, a raw
- * `pg_dump -Fc -Z6 -f file` and the built CLI's `dbwarden backup` into a file store, each as a whole process under
- * GNU time (wall, peak RSS). Reports medians, the ratio, the phase breakdown the manifests record, and pg_dump's
- * own RSS apart from node's. Prints figures; asserts nothing. `npm run build` first; `npm run bench:backup`;
- * `BENCH_MB=1024` for 1 GB; `BENCH_PGDIR=/some/dir` keeps (and reuses) the generated cluster between runs.
+ * `pg_dump -Fc -Z6 -f file`, the built CLI's `dbwarden backup` into a file store and the same backup encrypted, each
+ * as a whole process under GNU time (wall, CPU, peak RSS of the process tree), with node's own peak RSS read apart
+ * (own-peak.cjs). Reports medians, the ratios and the phase breakdown the manifests record. Prints figures; asserts
+ * nothing. `npm run build` first; `npm run bench:backup`; `BENCH_MB=1024` for 1 GB, `BENCH_MB=100,1000` for each
+ * size in turn (the database grows between them) and whether node's peak stays flat; `BENCH_PGDIR=/some/dir` keeps
+ * (and reuses) the generated cluster between runs.
  */
 import {
   chmodSync,
@@ -26,7 +28,12 @@ import { startCluster } from '../src/demo/cluster.js';
 import type { BackupManifest, BackupTimings } from '../src/store/manifest.js';
 import { type BenchRow, measureProcess, median, printTable } from './table.js';
 
-const MB = Number(process.env.BENCH_MB ?? 200);
+/** Database sizes to measure, smallest first: one database, grown between them. */
+const SIZES = (process.env.BENCH_MB ?? '200')
+  .split(',')
+  .map(Number)
+  .sort((a, b) => a - b);
+if (SIZES.some((n) => !(n > 0))) throw new Error('BENCH_MB: a size in MB, or sizes separated by commas');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 /** Fill the database up to `mb` of pg_database_size: what an app's tables hold, text that compresses like data. */
@@ -84,7 +91,7 @@ async function generate(url: string, mb: number): Promise<{ bytes: number; rows:
   }
 }
 
-/** Side-by-side figures of raw pg_dump and `dbwarden backup` on a generated database of BENCH_MB. */
+/** Side-by-side figures of raw pg_dump and `dbwarden backup` on a generated database of each BENCH_MB size. */
 export async function bench(): Promise<BenchRow[]> {
   if (!existsSync('dist/cli.js'))
     throw new Error('run `npm run build` first: the benchmark runs dist/cli.js');
@@ -96,11 +103,6 @@ export async function bench(): Promise<BenchRow[]> {
   const cluster = await startCluster({ dir: pgDir, fast: true });
   try {
     const url = cluster.url('postgres');
-    const t0 = performance.now();
-    const db = await generate(url, MB);
-    console.error(
-      `database: ${formatBytes(db.bytes)}, ${db.rows.toLocaleString('en-US')} rows (${((performance.now() - t0) / 1000).toFixed(0)} s to generate)`,
-    );
     const pgDump = await findTool('pg_dump', null);
     const storeDir = join(dir, 'store');
     const rawFile = join(dir, 'raw.dump');
@@ -150,91 +152,138 @@ export async function bench(): Promise<BenchRow[]> {
       return { ...m, nodeKb: ownPeakKb(), manifest: newestManifest(sealedStore) };
     };
 
-    // Warm-up, every side: the first reads after generating pay for hint bits and cold caches.
-    raw();
-    ours();
-    sealed();
-    const rawRuns: ReturnType<typeof raw>[] = [];
-    const ourRuns: ReturnType<typeof ours>[] = [];
-    const sealedRuns: ReturnType<typeof sealed>[] = [];
-    const loads: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      // A B C, then C B A: a machine that gets busier or quieter during the run does not favour one side.
-      const sides = [() => rawRuns.push(raw()), () => ourRuns.push(ours()), () => sealedRuns.push(sealed())];
-      for (const run of i % 2 === 0 ? sides : sides.reverse()) run();
-      loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
-      const [a, b, c] = [rawRuns.at(-1)!, ourRuns.at(-1)!, sealedRuns.at(-1)!];
+    const rows: BenchRow[] = [];
+    const peaks: { size: string; nodeKb: number; sealedKb: number }[] = [];
+    for (const target of SIZES) {
+      const t0 = performance.now();
+      const db = await generate(url, target);
       console.error(
-        `round ${i + 1}: pg_dump ${a.s.toFixed(2)} s ${mb(a.kb)}, dbwarden backup ${b.s.toFixed(2)} s ${mb(b.nodeKb)} (ratio ${(b.s / a.s).toFixed(3)}), encrypted ${c.s.toFixed(2)} s ${mb(c.nodeKb)}`,
+        `database: ${formatBytes(db.bytes)}, ${db.rows.toLocaleString('en-US')} rows (${((performance.now() - t0) / 1000).toFixed(0)} s to generate)`,
+      );
+      const measured = measureAt(formatBytes(db.bytes));
+      rows.push(...measured.rows);
+      peaks.push(measured);
+    }
+    if (peaks.length > 1) {
+      const flat = (kb: (p: (typeof peaks)[number]) => number) => {
+        const all = peaks.map(kb);
+        return Math.max(...all) <= Math.min(...all) * 1.1;
+      };
+      const across = (kb: (p: (typeof peaks)[number]) => number) =>
+        peaks.map((p) => `${mb(kb(p))} at ${p.size}`).join(', ');
+      rows.push(
+        {
+          figure: 'peak RSS of the node process of `dbwarden backup` across database sizes',
+          value: across((p) => p.nodeKb),
+          target: '≤ 100 MB, flat with size (within 10 %)',
+          met: flat((p) => p.nodeKb) && Math.max(...peaks.map((p) => p.nodeKb)) <= 100 * 1024,
+        },
+        {
+          figure: 'peak RSS of an encrypted `dbwarden backup` across database sizes',
+          value: across((p) => p.sealedKb),
+          target: 'flat with size (within 10 %)',
+          met: flat((p) => p.sealedKb),
+        },
       );
     }
-    const rawS = median(rawRuns.map((r) => r.s));
-    const ourS = median(ourRuns.map((r) => r.s));
-    const ratio = median(ourRuns.map((r, i) => r.s / rawRuns[i]!.s));
-    const cpuRatio = median(ourRuns.map((r, i) => r.cpu / rawRuns[i]!.cpu));
-    const nodeKb = median(ourRuns.map((r) => r.nodeKb));
-    const treeKb = median(ourRuns.map((r) => r.kb));
-    const timed = ourRuns.filter((r) => r.manifest.timings);
-    const phase = (k: keyof BackupTimings) => median(timed.map((r) => r.manifest.timings![k]));
-    // What the manifest does not time: node's start-up and loading, opening the services (config, store, the
-    // connection), the manifest write, retention, the unlock, exit, and any wait between timed phases.
-    const rest = median(
-      timed.map((r) => {
-        const t = r.manifest.timings!;
-        return r.s * 1000 - (t.prepareMs + t.dumpMs + t.checksumMs + t.listMs + t.publishMs);
-      }),
-    );
-    const size = formatBytes(db.bytes);
-    const sealedRatio = median(sealedRuns.map((r, i) => r.s / ourRuns[i]!.s));
-    const sealedKb = median(sealedRuns.map((r) => r.nodeKb));
-    return [
-      {
-        figure: `\`dbwarden backup\` wall, ${size} database (${ROUNDS} alternated rounds, load ${median(loads).toFixed(1)})`,
-        value: `${ourS.toFixed(2)} s`,
-        reference: `raw \`pg_dump -Fc -Z6 -f\`: ${rawS.toFixed(2)} s`,
-        target: '',
-      },
-      {
-        figure: '`dbwarden backup` ÷ raw `pg_dump`, wall (median of per-round ratios)',
-        value: ratio.toFixed(3),
-        target: '≤ 1.05',
-        met: ratio <= 1.05,
-      },
-      {
-        figure: '`dbwarden backup` ÷ raw `pg_dump`, CPU time of the process tree (user + system)',
-        value: cpuRatio.toFixed(3),
-        reference: `pg_dump: ${median(rawRuns.map((r) => r.cpu)).toFixed(1)} s CPU`,
-        target: '',
-      },
-      {
-        figure: `peak RSS of the node process of \`dbwarden backup\` (its own getrusage), ${size}`,
-        value: `${mb(nodeKb)} (the process tree by GNU time: ${mb(treeKb)})`,
-        reference: `pg_dump alone: ${mb(median(rawRuns.map((r) => r.kb)))}`,
-        target: '≤ 100 MB, flat with size',
-        met: nodeKb <= 100 * 1024,
-      },
-      {
-        figure: 'where the time of a backup goes (manifest timings, medians)',
-        value: timed.length
-          ? `pg_dump ${phase('dumpMs')} ms; before it ${phase('prepareMs')} ms; after it: sync + read-back hash ${phase('checksumMs')} ms, listing ${phase('listMs')} ms, publish ${phase('publishMs')} ms; the rest (node start-up and loading, opening the services, manifest, retention, unlock, exit) ${Math.round(rest)} ms; row counts ${phase('countsMs')} ms${phase('encryptMs') ? ` and encryption ${phase('encryptMs')} ms` : ''} alongside the dump`
-          : 'no timings recorded',
-        reference: `dump ${formatBytes(median(rawRuns.map((r) => r.size)))}`,
-        target: '',
-      },
-      {
-        figure: 'encrypted (age) ÷ plain `dbwarden backup`, wall (median of per-round ratios)',
-        value: `${sealedRatio.toFixed(3)} (${median(sealedRuns.map((r) => r.s)).toFixed(2)} s; encrypting ${median(sealedRuns.map((r) => r.manifest.timings?.encryptMs ?? 0))} ms alongside the dump)`,
-        target: '≤ 1.10',
-        met: sealedRatio <= 1.1,
-      },
-      {
-        figure: `peak RSS of an encrypted \`dbwarden backup\`, ${size}`,
-        value: mb(sealedKb),
-        reference: `plain: ${mb(nodeKb)}`,
-        target: 'unchanged',
-        met: sealedKb <= nodeKb * 1.05,
-      },
-    ];
+    return rows;
+
+    /** Every figure at the database's current size (`size`, as printed). */
+    function measureAt(size: string): { rows: BenchRow[]; size: string; nodeKb: number; sealedKb: number } {
+      // Warm-up, every side: the first reads after generating pay for hint bits and cold caches.
+      raw();
+      ours();
+      sealed();
+      const rawRuns: ReturnType<typeof raw>[] = [];
+      const ourRuns: ReturnType<typeof ours>[] = [];
+      const sealedRuns: ReturnType<typeof sealed>[] = [];
+      const loads: number[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        // A B C, then C B A: a machine that gets busier or quieter during the run does not favour one side.
+        const sides = [
+          () => rawRuns.push(raw()),
+          () => ourRuns.push(ours()),
+          () => sealedRuns.push(sealed()),
+        ];
+        for (const run of i % 2 === 0 ? sides : sides.reverse()) run();
+        loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
+        const [a, b, c] = [rawRuns.at(-1)!, ourRuns.at(-1)!, sealedRuns.at(-1)!];
+        console.error(
+          `round ${i + 1}: pg_dump ${a.s.toFixed(2)} s ${mb(a.kb)}, dbwarden backup ${b.s.toFixed(2)} s ${mb(b.nodeKb)} (ratio ${(b.s / a.s).toFixed(3)}), encrypted ${c.s.toFixed(2)} s ${mb(c.nodeKb)}`,
+        );
+      }
+      const rawS = median(rawRuns.map((r) => r.s));
+      const ourS = median(ourRuns.map((r) => r.s));
+      const ratio = median(ourRuns.map((r, i) => r.s / rawRuns[i]!.s));
+      const cpuRatio = median(ourRuns.map((r, i) => r.cpu / rawRuns[i]!.cpu));
+      const nodeKb = median(ourRuns.map((r) => r.nodeKb));
+      const treeKb = median(ourRuns.map((r) => r.kb));
+      const timed = ourRuns.filter((r) => r.manifest.timings);
+      const phase = (k: keyof BackupTimings) => median(timed.map((r) => r.manifest.timings![k]));
+      // What the manifest does not time: node's start-up and loading, opening the services (config, store, the
+      // connection), the manifest write, retention, the unlock, exit, and any wait between timed phases.
+      const rest = median(
+        timed.map((r) => {
+          const t = r.manifest.timings!;
+          return r.s * 1000 - (t.prepareMs + t.dumpMs + t.checksumMs + t.listMs + t.publishMs);
+        }),
+      );
+      const sealedRatio = median(sealedRuns.map((r, i) => r.s / ourRuns[i]!.s));
+      const sealedKb = median(sealedRuns.map((r) => r.nodeKb));
+      return {
+        size,
+        nodeKb,
+        sealedKb,
+        rows: [
+          {
+            figure: `\`dbwarden backup\` wall, ${size} database (${ROUNDS} alternated rounds, load ${median(loads).toFixed(1)})`,
+            value: `${ourS.toFixed(2)} s`,
+            reference: `raw \`pg_dump -Fc -Z6 -f\`: ${rawS.toFixed(2)} s`,
+            target: '',
+          },
+          {
+            figure: `\`dbwarden backup\` ÷ raw \`pg_dump\`, wall (median of per-round ratios), ${size}`,
+            value: ratio.toFixed(3),
+            target: '≤ 1.05',
+            met: ratio <= 1.05,
+          },
+          {
+            figure: '`dbwarden backup` ÷ raw `pg_dump`, CPU time of the process tree (user + system)',
+            value: cpuRatio.toFixed(3),
+            reference: `pg_dump: ${median(rawRuns.map((r) => r.cpu)).toFixed(1)} s CPU`,
+            target: '',
+          },
+          {
+            figure: `peak RSS of the node process of \`dbwarden backup\` (its own getrusage), ${size}`,
+            value: `${mb(nodeKb)} (the process tree by GNU time: ${mb(treeKb)})`,
+            reference: `pg_dump alone: ${mb(median(rawRuns.map((r) => r.kb)))}`,
+            target: '≤ 100 MB, flat with size',
+            met: nodeKb <= 100 * 1024,
+          },
+          {
+            figure: 'where the time of a backup goes (manifest timings, medians)',
+            value: timed.length
+              ? `pg_dump ${phase('dumpMs')} ms; before it ${phase('prepareMs')} ms; after it: sync + read-back hash ${phase('checksumMs')} ms, listing ${phase('listMs')} ms, publish ${phase('publishMs')} ms; the rest (node start-up and loading, opening the services, manifest, retention, unlock, exit) ${Math.round(rest)} ms; row counts ${phase('countsMs')} ms${phase('encryptMs') ? ` and encryption ${phase('encryptMs')} ms` : ''} alongside the dump`
+              : 'no timings recorded',
+            reference: `dump ${formatBytes(median(rawRuns.map((r) => r.size)))}`,
+            target: '',
+          },
+          {
+            figure: `encrypted (age) ÷ plain \`dbwarden backup\`, wall (median of per-round ratios), ${size}`,
+            value: `${sealedRatio.toFixed(3)} (${median(sealedRuns.map((r) => r.s)).toFixed(2)} s; encrypting ${median(sealedRuns.map((r) => r.manifest.timings?.encryptMs ?? 0))} ms alongside the dump)`,
+            target: '≤ 1.10',
+            met: sealedRatio <= 1.1,
+          },
+          {
+            figure: `peak RSS of an encrypted \`dbwarden backup\`, ${size}`,
+            value: mb(sealedKb),
+            reference: `plain: ${mb(nodeKb)}`,
+            target: 'unchanged',
+            met: sealedKb <= nodeKb * 1.05,
+          },
+        ],
+      };
+    }
   } finally {
     if (process.env.BENCH_PGDIR) cluster.stop();
     else cluster.destroy();
