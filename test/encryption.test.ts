@@ -188,7 +188,7 @@ describe('encrypted backups with age (file store)', () => {
     const r = await cli(['restore', sealedId, '--to', to], { DBWARDEN_AGE_IDENTITY: typo });
     expect(r.code).toBe(1);
     expect(r.err).toContain(
-      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${sealedId}: 1 of 1 key(s) is not a valid age private key`,
+      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${sealedId} of app: 1 of 1 key(s) is not a valid age private key`,
     );
     const tables = await adminQuery(to, `SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`);
     expect(Number(tables.rows[0].n)).toBe(0);

@@ -72,7 +72,7 @@ export async function openArchive(
   if (refused > 0)
     throw new DbwardenError(
       'age-wrong-identity',
-      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${m.id}: ${refusedText(refused, identities.length)}`,
+      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${m.id} of ${m.target.name}: ${refusedText(refused, identities.length)}`,
       'Copy the whole AGE-SECRET-KEY-1… line again from where the key is kept (`age-keygen -y key.txt` prints the public key of a valid one).',
     );
   const stored = await store.get(m.dumpKey);
@@ -93,7 +93,7 @@ async function undecryptable(m: BackupManifest, identities: string[], err: unkno
     const mine = await Promise.all(identities.map((i) => identityToRecipient(i).catch(() => '?')));
     return new DbwardenError(
       'age-wrong-identity',
-      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${m.id}: it is the key of ${mine.map(shortRecipient).join(', ')}, the backup is encrypted to ${recipientsLabel(m)}`,
+      `DBWARDEN_AGE_IDENTITY cannot decrypt backup ${m.id} of ${m.target.name}: it is the key of ${mine.map(shortRecipient).join(', ')}, the backup is encrypted to ${recipientsLabel(m)}`,
       'Use the private key of one of the backup’s recipients (`age-keygen -y key.txt` prints a private key’s public key, to compare).',
     );
   }
