@@ -100,6 +100,8 @@ export async function bench(): Promise<BenchRow[]> {
   const pgDir = process.env.BENCH_PGDIR ?? join(dir, 'pg');
   mkdirSync(pgDir, { recursive: true });
   chmodSync(pgDir, 0o755);
+  // A server already running in BENCH_PGDIR is someone else's: used, and left running at the end.
+  const othersServer = existsSync(join(pgDir, 'data', 'postmaster.pid'));
   const cluster = await startCluster({ dir: pgDir, fast: true });
   try {
     const url = cluster.url('postgres');
@@ -285,8 +287,8 @@ export async function bench(): Promise<BenchRow[]> {
       };
     }
   } finally {
-    if (process.env.BENCH_PGDIR) cluster.stop();
-    else cluster.destroy();
+    if (!process.env.BENCH_PGDIR) cluster.destroy();
+    else if (!othersServer) cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -24,6 +24,8 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
+const GNU_TIME = '/usr/bin/time';
+
 /**
  * One whole process as GNU time accounts it: wall seconds, peak RSS in KB (the largest of the process and the
  * children it waited for), and CPU seconds (user + system) of the process and those children.
@@ -32,7 +34,11 @@ export function measureProcess(
   argv: string[],
   env: NodeJS.ProcessEnv,
 ): { s: number; kb: number; cpu: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', ...argv], { env, encoding: 'utf8' });
+  const r = spawnSync(GNU_TIME, ['-f', '%e %M %U %S', ...argv], { env, encoding: 'utf8' });
+  if (r.error)
+    throw new Error(
+      `the benchmarks measure whole processes with GNU time, and ${GNU_TIME} could not run (${r.error.message}): install it (Debian and Ubuntu: apt-get install time)`,
+    );
   const last = r.stderr.trim().split('\n').at(-1) ?? '';
   const [s, kb, user, sys] = last.split(' ').map(Number);
   if (r.status !== 0 || !Number.isFinite(s) || !Number.isFinite(kb))
