@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChatAdapter } from '../src/chat/adapter.js';
+import { COMMAND_INFOS } from '../src/chat/command-list.js';
 import { type ChatCommand, usageReport } from '../src/chat/commands.js';
 import { LEVEL_COLOUR } from '../src/chat/discord/render-discord.js';
 import { runCli } from '../src/cli.js';
@@ -12,7 +14,7 @@ import type { Services } from '../src/main.js';
 import { useTestCluster } from './helpers/cluster.js';
 import { APP, CHANNEL, GUILD, useDiscordBot, webhookEdits } from './helpers/discord-bot.js';
 import type { FakeDiscord } from './helpers/fake-discord.js';
-import { cliProcess } from './helpers/spawn-cli.js';
+import { cliProcess, spawnCli } from './helpers/spawn-cli.js';
 
 const db = useTestCluster();
 const harness = useDiscordBot(db);
@@ -87,6 +89,37 @@ describe('Discord bot against a fake Discord', () => {
       code: 0,
       out: `Already up to date: ${names.join(', ')} in guild 300000000000000777\n`,
     });
+  });
+
+  it('`dbwarden discord register` needs no database: without DATABASE_URL it starts none', async () => {
+    const guild = '300000000000000778';
+    const p = spawnCli(['discord', 'register'], {
+      ...(env({ DISCORD_GUILD_ID: guild, LOG_LEVEL: 'warn' }) as Record<string, string>),
+      DATABASE_URL: '',
+      DBWARDEN_STORE: '',
+    });
+    const { code } = await p.exited;
+    expect(p.log()).toMatch(new RegExp(`^Registered /db-status, .* in guild ${guild}\\n$`));
+    expect(code).toBe(0);
+    // The demo database would have been created in the working directory.
+    expect(readdirSync(p.cwd)).toEqual([]);
+    // Every command the bot serves, with its own options.
+    const registered = fake.commands.get(guild)!;
+    expect(registered.map((c) => c.name)).toEqual(COMMAND_INFOS.map((c) => c.name));
+    expect(registered.find((c) => c.name === 'db-status')!.options).toEqual([
+      expect.objectContaining({ name: 'me', type: 5 }),
+    ]);
+  });
+
+  it('the command list registering uses is the one the bot serves', async () => {
+    const { services } = await startBot();
+    try {
+      expect(COMMAND_INFOS).toEqual(
+        services.commands.map(({ name, description, usage }) => ({ name, description, usage })),
+      );
+    } finally {
+      await stopAll();
+    }
   });
 
   it('answers /db-status: deferred at once, then edited with the status embed', async () => {

@@ -12,6 +12,9 @@ export interface ChatUser {
   platform?: string;
 }
 
+/** What a command is called and says about itself: all that registering it with a platform needs. */
+export type CommandInfo = Pick<ChatCommand, 'name' | 'description' | 'usage'>;
+
 /** Where a command's answer goes: each call replaces the previous message (progress, then the result). */
 export interface CommandReply {
   update(report: Report): Promise<void>;

@@ -39,6 +39,8 @@ export function cliProcess(
 /** A `dbwarden <verb>` process, as a process manager or a terminal starts it, with its output captured. */
 export interface SpawnedCli {
   child: ChildProcess;
+  /** The fresh directory it runs in. */
+  cwd: string;
   /** Everything it printed so far, stdout and stderr interleaved. */
   log(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -70,6 +72,7 @@ export function spawnCli(
   );
   return {
     child,
+    cwd: cli.cwd,
     log: () => log,
     exited,
     kill: () => {

@@ -5,7 +5,13 @@ import type { Config } from '../../core/config.js';
 import { asDbwardenError, DbwardenError } from '../../core/errors.js';
 import { formatAge, formatDuration, formatTime } from '../../core/format.js';
 import type { Report } from '../../core/report.js';
-import { type ChatCommand, type ChatUser, refusalReport, usageReport } from '../commands.js';
+import {
+  type ChatCommand,
+  type ChatUser,
+  type CommandInfo,
+  refusalReport,
+  usageReport,
+} from '../commands.js';
 import { backupUsers, displayName, requesterOf } from './backup-users.js';
 
 export interface BackupNowDeps {
@@ -19,6 +25,13 @@ export interface BackupNowDeps {
 
 /** No arguments: anything else gets the usage. */
 const Args = z.string().trim().max(0, 'takes no arguments');
+
+/** `/backup-now`'s name, description and usage: what registering it needs. */
+export const backupNowInfo: CommandInfo = {
+  name: 'backup-now',
+  description: 'Take a backup of the database now (progress, then size, checksum and verification)',
+  usage: '',
+};
 
 /**
  * `/backup-now`: take a backup now, with live progress and a confirmation. Only DBWARDEN_BACKUP_USERS (user or
@@ -65,9 +78,7 @@ export function backupNowCommand(deps: BackupNowDeps): ChatCommand {
   };
 
   const command: ChatCommand = {
-    name: 'backup-now',
-    description: 'Take a backup of the database now (progress, then size, checksum and verification)',
-    usage: '',
+    ...backupNowInfo,
     check,
     async run(args, user, reply) {
       // Asked again: between the runner's check and now, another backup may have started.

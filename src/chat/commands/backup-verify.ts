@@ -8,7 +8,13 @@ import type { Report } from '../../core/report.js';
 import type { Catalog } from '../../store/catalog.js';
 import { LATEST } from '../../store/catalog.js';
 import type { BackupManifest } from '../../store/manifest.js';
-import { type ChatCommand, type ChatUser, refusalReport, usageReport } from '../commands.js';
+import {
+  type ChatCommand,
+  type ChatUser,
+  type CommandInfo,
+  refusalReport,
+  usageReport,
+} from '../commands.js';
 import { backupUsers, displayName, requesterOf } from './backup-users.js';
 
 export interface BackupVerifyDeps {
@@ -32,6 +38,14 @@ export interface BackupVerifyDeps {
 
 /** A backup ref as typed: `latest`, an id, or a prefix of either part; anything else is not one. */
 const REF = /^[A-Za-z0-9.:-]{1,40}$/;
+
+/** `/backup-verify`'s name, description and usage: what registering it needs. */
+export const backupVerifyInfo: CommandInfo = {
+  name: 'backup-verify',
+  description:
+    'Restore drill of a backup (default: the newest): restore, compare row counts, record the result',
+  usage: '[id]',
+};
 
 /**
  * `/backup-verify [id]`: a restore drill of one backup (default: the newest good one) from chat, with the time it
@@ -62,10 +76,7 @@ export function backupVerifyCommand(deps: BackupVerifyDeps): ChatCommand {
   };
 
   const command: ChatCommand = {
-    name: 'backup-verify',
-    description:
-      'Restore drill of a backup (default: the newest): restore, compare row counts, record the result',
-    usage: '[id]',
+    ...backupVerifyInfo,
     check,
     async run(args, user, reply) {
       // Asked again: between the runner's check and now, another drill may have started.

@@ -1,6 +1,13 @@
 import { asDbwardenError } from '../../core/errors.js';
 import { errorReport, type Report } from '../../core/report.js';
-import { type ChatCommand, usageReport } from '../commands.js';
+import { type ChatCommand, type CommandInfo, usageReport } from '../commands.js';
+
+/** `/db-digest`'s name, description and usage: what registering it needs. */
+export const dbDigestInfo: CommandInfo = {
+  name: 'db-digest',
+  description: 'The daily digest now: last backup, growth, open warnings, next backup',
+  usage: '',
+};
 
 /**
  * `/db-digest`: the daily digest on demand (last backup, growth, open warnings). Named with the `db-` prefix like the
@@ -8,9 +15,7 @@ import { type ChatCommand, usageReport } from '../commands.js';
  */
 export function digestCommand(deps: { digestReport: () => Promise<Report> }): ChatCommand {
   const command: ChatCommand = {
-    name: 'db-digest',
-    description: 'The daily digest now: last backup, growth, open warnings, next backup',
-    usage: '',
+    ...dbDigestInfo,
     check: (args) => (args.trim() === '' ? null : usageReport(command, 'takes no arguments', args)),
     async run(args, user, reply) {
       const refusal = command.check!(args, user);

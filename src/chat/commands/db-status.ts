@@ -1,5 +1,12 @@
 import type { Report, ReportField } from '../../core/report.js';
-import { type ChatCommand, usageReport } from '../commands.js';
+import { type ChatCommand, type CommandInfo, usageReport } from '../commands.js';
+
+/** `/db-status`'s name, description and usage: what registering it needs. */
+export const dbStatusInfo: CommandInfo = {
+  name: 'db-status',
+  description: 'Which database, reachable or not, size, tables, rows, migrations, last backup',
+  usage: '[me]',
+};
 
 /** `/db-status [me]`: the status report; `me` asks for an answer only the caller sees. */
 export function dbStatusCommand(deps: {
@@ -8,9 +15,7 @@ export function dbStatusCommand(deps: {
   runningBackup?: () => ReportField | null;
 }): ChatCommand & { ephemeral(args: string): boolean } {
   const command: ChatCommand & { ephemeral(args: string): boolean } = {
-    name: 'db-status',
-    description: 'Which database, reachable or not, size, tables, rows, migrations, last backup',
-    usage: '[me]',
+    ...dbStatusInfo,
     ephemeral: (args) => args.trim().toLowerCase() === 'me',
     check(args) {
       const a = args.trim().toLowerCase();

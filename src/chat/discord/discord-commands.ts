@@ -13,7 +13,7 @@ import {
 } from 'discord.js';
 import { ConfigError, DbwardenError } from '../../core/errors.js';
 import { BACKUPS_MAX, BACKUPS_SHOWN } from '../commands/db-backups.js';
-import type { ChatCommand } from '../commands.js';
+import type { ChatCommand, CommandInfo } from '../commands.js';
 
 /** A chat command as Discord sees it: its slash definition and how its options become the neutral argument string. */
 export interface DiscordCommand {
@@ -22,7 +22,7 @@ export interface DiscordCommand {
   args(interaction: ChatInputCommandInteraction): string;
 }
 
-type Definition = (c: ChatCommand) => Omit<DiscordCommand, 'command'>;
+type Definition = (c: CommandInfo) => Omit<DiscordCommand, 'command'>;
 
 /** Discord's own definitions for the commands that have options worth typing; others get a generic one. */
 const DEFINITIONS: Record<string, Definition> = {
@@ -62,7 +62,7 @@ const DEFINITIONS: Record<string, Definition> = {
 };
 
 /** Name and description; usable in the servers the bot was installed in only, never in DMs (no member, no roles). */
-function base(c: ChatCommand): SlashCommandBuilder {
+function base(c: CommandInfo): SlashCommandBuilder {
   return new SlashCommandBuilder()
     .setName(c.name)
     .setDescription(short(c.description))
@@ -71,7 +71,7 @@ function base(c: ChatCommand): SlashCommandBuilder {
 }
 
 /** A command without its own definition: its usage becomes one optional free-text option. */
-function generic(c: ChatCommand): Omit<DiscordCommand, 'command'> {
+function generic(c: CommandInfo): Omit<DiscordCommand, 'command'> {
   const b = base(c);
   if (c.usage) b.addStringOption((o) => o.setName('args').setDescription(short(c.usage)));
   return { data: b.toJSON(), args: (i) => (c.usage ? (i.options.getString('args') ?? '') : '') };
@@ -79,7 +79,12 @@ function generic(c: ChatCommand): Omit<DiscordCommand, 'command'> {
 
 /** Every platform-neutral command with its Discord definition. */
 export function discordCommands(commands: readonly ChatCommand[]): DiscordCommand[] {
-  return commands.map((command) => ({ command, ...(DEFINITIONS[command.name] ?? generic)(command) }));
+  return commands.map((command) => ({ command, ...discordDefinition(command) }));
+}
+
+/** A command's Discord definition: from its name, description and usage alone (registering needs no services). */
+export function discordDefinition(c: CommandInfo): Omit<DiscordCommand, 'command'> {
+  return (DEFINITIONS[c.name] ?? generic)(c);
 }
 
 export interface RegisterResult {
@@ -96,7 +101,7 @@ export async function registerCommands(opts: {
   rest: REST;
   applicationId: string;
   guildId: string | null;
-  commands: DiscordCommand[];
+  commands: Pick<DiscordCommand, 'data'>[];
 }): Promise<RegisterResult> {
   const route = opts.guildId
     ? Routes.applicationGuildCommands(opts.applicationId, opts.guildId)
