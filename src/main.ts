@@ -39,7 +39,7 @@ import { acceptCurrent, type WatchResult, watchOnce } from './guard/watch.js';
 import { loadWatchState } from './guard/watch-state.js';
 import type { BlobStore } from './store/blob-store.js';
 import { answerWithin, boundedStore } from './store/bounded-store.js';
-import { type Catalog, goodBackupsOf } from './store/catalog.js';
+import { type Catalog, failureOf, goodBackupsOf, lastAttemptFailed } from './store/catalog.js';
 import { createFileStore } from './store/file-store.js';
 import { type BackupManifest, isGood } from './store/manifest.js';
 import { openStore } from './store/open-store.js';
@@ -192,8 +192,11 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     const all = await rawBackups.catalog.list();
     const mine = goodBackupsOf(all, of);
     const m = mine[0];
+    // Unknown whose backups count: another database's failures must not pass for this one's.
+    const failed = of && lastAttemptFailed(all, of);
     return {
       of,
+      failed: failed && { id: failed.id, finishedAt: failed.finishedAt, ...failureOf(failed) },
       backup: m
         ? {
             id: m.id,
@@ -210,8 +213,16 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     Object.values((await answerWithin(loadWatchState(store), store.location)).open).filter(
       (o): o is OpenWarning => Boolean(o),
     );
+  const backupMaxAgeMs = config.guard.backupMaxAgeMs;
   const status = () =>
-    probeStatus({ target, watchTables: config.watchTables, clock, lastBackup, guardWarnings });
+    probeStatus({
+      target,
+      watchTables: config.watchTables,
+      clock,
+      lastBackup,
+      guardWarnings,
+      backupMaxAgeMs,
+    });
   const roundCounts = lastRoundCounts({
     store,
     watchCron: config.schedule.watchCron,
@@ -224,6 +235,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
       clock,
       lastBackup,
       guardWarnings,
+      backupMaxAgeMs,
       recentCounts: () => answerWithin(roundCounts(), store.location),
     });
   const notifier = teamChannel({

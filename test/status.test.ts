@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -246,6 +246,67 @@ describe('status, digest and the guard agree on which backups are this database�
       await services.close();
     }
     await reseed();
+  });
+
+  it('a failed last backup: status says why and what fixes it, as the guard and the digest do, not "run /backup-now"', async () => {
+    await reseed();
+    const dir = freshStore();
+    const app = envFor(db.url, dir);
+    const old = mkdtempSync(join(tmpdir(), 'dbwarden-old-pg-dump-'));
+    dirs.push(old);
+    writeFileSync(join(old, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 11.22"\n');
+    chmodSync(join(old, 'pg_dump'), 0o755);
+    const failing = { ...app, PG_DUMP: join(old, 'pg_dump') };
+    const cause = /pg_dump 11\.22 \(.*\) cannot back up PostgreSQL \d+/;
+    const fix = /Install postgresql-client-\d+/;
+
+    const first = JSON.parse((await runCliCaptured(['backup', '--json'], failing)).out).error;
+    expect(first.message).toMatch(cause);
+    const s = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(s.lastBackup).toBeNull();
+    expect(s.lastFailedBackup).toMatchObject({
+      id: expect.any(String),
+      message: first.message,
+      hint: first.hint,
+    });
+    const [w, none] = s.warnings;
+    expect(w).toMatchObject({ code: 'backup-failed', level: 'critical' });
+    expect(w.message).toMatch(
+      new RegExp(`^The last backup \\(${s.lastFailedBackup.id}, just now\\) failed: `),
+    );
+    expect(w.message).toMatch(cause);
+    expect(w.message).toMatch(/ or newer\. Install postgresql-client-\d+/);
+    // No good backup at all, as the guard says too; running one again would not help until the cause is fixed.
+    expect(none).toEqual({
+      code: 'no-backup',
+      level: 'warn',
+      message: 'No good backup yet: nothing can bring the data back until the failure above is fixed',
+    });
+    expect(JSON.stringify(s.warnings)).not.toContain('/backup-now');
+    const text = (await runCliCaptured(['status'], app)).out;
+    expect(text.split('\n')[0]).toBe('🚨 staging · app');
+    // The guard's own warnings for it (watch: backup-failed, and backup-stale "No backup") are these, said once.
+    expect((await runCliCaptured(['watch', '--once'], app)).code).toBe(3);
+    const watched = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(watched.warnings).toEqual(s.warnings.map((x: object) => ({ ...x, message: expect.any(String) })));
+    const digest = JSON.parse((await runCliCaptured(['digest', '--json'], app)).out);
+    expect(digest.backup).toMatchObject({
+      state: 'failed',
+      failure: { message: first.message, hint: first.hint },
+    });
+
+    // A good backup since: nothing failed any more. Then a failure again: the good one is named.
+    expect((await runCliCaptured(['backup'], app)).code).toBe(0);
+    const fixed = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(fixed.lastFailedBackup).toBeNull();
+    // The guard's warnings from its round before (failed, no backup) are over: said by no one until it clears them.
+    expect(fixed.warnings).toEqual([]);
+    expect((await runCliCaptured(['backup'], failing)).code).toBe(1);
+    const again = JSON.parse((await runCliCaptured(['status', '--json'], app)).out);
+    expect(again.lastBackup).not.toBeNull();
+    expect(again.warnings[0].message).toMatch(fix);
+    expect(again.warnings[0].message).toMatch(/\. The newest good backup was taken just now\.$/);
+    expect(again.warnings.map((x: { code: string }) => x.code)).toEqual(['backup-failed']);
   });
 
   it.runIf(canControlCluster)(

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { asDbwardenError, type DbwardenError } from './errors.js';
+import { formatAge } from './format.js';
 import { type DbIdentity, readIdentity } from './identity.js';
 import { detectMigrations, type MigrationsState } from './migrations.js';
 import {
@@ -49,10 +50,20 @@ export interface StatusWarning {
 }
 
 /** What the backup catalog says about the database's backups (see StatusDeps.lastBackup). */
+/** The last backup attempt, when it failed (store/catalog.ts lastAttemptFailed): why, and what to do. */
+export interface FailedBackup {
+  id: string;
+  finishedAt: string;
+  message: string;
+  hint: string;
+}
+
 export interface BackupLookup {
   /** The database whose backups count: the one probed; unreachable, the one last seen here; null: unknown. */
   of: DbIdentity | null;
   backup: Omit<LastBackup, 'ageSeconds'> | null;
+  /** The newest attempt of that database, when it failed (after `backup`, or with none). */
+  failed?: FailedBackup | null;
   /** Good backups in the store that are of other databases (e.g. the demo's): never shown as this one's. */
   otherDatabases: number;
 }
@@ -82,6 +93,8 @@ export interface DbStatus {
   identity: DbIdentity | null;
   migrations: MigrationsState | null;
   lastBackup: LastBackup | null;
+  /** The last attempt, when it failed after `lastBackup` (or with none): a backup-failed warning says why. */
+  lastFailedBackup?: FailedBackup | null;
   /** Whose backups `lastBackup` is about (absent when no catalog was asked): see BackupLookup. */
   backupsOf?: { identity: DbIdentity | null; otherDatabases: number };
   /** Why the backups could not be read (store down, keys rejected): then the last backup is unknown, not "none". */
@@ -108,6 +121,8 @@ export interface StatusDeps {
    */
   recentCounts?: () => Promise<RecentCounts | null>;
   clock?: () => Date;
+  /** DBWARDEN_BACKUP_MAX_AGE: a guard's open backup-stale warning is over once the newest good backup is younger. */
+  backupMaxAgeMs?: number;
   /** Longest a single exact count may run before it falls back to the estimate. */
   countTimeoutMs?: number;
 }
@@ -205,6 +220,7 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
       base.backupsOf = { identity: found.of, otherDatabases: found.otherDatabases };
       const b = found.backup;
       base.lastBackup = b && { ...b, ageSeconds: ageSeconds(now, b.finishedAt) };
+      base.lastFailedBackup = found.failed ?? null;
     } catch (err) {
       base.backupsUnreadable = asDbwardenError(err).message;
       storeProblems.push({
@@ -221,9 +237,19 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
       level: 'warn',
       message: `Could not read the guard's open warnings: ${guarded.err}`,
     });
+  // The guard's backup warnings are as old as its last round; this reading has just read the catalog itself, so a
+  // backup taken (or fixed) since then is not contradicted until the next round.
+  const judged = base.backupsOf !== undefined && base.backupsOf.identity !== null;
+  const over = (code: string) =>
+    judged &&
+    ((code === 'backup-failed' && !base.lastFailedBackup) ||
+      // "No backup" is this reading's own no-backup warning; "stale" is over once a fresh one exists.
+      (code === 'backup-stale' &&
+        (base.lastBackup === null ||
+          (deps.backupMaxAgeMs !== undefined && base.lastBackup.ageSeconds * 1000 <= deps.backupMaxAgeMs))));
   base.warnings = withGuardWarnings(
     [...statusWarnings(base, deps.watchTables, storeProblems.length > 0), ...storeProblems],
-    guarded?.open ?? [],
+    (guarded?.open ?? []).filter((o) => !over(o.code)),
     base.reachable,
   );
   return base;
@@ -368,15 +394,32 @@ function statusWarnings(s: DbStatus, configured: string[] | null, storeUnread = 
     });
   // Unknown whose backups count (never seen, not answering) or unreadable: "no backup" would be a guess.
   const known = s.backupsOf === undefined || s.backupsOf.identity !== null;
+  const failed = s.lastFailedBackup;
+  if (failed) {
+    // As the guard says it (its open backup-failed warning gives way to this one): a backup run again without
+    // fixing the cause fails the same way, so the cause and the fix are said here.
+    const ago = formatAge(Date.parse(s.checkedAt) - Date.parse(failed.finishedAt));
+    const good = s.lastBackup
+      ? ` The newest good backup was taken ${formatAge(s.lastBackup.ageSeconds * 1000)}.`
+      : '';
+    w.push({
+      code: 'backup-failed',
+      level: 'critical',
+      message: `The last backup (${failed.id}, ${ago}) failed: ${failed.message}. ${failed.hint}${good}`,
+    });
+  }
   if (!s.lastBackup && known && !storeUnread) {
     const others = s.backupsOf?.otherDatabases ?? 0;
+    const mine =
+      others > 0
+        ? `No good backup of this database yet (the ${others === 1 ? 'one' : others} in the store ${others === 1 ? 'is' : 'are'} of another database)`
+        : 'No good backup yet';
     w.push({
       code: 'no-backup',
       level: 'warn',
-      message:
-        others > 0
-          ? `No good backup of this database yet (the ${others === 1 ? 'one' : others} in the store ${others === 1 ? 'is' : 'are'} of another database): run /backup-now or \`dbwarden backup\``
-          : 'No good backup yet: run /backup-now or `dbwarden backup`',
+      message: failed
+        ? `${mine}: nothing can bring the data back until the failure above is fixed`
+        : `${mine}: run /backup-now or \`dbwarden backup\``,
     });
   }
   return w;

@@ -1,8 +1,8 @@
 import type { DbIdentity } from '../core/identity.js';
 import type { Snapshot } from '../core/snapshot.js';
 import type { BlobStore } from '../store/blob-store.js';
-import { attemptsOf, createCatalog, goodBackupsOf } from '../store/catalog.js';
-import { type BackupManifest, isGood } from '../store/manifest.js';
+import { createCatalog, failureOf, goodBackupsOf, lastAttemptFailed } from '../store/catalog.js';
+import type { BackupManifest } from '../store/manifest.js';
 import type { OpenWarning } from './guard.js';
 import { listSnapshots, loadSnapshot, nearestBefore } from './snapshot-history.js';
 import { loadWatchState } from './watch-state.js';
@@ -103,26 +103,12 @@ export async function buildDigest(input: DigestInput): Promise<Digest> {
   // Only this database's backups confirm anything; a failed run that could not read the identity is reported as is.
   const good = goodBackupsOf(manifests, input.identity);
   const recentGood = good.find(recent);
-  const recentFailed = attemptsOf(manifests, input.identity)
-    .filter(recent)
-    .find((m) => !isGood(m));
-  const state: Digest['backup']['state'] = recentGood
-    ? // A failure after the good one still needs saying.
-      recentFailed && Date.parse(recentFailed.finishedAt) > Date.parse(recentGood.finishedAt)
-      ? 'failed'
-      : 'ok'
-    : recentFailed
-      ? 'failed'
-      : 'missing';
+  // The last attempt failed (after the newest good backup, or with none): said when it falls in the window.
+  const failed = lastAttemptFailed(manifests, input.identity);
+  const state: Digest['backup']['state'] =
+    failed && recent(failed) ? 'failed' : recentGood ? 'ok' : 'missing';
   const failure =
-    state === 'failed' && recentFailed
-      ? {
-          id: recentFailed.id,
-          at: recentFailed.finishedAt,
-          message: recentFailed.error?.message ?? 'the backup could not be verified',
-          ...(recentFailed.error?.hint ? { hint: recentFailed.error.hint } : {}),
-        }
-      : null;
+    state === 'failed' && failed ? { id: failed.id, at: failed.finishedAt, ...failureOf(failed) } : null;
 
   const refs = await listSnapshots(store);
   const at = async (ago: number, toleranceMs: number) => {

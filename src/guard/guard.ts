@@ -3,7 +3,7 @@ import { type DbIdentity, identityLabel, sameIdentity } from '../core/identity.j
 import type { Snapshot } from '../core/snapshot.js';
 import { exclusionMatcher } from '../core/tables.js';
 import { blindWarning, type Warning, type WarningCode, type WayBack } from '../core/warning.js';
-import { attemptsOf, goodBackupsOf } from '../store/catalog.js';
+import { failureOf, goodBackupsOf, lastAttemptFailed } from '../store/catalog.js';
 import { type BackupManifest, isGood } from '../store/manifest.js';
 
 /** A warning that was posted and has not cleared yet. */
@@ -238,12 +238,10 @@ function backupWarnings(input: GuardInput): Warning[] {
   const { config, now } = input;
   const out: Warning[] = [];
   // Only this database's backups count; a failed run that could not read the identity is judged as is.
-  const byTime = attemptsOf(input.manifests, guardedIdentity(input));
   const good = goodBackupsOf(input.manifests, guardedIdentity(input));
-  const newest = byTime[0];
-  if (newest && !isGood(newest)) {
-    const why =
-      newest.error?.message ?? (newest.status === 'complete' ? 'it could not be verified' : 'unknown cause');
+  const newest = lastAttemptFailed(input.manifests, guardedIdentity(input));
+  if (newest) {
+    const { message: why, hint } = failureOf(newest);
     out.push({
       code: 'backup-failed',
       level: 'critical',
@@ -252,9 +250,7 @@ function backupWarnings(input: GuardInput): Warning[] {
       details: good[0]
         ? [`newest good backup: ${good[0].id}, ${formatAge(now.getTime() - Date.parse(good[0].finishedAt))}`]
         : ['there is no good backup at all'],
-      hint:
-        newest.error?.hint ??
-        'Fix the cause, then run `dbwarden backup` (or /backup-now) and check it completes.',
+      hint,
       wayBack: null,
     });
   }

@@ -201,6 +201,27 @@ export function attemptsOf(manifests: BackupManifest[], identity: DbIdentity | n
     .sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt));
 }
 
+/**
+ * The newest attempt at backing up this database when it failed (after its newest good backup, or with none): what
+ * "the last backup failed" means wherever it is said (the guard, the digest, status).
+ */
+export function lastAttemptFailed(
+  manifests: BackupManifest[],
+  identity: DbIdentity | null,
+): BackupManifest | null {
+  const newest = attemptsOf(manifests, identity)[0];
+  return newest && !isGood(newest) ? newest : null;
+}
+
+/** Why an attempt that is not good failed, and what to do about it, as its manifest says (or the general case). */
+export function failureOf(m: BackupManifest): { message: string; hint: string } {
+  return {
+    message: m.error?.message ?? (m.status === 'complete' ? 'it could not be verified' : 'unknown cause'),
+    hint:
+      m.error?.hint ?? 'Fix the cause, then run `dbwarden backup` (or /backup-now) and check it completes.',
+  };
+}
+
 /** The newest good backup of the database with this identity, or null. */
 export function newestGoodOf(
   manifests: BackupManifest[],
