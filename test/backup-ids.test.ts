@@ -53,5 +53,20 @@ describe('what a person may type for a backup id', () => {
       codeOf(() => resolveBackupRef('latest', ids, null, { location: '/data', identityKnown: false }))
         .message,
     ).toContain('does not answer');
+    // The last attempt failed: why, and its fix, rather than "take one" (which would fail the same way).
+    const lastFailed = {
+      id: ids[0]!,
+      message: 'pg_dump 15.18 cannot back up PostgreSQL 18.4: it must be version 18 or newer',
+      hint: 'Install postgresql-client-18, or set PG_DUMP to a pg_dump 18+ binary.',
+    };
+    expect(
+      codeOf(() =>
+        resolveBackupRef('latest', ids, null, { location: '/data', identityKnown: true, lastFailed }),
+      ),
+    ).toMatchObject({
+      code: 'backup-not-found',
+      message: `No good backup of this database in /data yet, so there is no "latest": the last attempt (${ids[0]}) failed: ${lastFailed.message}`,
+      hint: lastFailed.hint,
+    });
   });
 });

@@ -142,9 +142,11 @@ export function createCatalog(store: BlobStore): Catalog {
       const { manifests, unreadable } = await catalog.scan();
       const identity = ref.trim().toLowerCase() === LATEST ? await whose() : null;
       const ids = [...manifests, ...unreadable].map((m) => m.id);
+      const failed = identity && lastAttemptFailed(manifests, identity);
       return resolveBackupRef(ref, ids, newestGoodOf(manifests, identity)?.id ?? null, {
         location: store.location,
         identityKnown: identity !== null,
+        ...(failed ? { lastFailed: { id: failed.id, ...failureOf(failed) } } : {}),
       });
     },
     async cleanLeftovers(startedAt, ownId) {
@@ -242,19 +244,29 @@ export function resolveBackupRef(
   ref: string,
   ids: readonly string[],
   newestGood: string | null,
-  where: { location: string; identityKnown: boolean },
+  where: {
+    location: string;
+    identityKnown: boolean;
+    /** The newest attempt, when it failed (lastAttemptFailed): why there is no good one, and the fix. */
+    lastFailed?: { id: string; message: string; hint: string };
+  },
 ): string {
   const typed = ref.trim();
   if (typed.toLowerCase() === LATEST) {
     if (newestGood) return newestGood;
+    const failed = where.lastFailed;
     throw new DbwardenError(
       'backup-not-found',
-      where.identityKnown
-        ? `No good backup of this database in ${where.location} yet, so there is no "latest".`
-        : `Cannot tell which backups in ${where.location} are this database's: it does not answer and dbwarden has no record of it, so there is no "latest".`,
-      where.identityKnown
-        ? 'Take one with `dbwarden backup`, or name a backup id from `dbwarden backups`.'
-        : 'Name a backup id from `dbwarden backups`.',
+      !where.identityKnown
+        ? `Cannot tell which backups in ${where.location} are this database's: it does not answer and dbwarden has no record of it, so there is no "latest".`
+        : failed
+          ? `No good backup of this database in ${where.location} yet, so there is no "latest": the last attempt (${failed.id}) failed: ${failed.message}`
+          : `No good backup of this database in ${where.location} yet, so there is no "latest".`,
+      !where.identityKnown
+        ? 'Name a backup id from `dbwarden backups`.'
+        : failed
+          ? failed.hint
+          : 'Take one with `dbwarden backup`, or name a backup id from `dbwarden backups`.',
     );
   }
   if (ids.includes(typed)) return typed;
