@@ -100,8 +100,13 @@ export async function bench(): Promise<BenchRow[]> {
   const pgDir = process.env.BENCH_PGDIR ?? join(dir, 'pg');
   mkdirSync(pgDir, { recursive: true });
   chmodSync(pgDir, 0o755);
-  // A server already running in BENCH_PGDIR is someone else's: used, and left running at the end.
-  const othersServer = existsSync(join(pgDir, 'data', 'postmaster.pid'));
+  // A cluster there that dbwarden did not create (no password file) is never touched: startCluster would re-create it.
+  if (existsSync(join(pgDir, 'data', 'PG_VERSION')) && !existsSync(join(pgDir, 'password')))
+    throw new Error(
+      `BENCH_PGDIR ${pgDir} holds a PostgreSQL cluster this benchmark did not create: pick another directory`,
+    );
+  // A server already running there (started by hand, or left by an interrupted run) is used, and left running.
+  const othersServer = serverRunning(join(pgDir, 'data'));
   const cluster = await startCluster({ dir: pgDir, fast: true });
   try {
     const url = cluster.url('postgres');
@@ -294,6 +299,20 @@ export async function bench(): Promise<BenchRow[]> {
 }
 
 const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
+
+/** A postmaster runs on `data`: its pid file names a live process (a stale file after a crash does not count). */
+function serverRunning(data: string): boolean {
+  const pidFile = join(data, 'postmaster.pid');
+  if (!existsSync(pidFile)) return false;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's (the server runs as an unprivileged user when we are root).
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** The manifest of the newest backup in a file store (ids sort by time). */
 function newestManifest(storeDir: string): BackupManifest {

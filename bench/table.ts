@@ -35,10 +35,11 @@ export function measureProcess(
   env: NodeJS.ProcessEnv,
 ): { s: number; kb: number; cpu: number } {
   const r = spawnSync(GNU_TIME, ['-f', '%e %M %U %S', ...argv], { env, encoding: 'utf8' });
-  if (r.error)
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT')
     throw new Error(
-      `the benchmarks measure whole processes with GNU time, and ${GNU_TIME} could not run (${r.error.message}): install it (Debian and Ubuntu: apt-get install time)`,
+      `the benchmarks measure whole processes with GNU time, and there is no ${GNU_TIME}: install it (Debian and Ubuntu: apt-get install time)`,
     );
+  if (r.error) throw r.error;
   const last = r.stderr.trim().split('\n').at(-1) ?? '';
   const [s, kb, user, sys] = last.split(' ').map(Number);
   if (r.status !== 0 || !Number.isFinite(s) || !Number.isFinite(kb))

@@ -154,6 +154,57 @@ describe('digest from a stored history', () => {
     expect(renderText(f)).toContain('→ install postgresql-client-16');
   });
 
+  it('the night’s backup state follows the last attempt, as the guard and status judge it', async () => {
+    const now = new Date('2026-11-24T08:00:00.000Z');
+    const good = (day: string) =>
+      manifest({ id: `202611${day}T020000.000Z-b${day}000`, startedAt: `2026-11-${day}T02:00:00.000Z` });
+    const fail = (day: string, hour = '03') =>
+      manifest({
+        id: `202611${day}T${hour}0000.000Z-f${day}000`,
+        startedAt: `2026-11-${day}T${hour}:00:00.000Z`,
+        status: 'failed',
+        verified: false,
+        error: {
+          code: 'pg-dump-failed',
+          message: 'pg_dump exited with code 1: disk full',
+          hint: 'free space',
+        },
+      });
+    const judge = async (ms: ReturnType<typeof manifest>[]) => {
+      const store = createFileStore(tempDir());
+      await writeManifests(store, ms);
+      const d = await buildDigest({
+        store,
+        now,
+        current: null,
+        identity: snapshot().identity,
+        target,
+        nextBackupAt: null,
+      });
+      return {
+        state: d.backup.state,
+        failure: d.backup.failure?.id ?? null,
+        text: renderText(digestReport(d, 'UTC')),
+      };
+    };
+    // A good backup tonight after an older failure: confirmed.
+    expect(await judge([fail('23'), good('24')])).toMatchObject({ state: 'ok', failure: null });
+    // A failure after tonight's good one: failed, with it.
+    expect(await judge([good('24'), fail('24', '05')])).toMatchObject({
+      state: 'failed',
+      failure: '20261124T050000.000Z-f24000',
+    });
+    // Nothing tonight, and the last attempt (days ago) failed: missing, and that failure's cause and fix are said.
+    const stale = await judge([good('18'), fail('20')]);
+    expect(stale).toMatchObject({ state: 'missing', failure: '20261120T030000.000Z-f20000' });
+    expect(stale.text).toContain(
+      'MISSING: no backup of this database finished in the last day (newest good: 20261118T020000.000Z-b18000, 6 d ago); the last attempt (20261120T030000.000Z-f20000, 4 d ago) failed: pg_dump exited with code 1: disk full',
+    );
+    expect(stale.text).toContain('→ free space');
+    // Nothing tonight, the last attempt was good: missing, no failure to explain.
+    expect(await judge([fail('18'), good('20')])).toMatchObject({ state: 'missing', failure: null });
+  });
+
   it('never confirms another database’s backup (the demo’s, a replaced one) as last night’s', async () => {
     const store = createFileStore(tempDir());
     const now = new Date('2026-11-24T08:00:00.000Z');

@@ -3,7 +3,7 @@ import { shortRecipient } from '../core/age-keys.js';
 import type { BackupFailed, DbwardenError } from '../core/errors.js';
 import { formatAge, formatBytes, formatCount, formatDuration, formatTime } from '../core/format.js';
 import { errorReport, type Report } from '../core/report.js';
-import type { BackupManifest } from '../store/manifest.js';
+import { BACKUP_FAILED_HINT, type BackupManifest } from '../store/manifest.js';
 import type { BackupProgress } from './service.js';
 
 const PHASE: Record<BackupProgress['phase'], string> = {
@@ -142,10 +142,7 @@ export function backupFailedReport(
     sections: [
       {
         title: 'Backup failed [backup-failed]',
-        lines: [
-          err.message,
-          `→ ${err.hint ?? 'Fix the cause, then run `dbwarden backup` (or /backup-now) and check it completes.'}`,
-        ],
+        lines: [err.message, `→ ${err.hint ?? BACKUP_FAILED_HINT}`],
       },
     ],
     // Both buttons name this failed run (its id, no secret): Show the cause shows this run's error, not a later

@@ -11,7 +11,7 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
   for (const w of s.warnings) level = worst(level, w.level);
   const warningLines = s.warnings.map(
     (w) =>
-      `${w.level === 'critical' ? '🚨' : '⚠️'} ${w.message}${w.since ? ` [${w.code}] — open since ${formatTime(new Date(w.since), timeZone)}` : ''}`,
+      `${w.level === 'critical' ? '🚨' : '⚠️'} ${w.message}${w.hint ? ` → ${w.hint}` : ''}${w.since ? ` [${w.code}] — open since ${formatTime(new Date(w.since), timeZone)}` : ''}`,
   );
 
   if (!s.reachable) {
@@ -28,7 +28,7 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
         { label: 'Database', value: s.target.display },
         { label: 'Reachable', value: slow ? `connected, too slow: ${reason}` : `no: ${reason}` },
         ...(s.error?.hint ? [{ label: 'Hint', value: s.error.hint }] : []),
-        { label: 'Last backup', value: lastBackupText(s) },
+        { label: lastBackupLabel(s), value: lastBackupText(s) },
       ],
       sections: others.length > 0 ? [{ title: 'Warnings', lines: others, muted: true }] : [],
       footer,
@@ -44,7 +44,7 @@ export function statusReport(s: DbStatus, timeZone = 'UTC'): Report {
     { label: 'Size', value: formatBytes(s.sizeBytes ?? 0) },
     { label: 'Tables', value: formatCount(s.tableCount ?? 0) },
     { label: 'Migrations', value: migrationsText(s) },
-    { label: 'Last backup', value: lastBackupText(s) },
+    { label: lastBackupLabel(s), value: lastBackupText(s) },
   ];
   const sections = [];
   // Counts the last watch round took say so, with their age; any it lacked were counted now and say that.
@@ -77,6 +77,11 @@ function migrationsText(s: DbStatus): string {
   const latest = m.latest ? `, latest ${m.latest}` : '';
   const failed = m.failed > 0 ? `, ${m.failed} unfinished` : '';
   return `${m.framework}: ${formatCount(m.applied)} applied${latest}${failed}`;
+}
+
+/** "Last backup", or "Last good backup" when a later attempt failed (its warning says so): never both "last". */
+function lastBackupLabel(s: DbStatus): string {
+  return s.lastFailedBackup ? 'Last good backup' : 'Last backup';
 }
 
 function lastBackupText(s: DbStatus): string {

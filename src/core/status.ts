@@ -45,11 +45,12 @@ export interface StatusWarning {
   code: string;
   level: 'warn' | 'critical';
   message: string;
+  /** What to do, when the message does not say it. */
+  hint?: string;
   /** A warning the guard posted and has not cleared: since when. */
   since?: string;
 }
 
-/** What the backup catalog says about the database's backups (see StatusDeps.lastBackup). */
 /** The last backup attempt, when it failed (store/catalog.ts lastAttemptFailed): why, and what to do. */
 export interface FailedBackup {
   id: string;
@@ -58,6 +59,7 @@ export interface FailedBackup {
   hint: string;
 }
 
+/** What the backup catalog says about the database's backups (see StatusDeps.lastBackup). */
 export interface BackupLookup {
   /** The database whose backups count: the one probed; unreachable, the one last seen here; null: unknown. */
   of: DbIdentity | null;
@@ -240,16 +242,22 @@ export async function probeStatus(deps: StatusDeps): Promise<DbStatus> {
   // The guard's backup warnings are as old as its last round; this reading has just read the catalog itself, so a
   // backup taken (or fixed) since then is not contradicted until the next round.
   const judged = base.backupsOf !== undefined && base.backupsOf.identity !== null;
-  const over = (code: string) =>
+  const good = base.lastBackup;
+  const over = (o: GuardOpenWarning) =>
     judged &&
-    ((code === 'backup-failed' && !base.lastFailedBackup) ||
+    // A failure is over once a good backup finished after it was raised (a scheduled run the store refused to
+    // record is one the catalog never shows: only a later good backup ends it).
+    ((o.code === 'backup-failed' &&
+      !base.lastFailedBackup &&
+      good !== null &&
+      Date.parse(good.finishedAt) > Date.parse(o.since)) ||
       // "No backup" is this reading's own no-backup warning; "stale" is over once a fresh one exists.
-      (code === 'backup-stale' &&
-        (base.lastBackup === null ||
-          (deps.backupMaxAgeMs !== undefined && base.lastBackup.ageSeconds * 1000 <= deps.backupMaxAgeMs))));
+      (o.code === 'backup-stale' &&
+        (good === null ||
+          (deps.backupMaxAgeMs !== undefined && good.ageSeconds * 1000 <= deps.backupMaxAgeMs))));
   base.warnings = withGuardWarnings(
     [...statusWarnings(base, deps.watchTables, storeProblems.length > 0), ...storeProblems],
-    (guarded?.open ?? []).filter((o) => !over(o.code)),
+    (guarded?.open ?? []).filter((o) => !over(o)),
     base.reachable,
   );
   return base;
@@ -268,6 +276,11 @@ function withGuardWarnings(
   reachable: boolean,
 ): StatusWarning[] {
   const seen = new Set(own.map((w) => w.code));
+  // This reading's own warning says it anew; the guard's says since when it is open.
+  const mine = own.map((w) => {
+    const since = open.find((o) => o.code === w.code && o.level !== 'ok')?.since;
+    return since ? { ...w, since } : w;
+  });
   const guard: StatusWarning[] = open
     .filter((o) => o.level !== 'ok' && !seen.has(o.code) && !(reachable && o.code === 'unreachable'))
     .map((o) => ({
@@ -276,7 +289,7 @@ function withGuardWarnings(
       message: o.title,
       since: o.since,
     }));
-  const all = [...own, ...guard];
+  const all = [...mine, ...guard];
   return [...all.filter((w) => w.level === 'critical'), ...all.filter((w) => w.level !== 'critical')];
 }
 
@@ -400,12 +413,13 @@ function statusWarnings(s: DbStatus, configured: string[] | null, storeUnread = 
     // fixing the cause fails the same way, so the cause and the fix are said here.
     const ago = formatAge(Date.parse(s.checkedAt) - Date.parse(failed.finishedAt));
     const good = s.lastBackup
-      ? ` The newest good backup was taken ${formatAge(s.lastBackup.ageSeconds * 1000)}.`
+      ? ` (the newest good one was taken ${formatAge(s.lastBackup.ageSeconds * 1000)})`
       : '';
     w.push({
       code: 'backup-failed',
       level: 'critical',
-      message: `The last backup (${failed.id}, ${ago}) failed: ${failed.message}. ${failed.hint}${good}`,
+      message: `The last backup (${failed.id}, ${ago}) failed${good}: ${failed.message}`,
+      hint: failed.hint,
     });
   }
   if (!s.lastBackup && known && !storeUnread) {
@@ -418,7 +432,7 @@ function statusWarnings(s: DbStatus, configured: string[] | null, storeUnread = 
       code: 'no-backup',
       level: 'warn',
       message: failed
-        ? `${mine}: nothing can bring the data back until the failure above is fixed`
+        ? `${mine}: if the database were lost now, nothing could bring it back. Fix the failure above, then take a backup`
         : `${mine}: run /backup-now or \`dbwarden backup\``,
     });
   }

@@ -23,7 +23,7 @@ export function digestReport(d: Digest, timezone: string): Report {
     backupLine = `🚨 FAILED ${b.failure.id}: ${b.failure.message}`;
   } else {
     level = 'critical';
-    backupLine = `🚨 MISSING: no backup of this database finished in the last day${b.latest ? ` (newest good: ${b.latest.id}, ${formatAge(now.getTime() - Date.parse(b.latest.finishedAt))})` : ' and there is none of it at all'}`;
+    backupLine = `🚨 MISSING: no backup of this database finished in the last day${b.latest ? ` (newest good: ${b.latest.id}, ${formatAge(now.getTime() - Date.parse(b.latest.finishedAt))})` : ' and there is none of it at all'}${b.failure ? `; the last attempt (${b.failure.id}, ${formatAge(now.getTime() - Date.parse(b.failure.at))}) failed: ${b.failure.message}` : ''}`;
   }
   for (const w of d.openWarnings) level = worst(level, w.level === 'ok' ? 'ok' : w.level);
 

@@ -3,7 +3,7 @@ import { echo } from '../core/echo.js';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, sameIdentity } from '../core/identity.js';
 import { type BlobStore, moveObject, readText } from './blob-store.js';
-import { type BackupManifest, isGood, MANIFEST_PREFIX, manifestKey } from './manifest.js';
+import { BACKUP_FAILED_HINT, type BackupManifest, isGood, MANIFEST_PREFIX, manifestKey } from './manifest.js';
 
 /** Dumps being written live here until they are checked; anything left here belongs to a crashed run. */
 export const INCOMING_PREFIX = `${MANIFEST_PREFIX}incoming/`;
@@ -219,8 +219,7 @@ export function lastAttemptFailed(
 export function failureOf(m: BackupManifest): { message: string; hint: string } {
   return {
     message: m.error?.message ?? (m.status === 'complete' ? 'it could not be verified' : 'unknown cause'),
-    hint:
-      m.error?.hint ?? 'Fix the cause, then run `dbwarden backup` (or /backup-now) and check it completes.',
+    hint: m.error?.hint ?? BACKUP_FAILED_HINT,
   };
 }
 

@@ -1,5 +1,9 @@
 import type { DbIdentity } from '../core/identity.js';
 
+/** What to do about a failed backup whose error names no fix of its own. */
+export const BACKUP_FAILED_HINT =
+  'Fix the cause, then run `dbwarden backup` (or /backup-now) and check it completes.';
+
 /**
  * What dbwarden knows about one backup, stored as JSON next to the dump ("backups/<id>.json") and written last.
  * A backup is good only when status is "complete" and its checksum verified.
