@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { delimiter } from 'node:path';
 import { enginesNodeBin } from './engines-node.mjs';
-import { ensurePg13 } from './pg13.mjs';
+import { ensurePgServers } from './pg-servers.mjs';
 
 let bin;
 try {
@@ -31,10 +31,11 @@ if (stale) {
   }
 }
 
-// `--with-pg13` (npm test): the PostgreSQL 13 server its tests run, fetched once into .cache/pg13 (scripts/pg13.mjs).
-const withPg13 = process.argv[2] === '--with-pg13';
-if (withPg13) ensurePg13();
-const [command, ...args] = process.argv.slice(withPg13 ? 3 : 2);
+// `--with-pg-servers` (npm test): the PostgreSQL servers of other majors its tests run, each fetched once into
+// .cache/pg<major> (scripts/pg-servers.mjs).
+const withServers = process.argv[2] === '--with-pg-servers';
+if (withServers) ensurePgServers();
+const [command, ...args] = process.argv.slice(withServers ? 3 : 2);
 if (command) {
   const child = spawn(command, args, { stdio: 'inherit', env });
   // Ctrl-C reaches the whole foreground process group, the command included: only stay alive for its exit.

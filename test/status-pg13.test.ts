@@ -4,11 +4,11 @@ import { probeStatus } from '../src/core/status.js';
 import { createTarget } from '../src/core/target.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { backupServiceFor, tempStore } from './helpers/backup.js';
-import { findPg13, usePg13Cluster } from './helpers/pg13.js';
+import { findPgServer, usePgServerCluster } from './helpers/pg-server.js';
 
-const found = await findPg13();
+const found = await findPgServer(13);
 if ('missing' in found) console.log(`skipping the PostgreSQL 13 tests: ${found.missing}`);
-const pg13 = usePg13Cluster(found);
+const pg13 = usePgServerCluster(found);
 
 const probe = async (url: string, watchTables: string[] | null) => {
   const target = createTarget(url, {

@@ -4,27 +4,29 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
-import { PG13_PACKAGE, pg13Native } from '../../scripts/pg13.mjs';
+import { pgServerNative, pgServerPackage } from '../../scripts/pg-servers.mjs';
 import { type LocalCluster, startCluster } from '../../src/demo/cluster.js';
 import { adminQuery } from './cluster.js';
 
-// Where a PostgreSQL 13 server comes from: the npm registry's relocatable build, which `npm test` fetches once into
-// .cache/pg13 (scripts/pg13.mjs; not a package dependency, so installs of dbwarden do not download it).
+// Where a server of another PostgreSQL major comes from: the npm registry's relocatable build, which `npm test`
+// fetches once into .cache/pg<major> (scripts/pg-servers.mjs; not a package dependency, so installs of dbwarden do
+// not download it).
 /**
- * The package's native/ directory (bin/, lib/, share/), or why there is none. PG13_NATIVE points at an unpacked
- * copy instead (for running this test without the dependency installed).
+ * The package's native/ directory (bin/, lib/, share/), or why there is none. PG<major>_NATIVE (e.g. PG13_NATIVE)
+ * points at an unpacked copy instead (for running these tests without the package fetched).
  */
-export async function findPg13(): Promise<{ native: string } | { missing: string }> {
+export async function findPgServer(major: number): Promise<{ native: string } | { missing: string }> {
   if (process.platform !== 'linux' || process.arch !== 'x64')
     return {
-      missing: `PostgreSQL 13 binaries are packaged for linux-x64 only (this is ${process.platform}-${process.arch})`,
+      missing: `PostgreSQL ${major} binaries are packaged for linux-x64 only (this is ${process.platform}-${process.arch})`,
     };
-  const native = process.env.PG13_NATIVE ?? pg13Native;
+  const own = process.env[`PG${major}_NATIVE`];
+  const native = own ?? pgServerNative(major);
   if (!existsSync(join(native, 'bin', 'postgres')))
     return {
-      missing: process.env.PG13_NATIVE
-        ? `no PostgreSQL 13 server in PG13_NATIVE (${native})`
-        : `${PG13_PACKAGE} is not in .cache/pg13 (\`npm test\` fetches it; \`node scripts/pg13.mjs\` does alone)`,
+      missing: own
+        ? `no PostgreSQL ${major} server in PG${major}_NATIVE (${native})`
+        : `${pgServerPackage(major)} is not in .cache/pg${major} (\`npm test\` fetches it; \`node scripts/pg-servers.mjs ${major}\` does alone)`,
     };
   return { native };
 }
@@ -51,7 +53,7 @@ function runUserCanExecute(path: string): boolean {
   return spawnSync('runuser', ['-u', user, '--', 'test', '-x', path]).status === 0;
 }
 
-export interface Pg13Cluster {
+export interface PgServerCluster {
   cluster: LocalCluster;
   /** Superuser URL of the "app" database. */
   url: string;
@@ -59,13 +61,13 @@ export interface Pg13Cluster {
 }
 
 /**
- * A throwaway PostgreSQL 13 cluster for one test file, with an "app" database; `null` in `handle.current` (and a
- * printed reason) when no PostgreSQL 13 is available.
+ * A throwaway cluster of that major for one test file (or describe block), with an "app" database; `null` in
+ * `handle.current` when the server is missing (findPgServer said why).
  */
-export function usePg13Cluster(found: { native: string } | { missing: string }): {
-  current: Pg13Cluster | null;
+export function usePgServerCluster(found: { native: string } | { missing: string }): {
+  current: PgServerCluster | null;
 } {
-  const handle: { current: Pg13Cluster | null } = { current: null };
+  const handle: { current: PgServerCluster | null } = { current: null };
   let dir = '';
   let copy = '';
   beforeAll(async () => {
@@ -74,12 +76,12 @@ export function usePg13Cluster(found: { native: string } | { missing: string }):
     hydrateSymlinks(native);
     if (!runUserCanExecute(join(native, 'bin', 'postgres'))) {
       // The server runs as an unprivileged user who may not reach node_modules: give it a copy it can.
-      copy = mkdtempSync(join(tmpdir(), 'dbwarden-pg13-bin-'));
+      copy = mkdtempSync(join(tmpdir(), 'dbwarden-pg-bin-'));
       cpSync(native, join(copy, basename(native)), { recursive: true, verbatimSymlinks: true });
       spawnSync('chmod', ['-R', 'a+rX', copy]);
       native = join(copy, basename(native));
     }
-    dir = mkdtempSync(join(tmpdir(), 'dbwarden-pg13-'));
+    dir = mkdtempSync(join(tmpdir(), 'dbwarden-pg-'));
     const cluster = await startCluster({
       dir,
       fast: true,
