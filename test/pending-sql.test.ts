@@ -32,7 +32,7 @@ describe('pending migration SQL', () => {
     const got = await pendingFromFiles(['test/fixtures/migrations/prisma_migration.sql']);
     expect(got[0]!.sql).toContain('DROP TABLE "Session"');
     await expect(pendingFromFiles(['no/such/migration.sql'])).rejects.toThrow(
-      'Cannot read no/such/migration.sql: ENOENT',
+      'Cannot read the SQL file no/such/migration.sql: no such file',
     );
   });
 

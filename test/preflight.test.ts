@@ -161,7 +161,7 @@ describe('dbwarden preflight', () => {
     const store = newStore();
     const missing = await preflight(['--sql', 'no/such.sql', '--json'], { DBWARDEN_STORE: store });
     expect(missing.code).toBe(0);
-    expect(missing.json.problems).toEqual(['Cannot read no/such.sql: ENOENT']);
+    expect(missing.json.problems).toEqual(['Cannot read the SQL file no/such.sql: no such file']);
     expect(missing.json.verdict).toBe('warn');
     const strict = await preflight(['--sql', 'no/such.sql', '--strict'], { DBWARDEN_STORE: store });
     expect(strict.code).toBe(1);

@@ -244,7 +244,7 @@ describe('remote preflight: POST /preflight on a real serve', () => {
     expect(missing.code).toBe(0);
     expect(JSON.parse(missing.out)).toMatchObject({
       verdict: 'warn',
-      problems: ['Cannot read no/such.sql: ENOENT'],
+      problems: ['Cannot read the SQL file no/such.sql: no such file'],
     });
     const strictMissing = await runCliCaptured(
       ['preflight', '--remote', base, '--sql', 'no/such.sql', '--strict'],

@@ -17,9 +17,19 @@ export async function pendingFromFiles(paths: string[]): Promise<PendingSql[]> {
       try {
         return { source: echo(path, 200), sql: await readFile(path, 'utf8') };
       } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const why =
+          code === 'ENOENT'
+            ? 'no such file'
+            : code === 'EACCES'
+              ? 'permission denied'
+              : code === 'EISDIR'
+                ? 'it is a directory'
+                : (code ?? (err as Error).message);
         throw new DbwardenError(
           'usage',
-          `Cannot read ${echo(path, 200)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          `Cannot read the SQL file ${echo(path, 200)}: ${why}`,
+          '--sql takes paths of files holding the SQL the deploy will run (e.g. a Prisma migration.sql), not SQL itself.',
         );
       }
     }),
