@@ -213,31 +213,22 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     Object.values((await answerWithin(loadWatchState(store), store.location)).open).filter(
       (o): o is OpenWarning => Boolean(o),
     );
-  const backupMaxAgeMs = config.guard.backupMaxAgeMs;
-  const status = () =>
-    probeStatus({
-      target,
-      watchTables: config.watchTables,
-      clock,
-      lastBackup,
-      guardWarnings,
-      backupMaxAgeMs,
-    });
+  const statusDeps = {
+    target,
+    watchTables: config.watchTables,
+    clock,
+    lastBackup,
+    guardWarnings,
+    backupMaxAgeMs: config.guard.backupMaxAgeMs,
+  };
+  const status = () => probeStatus(statusDeps);
   const roundCounts = lastRoundCounts({
     store,
     watchCron: config.schedule.watchCron,
     timezone: config.timezone,
   });
   const shownStatus = () =>
-    probeStatus({
-      target,
-      watchTables: config.watchTables,
-      clock,
-      lastBackup,
-      guardWarnings,
-      backupMaxAgeMs,
-      recentCounts: () => answerWithin(roundCounts(), store.location),
-    });
+    probeStatus({ ...statusDeps, recentCounts: () => answerWithin(roundCounts(), store.location) });
   const notifier = teamChannel({
     config,
     environment,
