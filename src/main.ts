@@ -196,7 +196,7 @@ export async function buildServices(opts: BuildOptions = {}): Promise<Services> 
     const failed = of && lastAttemptFailed(all, of);
     return {
       of,
-      failed: failed && { id: failed.id, finishedAt: failed.finishedAt, ...failureOf(failed) },
+      failed: failed && failureOf(failed),
       backup: m
         ? {
             id: m.id,

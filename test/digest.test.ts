@@ -27,6 +27,13 @@ afterAll(() => {
 
 const target = { name: 'app', environment: 'production', display: 'postgres://app@db.internal:5432/app' };
 
+/** The digest of what a store holds, with no database reading (it does not answer) and no next backup known. */
+const storedDigest = (
+  store: ReturnType<typeof createFileStore>,
+  now: Date,
+  identity: ReturnType<typeof snapshot>['identity'] | null = snapshot().identity,
+) => buildDigest({ store, now, current: null, identity, target, nextBackupAt: null });
+
 describe('digest from a stored history', () => {
   it('draws a sparkline, gaps included', () => {
     expect(sparkline([1, 2, 3, 4, 5, 6, 7, 8])).toBe('▁▂▃▄▅▆▇█');
@@ -110,14 +117,7 @@ describe('digest from a stored history', () => {
     const now = new Date('2026-11-24T08:00:00.000Z');
     const old = manifest({ id: '20261120T020000.000Z-b00000', startedAt: '2026-11-20T02:00:00.000Z' });
     await writeManifests(store, [old]);
-    const missing = await buildDigest({
-      store,
-      now,
-      current: null,
-      identity: snapshot().identity,
-      target,
-      nextBackupAt: null,
-    });
+    const missing = await storedDigest(store, now);
     expect(missing.backup.state).toBe('missing');
     const mr = digestReport(missing, 'UTC');
     expect(mr.level).toBe('critical');
@@ -138,17 +138,7 @@ describe('digest from a stored history', () => {
       },
     });
     await writeManifests(store, [failed]);
-    const f = digestReport(
-      await buildDigest({
-        store,
-        now,
-        current: null,
-        identity: snapshot().identity,
-        target,
-        nextBackupAt: null,
-      }),
-      'UTC',
-    );
+    const f = digestReport(await storedDigest(store, now), 'UTC');
     expect(f.level).toBe('critical');
     expect(renderText(f)).toContain('FAILED 20261124T020000.000Z-f00000: pg_dump: server version 16.2');
     expect(renderText(f)).toContain('→ install postgresql-client-16');
@@ -173,14 +163,7 @@ describe('digest from a stored history', () => {
     const judge = async (ms: ReturnType<typeof manifest>[]) => {
       const store = createFileStore(tempDir());
       await writeManifests(store, ms);
-      const d = await buildDigest({
-        store,
-        now,
-        current: null,
-        identity: snapshot().identity,
-        target,
-        nextBackupAt: null,
-      });
+      const d = await storedDigest(store, now);
       return {
         state: d.backup.state,
         failure: d.backup.failure?.id ?? null,
@@ -230,14 +213,7 @@ describe('digest from a stored history', () => {
     );
     expect(text).not.toContain(demo.id);
     // Unknown identity (never seen, not answering): nothing is confirmed either.
-    const unknown = await buildDigest({
-      store,
-      now,
-      current: null,
-      identity: null,
-      target,
-      nextBackupAt: null,
-    });
+    const unknown = await storedDigest(store, now, null);
     expect(unknown.backup.latest).toBeNull();
   });
 });

@@ -16,6 +16,14 @@ const REASONS: Record<string, string> = {
   ELOOP: 'too many symbolic links',
 };
 
+/** Why a file could not be read or written, in words: the reasons above, a missing file, else the code or message. */
+export function fsReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (code === 'ENOENT') return 'no such file';
+  return REASONS[code] ?? (code || (err instanceof Error ? err.message : String(err)));
+}
+
 /**
  * An operating-system file error (permissions, read-only volume, disk full…) as an error users can act on:
  * what could not be done, where, why, and the fix; `setting` is the variable that chooses the place. Null when

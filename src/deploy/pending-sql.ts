@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { echo } from '../core/echo.js';
 import { DbwardenError, ToolMissing } from '../core/errors.js';
+import { fsReason } from '../core/fs-errors.js';
 import { djangoClient } from './django-client.js';
 
 /** SQL a deploy is about to run, with where it came from. */
@@ -17,18 +18,9 @@ export async function pendingFromFiles(paths: string[]): Promise<PendingSql[]> {
       try {
         return { source: echo(path, 200), sql: await readFile(path, 'utf8') };
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const why =
-          code === 'ENOENT'
-            ? 'no such file'
-            : code === 'EACCES'
-              ? 'permission denied'
-              : code === 'EISDIR'
-                ? 'it is a directory'
-                : (code ?? (err as Error).message);
         throw new DbwardenError(
           'usage',
-          `Cannot read the SQL file ${echo(path, 200)}: ${why}`,
+          `Cannot read the SQL file ${echo(path, 200)}: ${fsReason(err)}`,
           '--sql takes paths of files holding the SQL the deploy will run (e.g. a Prisma migration.sql), not SQL itself.',
         );
       }

@@ -93,6 +93,14 @@ const summary = (m: BackupManifest): BackupSummary => ({
   drill: m.drill,
 });
 
+/** The digest names the failed attempt's time `at`, as its JSON always has. */
+function asDigestFailure({
+  finishedAt: at,
+  ...rest
+}: ReturnType<typeof failureOf>): Digest['backup']['failure'] {
+  return { ...rest, at };
+}
+
 /** Gather the digest from the store: manifests, snapshots and the watch's open warnings. */
 export async function buildDigest(input: DigestInput): Promise<Digest> {
   const { store, now } = input;
@@ -109,7 +117,7 @@ export async function buildDigest(input: DigestInput): Promise<Digest> {
   const state: Digest['backup']['state'] =
     failed && recent(failed) ? 'failed' : recentGood ? 'ok' : 'missing';
   // Said also when it is older than the window (then the backup is missing): why, and what fixes it.
-  const failure = failed ? { id: failed.id, at: failed.finishedAt, ...failureOf(failed) } : null;
+  const failure = failed ? asDigestFailure(failureOf(failed)) : null;
 
   const refs = await listSnapshots(store);
   const at = async (ago: number, toleranceMs: number) => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { echo } from '../core/echo.js';
 import { BackupFailed, DbwardenError } from '../core/errors.js';
 import { type DbIdentity, sameIdentity } from '../core/identity.js';
+import type { FailedBackup } from '../core/status.js';
 import { type BlobStore, moveObject, readText } from './blob-store.js';
 import { BACKUP_FAILED_HINT, type BackupManifest, isGood, MANIFEST_PREFIX, manifestKey } from './manifest.js';
 
@@ -146,7 +147,7 @@ export function createCatalog(store: BlobStore): Catalog {
       return resolveBackupRef(ref, ids, newestGoodOf(manifests, identity)?.id ?? null, {
         location: store.location,
         identityKnown: identity !== null,
-        ...(failed ? { lastFailed: { id: failed.id, ...failureOf(failed) } } : {}),
+        ...(failed ? { lastFailed: failureOf(failed) } : {}),
       });
     },
     async cleanLeftovers(startedAt, ownId) {
@@ -215,9 +216,11 @@ export function lastAttemptFailed(
   return newest && !isGood(newest) ? newest : null;
 }
 
-/** Why an attempt that is not good failed, and what to do about it, as its manifest says (or the general case). */
-export function failureOf(m: BackupManifest): { message: string; hint: string } {
+/** An attempt that is not good: which, when, why it failed and what to do, as its manifest says (or the general case). */
+export function failureOf(m: BackupManifest): FailedBackup {
   return {
+    id: m.id,
+    finishedAt: m.finishedAt,
     message: m.error?.message ?? (m.status === 'complete' ? 'it could not be verified' : 'unknown cause'),
     hint: m.error?.hint ?? BACKUP_FAILED_HINT,
   };
@@ -247,7 +250,7 @@ export function resolveBackupRef(
     location: string;
     identityKnown: boolean;
     /** The newest attempt, when it failed (lastAttemptFailed): why there is no good one, and the fix. */
-    lastFailed?: { id: string; message: string; hint: string };
+    lastFailed?: Pick<FailedBackup, 'id' | 'message' | 'hint'>;
   },
 ): string {
   const typed = ref.trim();
