@@ -9,6 +9,7 @@
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { ALIASES, swapFor } from './aliases.mjs';
 
 /** Loaded from node_modules as they are: lazily imported SDKs, and what finds its own files at run time. */
 const external = [
@@ -26,9 +27,23 @@ const external = [
   'node-cron',
 ];
 
+/** The modules scripts/aliases.mjs swaps into dependencies. */
+const swapped = {
+  name: 'dbwarden-aliases',
+  setup(b) {
+    const escaped = ALIASES.map((a) => a.specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
+    b.onResolve({ filter: new RegExp(`^(${escaped.join('|')})$`) }, (args) => {
+      const file = swapFor(args.path, args.importer);
+      return file ? { path: file } : undefined;
+    });
+  },
+};
+
 rmSync('dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['src/cli.ts'],
+  // The executable and what it loads once node is set up: dist/cli.js and dist/cli/run.js, where src has them.
+  entryPoints: ['src/cli.ts', 'src/cli/run.ts'],
+  outbase: 'src',
   outdir: 'dist',
   bundle: true,
   splitting: true,
@@ -38,6 +53,7 @@ await build({
   sourcemap: true,
   chunkNames: 'chunks/[name]-[hash]',
   external,
+  plugins: [swapped],
   // Bundled CommonJS (pg, pino) calls require() for node's built-ins; an ES module has none of its own.
   banner: {
     js: "import { createRequire as __dbwardenRequire } from 'node:module'; const require = __dbwardenRequire(import.meta.url);",

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli.js';
+import { runCli } from '../src/cli/run.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { runCliCaptured } from './helpers/cli.js';
 import { adminQuery, useTestCluster } from './helpers/cluster.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderText } from '../src/chat/console/render-text.js';
-import { runCli } from '../src/cli.js';
+import { runCli } from '../src/cli/run.js';
 import { seedDemo } from '../src/demo/seed.js';
 import { buildDigest, sparkline } from '../src/guard/digest.js';
 import { digestReport } from '../src/guard/digest-report.js';

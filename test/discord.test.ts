@@ -7,7 +7,7 @@ import type { ChatAdapter } from '../src/chat/adapter.js';
 import { COMMAND_INFOS } from '../src/chat/command-list.js';
 import { type ChatCommand, usageReport } from '../src/chat/commands.js';
 import { LEVEL_COLOUR } from '../src/chat/discord/render-discord.js';
-import { runCli } from '../src/cli.js';
+import { runCli } from '../src/cli/run.js';
 import type { Report } from '../src/core/report.js';
 import { seedDemo } from '../src/demo/seed.js';
 import type { Services } from '../src/main.js';

@@ -103,6 +103,17 @@ describe('the published package', () => {
     }
   });
 
+  it('encrypts with node’s OpenSSL ChaCha20-Poly1305 in the age library, not noble’s JavaScript one (scripts/aliases.mjs)', () => {
+    expect(installed).not.toBe('');
+    const dist = join(installed, 'node_modules/dbwarden/dist');
+    const code = readdirSync(dist, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => readFileSync(join(dist, f), 'utf8'))
+      .join('\n');
+    expect(code).toMatch(/createCipheriv\(\s*["']chacha20-poly1305["']/);
+    expect(code).not.toMatch(/class Poly1305|function chachaCore/);
+  });
+
   it('lints a migration with `dbwarden preflight --sql FILE`, no database needed', () => {
     expect(installed).not.toBe('');
     const sql = join(installed, '0002_drop_phone.sql');

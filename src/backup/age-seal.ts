@@ -114,8 +114,12 @@ export async function sealInto(
   if (store.putFile) {
     const stored = await store.putFile(
       key,
-      (path) =>
-        pipelineTo(sealed, meter, createWriteStream(path), opts.signal ? { signal: opts.signal } : {}),
+      async (path) => {
+        await pipelineTo(sealed, meter, createWriteStream(path), opts.signal ? { signal: opts.signal } : {});
+        // The stream is over: give back what it grew (the young generation, promoted chunks) before the store's
+        // read-back takes its buffers, or the two would add up to the backup's peak.
+        shrinkHeap();
+      },
       opts,
     );
     storedSha256 = hash.digest('hex');

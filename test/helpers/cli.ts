@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { runCli } from '../../src/cli.js';
+import { runCli } from '../../src/cli/run.js';
 
 /** What one in-process CLI run printed, its exit code and how long it took. */
 export interface CliRun {

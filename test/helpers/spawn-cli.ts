@@ -23,6 +23,8 @@ export function cliProcess(
     args: [
       '--import',
       pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href,
+      '--import',
+      pathToFileURL(join(root, 'scripts/alias-hooks.mjs')).href,
       join(root, 'src/cli.ts'),
       ...args,
     ],
