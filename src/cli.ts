@@ -11,9 +11,9 @@ if (process.argv[2] !== 'serve') {
   // and then idles: the cached code it would load costs ~4 MB of resident memory for good. Without a writable temp
   // directory the cache is simply not used.
   module.enableCompileCache?.();
-  // A one-shot verb is I/O glue that runs for seconds or minutes: V8's optimising compiler (TurboFan) would not
-  // repay its compiles, and the memory its compile threads take stays with the process (glibc keeps their arenas),
-  // even for the few functions that get hot while the modules load. Its baseline and mid-tier compilers (Sparkplug,
+  // Every verb but serve is I/O glue that runs for seconds or minutes (or, for `watch`, wakes for a round every few
+  // minutes): V8's optimising compiler (TurboFan) would not repay its compiles, and the memory its compile threads
+  // take stays with the process (glibc keeps their arenas), even for the few functions hot while the modules load. Its baseline and mid-tier compilers (Sparkplug,
   // Maglev) still run. Measured on the benchmark database: a backup's peak RSS 69 → 63 MB, an encrypted one
   // 75 → 65 MB, for the same CPU time (README, Performance).
   process.getBuiltinModule('node:v8').setFlagsFromString('--no-turbofan');
