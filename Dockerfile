@@ -45,8 +45,9 @@ COPY --from=build /usr/local/bin/node /usr/local/bin/node
 
 # MALLOC_ARENA_MAX: glibc gives each thread that allocates an arena of its own, and V8's background compile threads
 # keep theirs grown after compiling hot code. For `serve`, where TurboFan stays on: with the age library's JavaScript
-# cipher it took an encrypted backup's peak RSS 77 → 73–76 MiB (issue 16; GNU time, 3 alternated runs). One-shot
-# verbs turn TurboFan off and the cipher is OpenSSL's now (66 MiB either way). Only settable before node starts.
+# cipher it took an encrypted backup's peak RSS 77 → 73–76 MiB (issue 16; GNU time, 3 alternated runs). backup,
+# verify and restore turn TurboFan off and the cipher is OpenSSL's now (66 MiB either way). Only settable before
+# node starts.
 ENV NODE_ENV=production \
     PORT=8080 \
     DBWARDEN_STORE=/data \

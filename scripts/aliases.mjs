@@ -13,7 +13,7 @@ export const ALIASES = [
 /** The file that answers `specifier` imported from `importer` (a path or file URL), or null: not swapped. */
 export function swapFor(specifier, importer) {
   if (!importer) return null;
-  const from = importer.startsWith('file:') ? fileURLToPath(importer) : importer;
+  const from = (importer.startsWith('file:') ? fileURLToPath(importer) : importer).replaceAll('\\', '/');
   const hit = ALIASES.find((a) => a.specifier === specifier && from.includes(`/node_modules/${a.within}/`));
   return hit ? hit.file : null;
 }

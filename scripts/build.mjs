@@ -32,9 +32,19 @@ const swapped = {
   name: 'dbwarden-aliases',
   setup(b) {
     const escaped = ALIASES.map((a) => a.specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
+    const done = new Set();
     b.onResolve({ filter: new RegExp(`^(${escaped.join('|')})$`) }, (args) => {
       const file = swapFor(args.path, args.importer);
+      if (file) done.add(args.path);
       return file ? { path: file } : undefined;
+    });
+    // A dependency that stopped importing what is swapped would quietly get its own module back: fail instead.
+    b.onEnd((result) => {
+      const missed = ALIASES.filter((a) => !done.has(a.specifier));
+      if (missed.length > 0 && result.errors.length === 0)
+        throw new Error(
+          `scripts/aliases.mjs: ${missed.map((a) => `${a.within} no longer imports ${a.specifier}`).join('; ')}: update the alias`,
+        );
     });
   },
 };

@@ -5,18 +5,30 @@
  */
 import module from 'node:module';
 
-if (process.argv[2] !== 'serve') {
+const verb = process.argv[2];
+if (verb !== 'serve') {
   // V8's compiled code for the modules a one-shot verb loads, kept on disk (Node's own cache, in the temp directory;
   // NODE_DISABLE_COMPILE_CACHE=1 turns it off): importing them takes ~20 % less. Not for `serve`, which starts once
   // and then idles: the cached code it would load costs ~4 MB of resident memory for good. Without a writable temp
   // directory the cache is simply not used.
   module.enableCompileCache?.();
-  // Every verb but serve is I/O glue that runs for seconds or minutes (or, for `watch`, wakes for a round every few
-  // minutes): V8's optimising compiler (TurboFan) would not repay its compiles, and the memory its compile threads
-  // take stays with the process (glibc keeps their arenas), even for the few functions hot while the modules load. Its baseline and mid-tier compilers (Sparkplug,
-  // Maglev) still run. Measured on the benchmark database: a backup's peak RSS 69 → 63 MB, an encrypted one
-  // 75 → 65 MB, for the same CPU time (README, Performance).
+}
+if (verb === 'backup' || verb === 'verify' || verb === 'restore') {
+  // The verbs that move a whole dump through or past node: their work is pg_dump's, OpenSSL's (SHA-256, the age
+  // cipher) and the pipes', and the JavaScript between them is glue. V8's optimising compiler (TurboFan) would not
+  // repay its compiles there, and the memory its compile threads take stays with the process (glibc keeps their
+  // arenas). Without it only V8's interpreter and baseline compiler (Sparkplug) run: JavaScript that is CPU-bound
+  // would be several times slower, which is why no other verb does this. Measured on the benchmark database: a
+  // backup's peak RSS 69 → 63 MB, an encrypted one 75 → 65 MB, for the same CPU time (README, Performance).
   process.getBuiltinModule('node:v8').setFlagsFromString('--no-turbofan');
 }
-const { runMain } = await import('./cli/run.js');
-runMain();
+import('./cli/run.js').then(
+  ({ runMain }) => runMain(),
+  (err: unknown) => {
+    // dbwarden's own code did not load (a broken install). Its error names files, never the environment.
+    process.stderr.write(
+      `dbwarden: could not load its own code: ${err instanceof Error ? err.message : String(err)}\n  → Reinstall dbwarden (npm ci in its directory, or pull the image again).\n`,
+    );
+    process.exitCode = 1;
+  },
+);

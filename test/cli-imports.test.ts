@@ -2,8 +2,9 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { heavy, loaded } from './helpers/import-recorder.js';
 
-/** Run the CLI's sources under tsx, as `npm run dbwarden` does. */
-const fromSource = (args: string[]) => loaded(args, { cwd: resolve('.'), flags: ['--import', 'tsx'] });
+/** Run the CLI's sources under tsx, as `npm run dbwarden` does (its alias hooks too). */
+const fromSource = (args: string[]) =>
+  loaded(args, { cwd: resolve('.'), flags: ['--import', 'tsx', '--import', './scripts/alias-hooks.mjs'] });
 
 /** One of each kind the recorder must catch (for @aws-sdk/*, the client dbwarden uses). */
 const SDKS = [

@@ -41,9 +41,15 @@ describe('ChaCha20-Poly1305 from OpenSSL, in place of noble’s in the age libra
     const first = openssl(key, nonce).encrypt(chunk);
     chunk.fill(9);
     nonce[10] = 1;
-    expect(Buffer.from(openssl(key, new Uint8Array(12)).decrypt(first)).equals(Buffer.alloc(64, 7))).toBe(
-      true,
-    );
+    const opened = openssl(key, new Uint8Array(12)).decrypt(first);
+    expect(Buffer.from(opened).equals(Buffer.alloc(64, 7))).toBe(true);
+    // Arrays of their own, as noble's are: no view into a shared pool that .buffer would expose.
+    for (const out of [first, opened, openssl(key, nonce).encrypt(new Uint8Array(0))]) {
+      expect(out.byteOffset).toBe(0);
+      expect(out.buffer.byteLength).toBe(out.length);
+    }
+    // noble's optional output buffer is not something age uses; asked for, it is refused rather than ignored.
+    expect(() => openssl(key, nonce).encrypt(chunk, new Uint8Array(80))).toThrow(/output/);
   });
 
   it('is what the age library runs in the tests, as in the bundle: its header and every chunk through OpenSSL', async () => {

@@ -32,7 +32,7 @@ export const verifyVerb: Verb = {
         drill: Boolean(values.drill),
         requestedBy: 'cli',
       });
-      // The problem is returned, not thrown, so cli.ts's redaction never sees it: masked here (an age identity).
+      // The problem is returned, not thrown, so cli/run.ts's redaction never sees it: masked here (an age identity).
       const { redact } = services;
       if (values.json) {
         const { verified, verifiedAt, drill } = manifest;
