@@ -4,6 +4,9 @@
  * (a setting applies only to what runs after it); then cli/run.ts reads the command line and runs the verb.
  */
 import module from 'node:module';
+// Two small modules with no imports of their own: the report of a broken install needs them even if the rest fails.
+import { DbwardenError } from './core/errors.js';
+import { createRedactor } from './core/secrets.js';
 
 const verb = process.argv[2];
 if (verb !== 'serve') {
@@ -22,13 +25,22 @@ if (verb === 'backup' || verb === 'verify' || verb === 'restore') {
   // backup's peak RSS 69 → 63 MB, an encrypted one 75 → 65 MB, for the same CPU time (README, Performance).
   process.getBuiltinModule('node:v8').setFlagsFromString('--no-turbofan');
 }
-import('./cli/run.js').then(
-  ({ runMain }) => runMain(),
-  (err: unknown) => {
-    // dbwarden's own code did not load (a broken install). Its error names files, never the environment.
+// Both dbwarden's own code failing to load and runCli's error handling failing mean a broken install (a package
+// missing from node_modules). Say what broke, with every value of a variable that may hold a secret masked: the
+// config module that names them may be what failed to load.
+import('./cli/run.js')
+  .then(({ runMain }) => runMain())
+  .catch((err: unknown) => {
+    const redact = createRedactor(
+      Object.entries(process.env)
+        .filter(([name]) => /URL|PASSWORD|TOKEN|SECRET|KEY|IDENTITY|CREDENTIAL/i.test(name))
+        .map(([, value]) => value),
+    );
+    const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(
-      `dbwarden: could not load its own code: ${err instanceof Error ? err.message : String(err)}\n  → Reinstall dbwarden (npm ci in its directory, or pull the image again).\n`,
+      err instanceof DbwardenError
+        ? `dbwarden: ${redact(message)}\n`
+        : `dbwarden: unexpected failure: ${redact(message)}\n  → If a package is missing, reinstall dbwarden (npm ci in its directory, or pull the image again); otherwise please report this.\n`,
     );
     process.exitCode = 1;
-  },
-);
+  });

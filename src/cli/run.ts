@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadDotEnv } from '../core/dotenv.js';
 import { echo } from '../core/echo.js';
-import { asDbwardenError, ConfigError, DbwardenError } from '../core/errors.js';
+import { asDbwardenError, ConfigError } from '../core/errors.js';
 import { createRedactor } from '../core/secrets.js';
 import { acceptVerb } from './accept.js';
 import { backupVerb } from './backup.js';
@@ -138,33 +138,16 @@ function parseArgsProblem(err: unknown): string {
   );
 }
 
-/** The executable's run (src/cli.ts): .env, the verb, then exit once its output is flushed. */
-export function runMain(): void {
+/**
+ * The executable's run (src/cli.ts): .env, the verb, then exit once its output is flushed. A rejection means
+ * runCli's own error handling failed; the executable reports it.
+ */
+export async function runMain(): Promise<void> {
   loadDotEnv();
-  runCli(process.argv.slice(2)).then(
-    async (code) => {
-      // The verb has awaited everything it started: once its output is flushed (pipes are asynchronous on macOS),
-      // exit rather than wait for idle sockets and timers to wind down (~0.1 s of every verb).
-      const flushed = (s: NodeJS.WriteStream) => new Promise<void>((r) => s.write('', () => r()));
-      await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-      process.exit(code);
-    },
-    (err) => {
-      // Reached only when runCli's own error handling failed (a broken install: a package missing from
-      // node_modules). Say what broke, with every value of a variable that may hold a secret masked: the config
-      // module that names them may be what failed to load.
-      const redact = createRedactor(
-        Object.entries(process.env)
-          .filter(([name]) => /URL|PASSWORD|TOKEN|SECRET|KEY|IDENTITY|CREDENTIAL/i.test(name))
-          .map(([, value]) => value),
-      );
-      const message = err instanceof Error ? err.message : String(err);
-      process.stderr.write(
-        err instanceof DbwardenError
-          ? `dbwarden: ${redact(message)}\n`
-          : `dbwarden: unexpected failure: ${redact(message)}\n  → If a package is missing, reinstall dbwarden (npm ci in its directory, or pull the image again); otherwise please report this.\n`,
-      );
-      process.exitCode = EXIT.failure;
-    },
-  );
+  const code = await runCli(process.argv.slice(2));
+  // The verb has awaited everything it started: once its output is flushed (pipes are asynchronous on macOS), exit
+  // rather than wait for idle sockets and timers to wind down (~0.1 s of every verb).
+  const flushed = (s: NodeJS.WriteStream) => new Promise<void>((r) => s.write('', () => r()));
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
 }
