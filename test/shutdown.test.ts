@@ -52,6 +52,9 @@ describe('graceful shutdown', () => {
   /**
    * A backup that cannot finish: a transaction holds an exclusive lock on a table pg_dump must read, so the dump
    * waits. Resolves once pg_dump is seen waiting; `release` ends the transaction.
+   * pg_dump itself is recognised by the table lock it takes before reading anything: serve's own status probe (its
+   * first sight of the database at start-up) counts the same table as application "dbwarden" and can be the one
+   * waiting while the console has not yet started the backup.
    */
   async function blockedBackup(s: Served): Promise<{ release: () => Promise<void> }> {
     const client = new pg.Client({ connectionString: db.url });
@@ -65,10 +68,10 @@ describe('graceful shutdown', () => {
       await client.end().catch(() => {});
     };
     try {
-      // The backup's own sessions (pg_dump and its row counts) connect as application "dbwarden".
-      await eventually('the backup waiting on the lock', async () => {
+      await eventually('pg_dump waiting on the lock', async () => {
         const r = await db.sql(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'dbwarden'`,
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND application_name = 'dbwarden' AND query LIKE 'LOCK TABLE %'`,
         );
         return r.rows[0].n > 0 ? true : undefined;
       });
