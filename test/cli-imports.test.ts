@@ -24,7 +24,7 @@ describe('dbwarden --help loads no heavy SDK', () => {
       '-e',
       `for (const m of ${JSON.stringify(SDKS)}) await import(m);`,
     ]);
-    expect(r.status).toBe(0);
+    expect(r.status, r.err).toBe(0);
     for (const m of SDKS) expect(heavy(r.modules).some((u) => u.includes(`/node_modules/${m}/`))).toBe(true);
   });
 
@@ -32,7 +32,7 @@ describe('dbwarden --help loads no heavy SDK', () => {
     '`dbwarden %s` loads none of @slack/bolt, discord.js, @aws-sdk/*, libpg-query, age-encryption, prom-client, node-cron',
     (args) => {
       const r = fromSource(['src/cli.ts', ...args.split(' ')]);
-      expect(r.status).toBe(0);
+      expect(r.status, r.err).toBe(0);
       expect(r.out).toMatch(/dbwarden|Usage/);
       // It did load the CLI's own modules: the recorder was listening.
       expect(r.modules.some((m) => m.endsWith('/src/cli.ts'))).toBe(true);
@@ -49,11 +49,11 @@ describe('dbwarden --help loads no heavy SDK', () => {
       ]);
     const cron = (modules: string[]) => modules.filter((m) => m.includes('/node_modules/node-cron/'));
     const none = read('{}');
-    expect(none.status).toBe(0);
+    expect(none.status, none.err).toBe(0);
     expect(none.modules.some((m) => m.endsWith('/src/core/config.ts'))).toBe(true);
     expect(cron(none.modules)).toEqual([]);
     const set = read(`{ DBWARDEN_BACKUP_CRON: '30 2 * * *' }`);
-    expect(set.status).toBe(0);
+    expect(set.status, set.err).toBe(0);
     expect(cron(set.modules).length).toBeGreaterThan(0);
   });
 });

@@ -97,7 +97,7 @@ describe('the published package', () => {
       const r = loaded([join(installed, 'node_modules/dbwarden', pkg.bin.dbwarden!), ...args], {
         cwd: installed,
       });
-      expect(r.status).toBe(0);
+      expect(r.status, r.err).toBe(0);
       expect(r.modules.some((m) => m.includes('/node_modules/dbwarden/dist/'))).toBe(true);
       expect(heavy(r.modules)).toEqual([]);
     }

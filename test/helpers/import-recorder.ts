@@ -43,11 +43,14 @@ process.on('exit', () => appendFileSync(${JSON.stringify(log)}, Object.keys(cach
 `,
 );
 
-/** Run node (with `flags`, e.g. tsx) under the recorder; returns what it printed and every module it loaded. */
+/**
+ * Run node (with `flags`, e.g. tsx) under the recorder; returns what it printed (stdout, and stderr for a failure's
+ * message) and every module it loaded.
+ */
 export function loaded(
   args: string[],
   o: { cwd: string; flags?: string[] },
-): { out: string; status: number | null; modules: string[] } {
+): { out: string; err: string; status: number | null; modules: string[] } {
   writeFileSync(log, '');
   const r = spawnSync(process.execPath, [...(o.flags ?? []), '--import', join(dir, 'record.mjs'), ...args], {
     cwd: o.cwd,
@@ -55,5 +58,10 @@ export function loaded(
     encoding: 'utf8',
     timeout: 60_000,
   });
-  return { out: r.stdout, status: r.status, modules: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+  return {
+    out: r.stdout,
+    err: r.stderr,
+    status: r.status,
+    modules: readFileSync(log, 'utf8').split('\n').filter(Boolean),
+  };
 }
