@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 
 /**
  * ChaCha20-Poly1305 (RFC 8439) as `@noble/ciphers/chacha.js` exports it, computed by node's OpenSSL. The age library
- * imports it in place of noble's JavaScript cipher (an alias in scripts/build.mjs and vitest.config.ts): the same
+ * imports it in place of noble's JavaScript cipher (scripts/aliases.mjs swaps it in everywhere it runs): the same
  * bytes, but an encrypted backup then costs no optimising compiles of a JavaScript cipher on V8's threads (their
  * memory stayed in the process) and a fraction of the CPU. The age format (header, keys, STREAM) stays the library's.
  */
